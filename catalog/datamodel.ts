@@ -1,0 +1,100 @@
+/**
+ * The data model: the series every vendor gateway exports and every cluster Prometheus holds.
+ *
+ * This file is the contract between the gateway (which produces these series), the scrape config (which keeps
+ * them), the recording rules, the alerts, the dashboards and the load generator. Nothing else spells these names:
+ * import them from here.
+ */
+
+/** Label names of the data model. */
+export const L = {
+    vendor: "vendor",
+    pool: "pool",
+    destination: "destination",
+    status: "status",
+    protocol: "protocol",
+    direction: "direction",
+    le: "le",
+    /** Added to every series by the scrape config (target relabelling) and as an external label. */
+    cluster: "cluster",
+    /** External label of each member of an HA Prometheus pair; dropped by deduplicating readers. */
+    replica: "replica",
+    /** Added by recording rules: `2xx`, `3xx`, `4xx`, `5xx`, or `403`, `407`, `429` kept apart. */
+    statusClass: "status_class",
+    /** Added by recording rules for latency quantiles: `0.5`, `0.95`, `0.99`. */
+    quantile: "quantile",
+    /** The seed's name for the quantile label on `proxy_request_duration_seconds`: `50`, `95`, `99`. */
+    percentile: "percentile",
+    /** The crawler namespace on Istio-derived series (renamed from `source_workload_namespace`). */
+    crawlerNamespace: "crawler_namespace",
+} as const;
+
+/** Values of the `protocol` label. */
+export const PROTOCOLS = ["HTTP/1.1", "HTTP/2", "CONNECT"] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
+/** Values of the `direction` label. `egress` is crawler to destination, `ingress` destination to crawler. */
+export const DIRECTIONS = ["ingress", "egress"] as const;
+export type Direction = (typeof DIRECTIONS)[number];
+
+/** The `destination` value of every host that the configured allowlist does not name. */
+export const OTHER_DESTINATION = "other";
+
+/**
+ * Proxy-level statuses that count against a vendor: refusals (403), authentication (407), rate limiting (429) and
+ * every 5xx. A plain-HTTP 404 from a destination is the destination's answer, not the vendor's failure.
+ */
+export const VENDOR_ERROR_STATUS_REGEX = "403|407|429|5..";
+
+/**
+ * Buckets of `proxy_request_duration_milliseconds`, in milliseconds. Chosen for proxy answers (CONNECT replies
+ * and plain-HTTP responses), which range from a few milliseconds (datacenter) to tens of seconds (mobile).
+ * 14 buckets: +Inf, _sum and _count make 17 series per vendor, pool and gateway replica.
+ */
+export const DURATION_BUCKETS_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 20000, 30000, 60000];
+
+export interface MetricSpec {
+    readonly name: string;
+    readonly type: "counter" | "gauge" | "histogram";
+    readonly help: string;
+    readonly labels: readonly string[];
+}
+
+/** The data-model series of DESIGN.md. `name` is the name in the exposition (counters end in `_total`). */
+export const DATA_MODEL = {
+    requests: {
+        name: "proxy_requests_total",
+        type: "counter",
+        help: "Requests and tunnels through the vendor gateway, by the proxy-level answer.",
+        labels: [L.vendor, L.pool, L.destination, L.status, L.protocol],
+    },
+    duration: {
+        name: "proxy_request_duration_milliseconds",
+        type: "histogram",
+        help: "Time from the crawler's request to the proxy's answer (CONNECT reply or response headers), in ms.",
+        labels: [L.vendor, L.pool],
+    },
+    bandwidth: {
+        name: "proxy_bandwidth_bytes_total",
+        type: "counter",
+        help: "Bytes relayed through the vendor, by direction (egress: to the destination; ingress: back).",
+        labels: [L.vendor, L.pool, L.direction],
+    },
+    poolHealth: {
+        name: "proxy_pool_health",
+        type: "gauge",
+        help: "1 when the gateway's last probes of the pool succeeded, 0 when the pool is considered down.",
+        labels: [L.vendor, L.pool],
+    },
+    destinationBandwidth: {
+        name: "proxy_destination_bandwidth_bytes_total",
+        type: "counter",
+        help: "Bytes relayed per destination (allowlist-bucketed), by direction; for top-destination views.",
+        labels: [L.vendor, L.destination, L.direction],
+    },
+} as const satisfies Record<string, MetricSpec>;
+
+/** The series a histogram produces in the exposition. */
+export function histogramSeries(name: string): string[] {
+    return [`${name}_bucket`, `${name}_sum`, `${name}_count`];
+}

@@ -1,0 +1,3 @@
+/** The metric catalog: every metric, label and recorded series name the project reads or writes. */
+export * from "./datamodel";
+export * from "./recorded";

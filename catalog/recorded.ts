@@ -1,0 +1,90 @@
+/**
+ * Names of the recorded series (`level:metric:operations`). The recording-rule builder must produce every name here
+ * (a test checks it), and alerts and dashboards read these names rather than raw series wherever one exists.
+ *
+ * Labels: every recorded series keeps `cluster`; `vendor_pool:` series keep `vendor` and `pool`, `vendor:` series
+ * keep `vendor`, and so on: the level names the labels. Extra labels are listed per series.
+ */
+
+/** Windows over which the error ratio is recorded, for the multi-window multi-burn-rate SLO alerts. */
+export const SLO_WINDOWS = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"] as const;
+export type SloWindow = (typeof SLO_WINDOWS)[number];
+
+/** Latency quantiles recorded (label `quantile`). */
+export const QUANTILES = ["0.5", "0.95", "0.99"] as const;
+
+export const R = {
+    // Request rates (requests per second).
+    vendorPoolRequests: "vendor_pool:proxy_requests:rate5m",
+    vendorRequests: "vendor:proxy_requests:rate5m",
+    clusterRequests: "cluster:proxy_requests:rate5m",
+    /** Extra label `status_class`: 2xx, 3xx, 4xx, 5xx, with 403, 407 and 429 kept apart from 4xx. */
+    vendorPoolStatusClassRequests: "vendor_pool_status_class:proxy_requests:rate5m",
+    vendorStatusClassRequests: "vendor_status_class:proxy_requests:rate5m",
+    /** Extra label `destination`. */
+    vendorDestinationRequests: "vendor_destination:proxy_requests:rate5m",
+    /** Extra label `protocol`. */
+    vendorProtocolRequests: "vendor_protocol:proxy_requests:rate5m",
+
+    // Errors that count against the vendor (see VENDOR_ERROR_STATUS_REGEX) and success ratios.
+    vendorPoolErrors: "vendor_pool:proxy_request_errors:rate5m",
+    vendorPoolSuccessRatio: "vendor_pool:proxy_request_success:ratio_rate5m",
+    vendorSuccessRatio: "vendor:proxy_request_success:ratio_rate5m",
+
+    // Latency, in milliseconds (extra label `quantile`).
+    vendorPoolLatencyBuckets: "vendor_pool_le:proxy_request_duration_milliseconds_bucket:rate5m",
+    vendorLatencyBuckets: "vendor_le:proxy_request_duration_milliseconds_bucket:rate5m",
+    vendorPoolLatencyQuantile: "vendor_pool:proxy_request_duration_milliseconds:quantile5m",
+    vendorLatencyQuantile: "vendor:proxy_request_duration_milliseconds:quantile5m",
+    /** Mean latency, ms. */
+    vendorLatencyMean: "vendor:proxy_request_duration_milliseconds:mean5m",
+    /**
+     * The seed's view: `proxy_request_duration_seconds{vendor, pool, percentile="50|95|99"}`, in seconds. Not in
+     * `level:metric:operations` form on purpose, so that queries written against the seed keep working.
+     */
+    seedDurationSeconds: "proxy_request_duration_seconds",
+
+    // Bandwidth, bytes per second (extra label `direction` where named).
+    vendorPoolDirectionBandwidth: "vendor_pool_direction:proxy_bandwidth_bytes:rate5m",
+    vendorDirectionBandwidth: "vendor_direction:proxy_bandwidth_bytes:rate5m",
+    vendorBandwidth: "vendor:proxy_bandwidth_bytes:rate5m",
+    /** Bytes over the trailing 24 hours, both directions: what the daily budget is compared against. */
+    vendorBandwidthIncrease1d: "vendor:proxy_bandwidth_bytes:increase1d",
+    /** Extra label `destination`, both directions. */
+    vendorDestinationBandwidth: "vendor_destination:proxy_bandwidth_bytes:rate5m",
+
+    // Cost: bandwidth (both directions) x the vendor's price per GB (10^9 bytes), in currency units per hour.
+    vendorCostPerHour: "vendor:proxy_cost_per_hour:rate5m",
+    vendorPoolCostPerHour: "vendor_pool:proxy_cost_per_hour:rate5m",
+    /** Cost over the trailing 24 hours. */
+    vendorCostIncrease1d: "vendor:proxy_cost:increase1d",
+
+    // Pool health.
+    /** Fraction of gateway replicas that see the pool healthy (0..1). */
+    vendorPoolHealth: "vendor_pool:proxy_pool_health:avg",
+    /** Number of healthy pools of the vendor (a pool counts when at least half the replicas see it healthy). */
+    vendorHealthyPools: "vendor:proxy_pools_healthy:count",
+    /** Number of configured pools of the vendor that report health. */
+    vendorPools: "vendor:proxy_pools:count",
+
+    // Per crawler namespace, from Istio's TCP metrics on the crawler-to-gateway hop (label `crawler_namespace`).
+    namespaceVendorBandwidth: "crawler_namespace_vendor:istio_tcp_bytes:rate5m",
+    namespaceVendorCostPerHour: "crawler_namespace_vendor:proxy_cost_per_hour:rate5m",
+    namespaceVendorConnections: "crawler_namespace_vendor:istio_tcp_connections_opened:rate5m",
+
+    // Configuration as series (constant, one per vendor), so alerts and dashboards join thresholds by `vendor`.
+    vendorPricePerGb: "vendor:proxy_price_per_gb:config",
+    vendorSuccessObjective: "vendor:proxy_sla_success_objective:config",
+    vendorLatencyObjectiveMs: "vendor:proxy_sla_latency_p95_milliseconds:config",
+    vendorDailyBudgetBytes: "vendor:proxy_bandwidth_budget_bytes_per_day:config",
+} as const;
+
+/** `vendor:proxy_request_errors:ratio_rate<window>`: errors counted against the vendor over all requests. */
+export function vendorErrorRatio(window: SloWindow): string {
+    return `vendor:proxy_request_errors:ratio_rate${window}`;
+}
+
+/** Every recorded series name, including the error ratios of every SLO window. */
+export function allRecordedSeries(): string[] {
+    return [...Object.values(R), ...SLO_WINDOWS.map(vendorErrorRatio)];
+}

@@ -1,0 +1,91 @@
+/**
+ * Small helpers shared by every component: recommended labels, restricted pod security, resources, and a content
+ * hash for rolling pods when their configuration changes.
+ */
+import * as crypto from "crypto";
+import * as k8s from "@pulumi/kubernetes";
+import { Resources } from "./config";
+
+export const PART_OF = "proxy-monitor";
+
+/** The recommended labels. Selectors use `selectorLabels` (no version), objects use `labels`. */
+export function selectorLabels(name: string, instance: string): Record<string, string> {
+    return { "app.kubernetes.io/name": name, "app.kubernetes.io/instance": instance };
+}
+
+export function labels(name: string, instance: string, component: string, version?: string): Record<string, string> {
+    return {
+        ...selectorLabels(name, instance),
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": "pulumi",
+        ...(version ? { "app.kubernetes.io/version": version } : {}),
+    };
+}
+
+/** The tag of a pinned image reference, for the version label (`v2.53.3` of `quay.io/prometheus/prometheus:v2.53.3`). */
+export function imageVersion(image: string): string {
+    const at = image.indexOf("@sha256:");
+    if (at >= 0) return image.slice(at + 8, at + 20);
+    return image.slice(image.lastIndexOf(":") + 1);
+}
+
+/** UID and GID of `nobody`, which every image we run accepts. */
+export const NOBODY = 65534;
+
+/** Pod-level security context meeting the "restricted" Pod Security Standard. */
+export function restrictedPodSecurity(uid = NOBODY): k8s.types.input.core.v1.PodSecurityContext {
+    return {
+        runAsNonRoot: true,
+        runAsUser: uid,
+        runAsGroup: uid,
+        fsGroup: uid,
+        seccompProfile: { type: "RuntimeDefault" },
+    };
+}
+
+/** Container-level security context meeting the "restricted" Pod Security Standard, read-only root. */
+export function restrictedContainerSecurity(
+    readOnlyRootFilesystem = true,
+): k8s.types.input.core.v1.SecurityContext {
+    return {
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem,
+        runAsNonRoot: true,
+        capabilities: { drop: ["ALL"] },
+        seccompProfile: { type: "RuntimeDefault" },
+    };
+}
+
+export function resources(r: Resources): k8s.types.input.core.v1.ResourceRequirements {
+    return {
+        requests: { cpu: r.requests.cpu, memory: r.requests.memory },
+        limits: { cpu: r.limits.cpu, memory: r.limits.memory },
+    };
+}
+
+/** Short, stable hash of configuration text, for a pod-template annotation that rolls pods on change. */
+export function contentHash(...parts: string[]): string {
+    const h = crypto.createHash("sha256");
+    for (const p of parts) h.update(p).update("\0");
+    return h.digest("hex").slice(0, 16);
+}
+
+/** Preferred anti-affinity spreading replicas over nodes. */
+export function spreadOverNodes(match: Record<string, string>): k8s.types.input.core.v1.Affinity {
+    return {
+        podAntiAffinity: {
+            preferredDuringSchedulingIgnoredDuringExecution: [
+                {
+                    weight: 100,
+                    podAffinityTerm: { topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: match } },
+                },
+            ],
+        },
+    };
+}
+
+/** In-cluster DNS name of a Service. */
+export function serviceHost(name: string, namespace: string): string {
+    return `${name}.${namespace}.svc.cluster.local`;
+}
