@@ -229,6 +229,18 @@ export interface StackConfig {
         /** Destination hosts the generator requests (served by the target in dev). */
         readonly destinations: readonly string[];
     };
+    readonly mesh: {
+        /**
+         * Istio runs with its CNI plugin, so injected pods need no privileged init container and every namespace can
+         * enforce the "restricted" Pod Security Standard. Without CNI, in-mesh namespaces enforce "privileged" and
+         * warn on "restricted" (our own pods still meet "restricted").
+         */
+        readonly istioCni: boolean;
+        /** Istio trust domain of workload identities (`<domain>/ns/<namespace>/sa/<account>`). */
+        readonly trustDomain: string;
+        /** Namespaces (e.g. an ingress controller's) allowed to reach Grafana and the Prometheus web port. */
+        readonly ingressNamespaces: readonly string[];
+    };
     readonly autoscaling: {
         /** Create VPA objects (needs the VPA CRDs in the cluster). */
         readonly vpa: boolean;
@@ -260,7 +272,12 @@ const res = (reqCpu: string, reqMem: string, limCpu: string, limMem: string): Re
 
 /** Every default, in one place. Pulumi.yaml declares the simple keys with these values (a test keeps them equal). */
 export const DEFAULTS = {
-    namespaces: { monitoring: "proxy-monitor", gateways: "proxy-gateways", simulators: "proxy-sim", istio: "istio-system" },
+    namespaces: {
+        monitoring: "proxy-monitor",
+        gateways: "proxy-gateways",
+        simulators: "proxy-sim",
+        istio: "istio-system",
+    },
     destinations: { tracked: [] as string[], allowed: ["*"] },
     crawlers: { podSelector: { "app.kubernetes.io/component": "crawler" }, expectedPods: 100 },
     images: {
@@ -328,10 +345,91 @@ export const DEFAULTS = {
         scaleUpStabilization: "0s",
         scaleDownStabilization: "5m",
     },
+    mesh: { istioCni: true, trustDomain: "cluster.local", ingressNamespaces: [] as string[] },
     simulator: { latencyP50Ms: 80, latencyP95Ms: 400, errorRate: 0.01, bandwidthBytesPerSecond: 0 },
     vendor: { dailyBudgetGb: 0 },
     pool: { weight: 1, region: "global" },
 };
+
+/**
+ * The simple keys: scalars a user sets with `pulumi config set <key> <value>`, declared with type, default and
+ * description in Pulumi.yaml (a test keeps Pulumi.yaml equal to this table and DEFAULTS). Each lands at `path` in
+ * the structured config; setting the same value in the structured key as well is an error.
+ */
+export const SIMPLE_KEYS = [
+    { key: "scrapeInterval", path: ["prometheus", "scrapeInterval"], description: "Prometheus scrape interval." },
+    { key: "evaluationInterval", path: ["prometheus", "evaluationInterval"], description: "Rule evaluation interval." },
+    { key: "retention", path: ["prometheus", "retention"], description: "Cluster Prometheus retention time." },
+    {
+        key: "retentionSize",
+        path: ["prometheus", "retentionSize"],
+        description: "Cluster Prometheus retention size (Prometheus units, e.g. 90GB).",
+    },
+    {
+        key: "prometheusReplicas",
+        path: ["prometheus", "replicas"],
+        description: "Cluster Prometheus replicas (1, or 2 for an HA pair).",
+    },
+    {
+        key: "prometheusStorageSize",
+        path: ["prometheus", "storageSize"],
+        description: "Volume size per Prometheus replica.",
+    },
+    {
+        key: "seriesBudget",
+        path: ["prometheus", "seriesBudget"],
+        description: "Most active series the config may produce; preview fails above.",
+    },
+    {
+        key: "alertmanagerReplicas",
+        path: ["alerting", "replicas"],
+        description: "Alertmanager replicas (clustered when above 1).",
+    },
+    { key: "gatewayReplicas", path: ["gateway", "replicas"], description: "Minimum gateway replicas per vendor." },
+    {
+        key: "gatewayMaxReplicas",
+        path: ["gateway", "maxReplicas"],
+        description: "Maximum gateway replicas per vendor (HPA).",
+    },
+    { key: "grafanaPersistence", path: ["grafana", "persistence"], description: "Keep Grafana's sqlite on a volume." },
+    {
+        key: "federationEnabled",
+        path: ["federation", "enabled"],
+        description: "Deploy the global Prometheus that federates recorded series.",
+    },
+    {
+        key: "loadGeneratorEnabled",
+        path: ["loadGenerator", "enabled"],
+        description: "Deploy the synthetic load generator.",
+    },
+    {
+        key: "simulatorsEnabled",
+        path: ["loadGenerator", "simulators"],
+        description: "Deploy vendor simulators for simulated pools, and a target.",
+    },
+    {
+        key: "expectedCrawlerPods",
+        path: ["crawlers", "expectedPods"],
+        description: "Expected crawler pods, for the series budget.",
+    },
+    {
+        key: "vpaEnabled",
+        path: ["autoscaling", "vpa"],
+        description: "Create VerticalPodAutoscaler objects (needs the VPA CRDs).",
+    },
+    {
+        key: "customMetricsEnabled",
+        path: ["autoscaling", "customMetrics"],
+        description: "Deploy prometheus-adapter and custom-metric HPAs.",
+    },
+] as const;
+
+/** The default of a simple key, from DEFAULTS. */
+export function simpleKeyDefault(path: readonly string[]): string | number | boolean {
+    let v: unknown = DEFAULTS;
+    for (const p of path) v = (v as Record<string, unknown>)[p];
+    return v as string | number | boolean;
+}
 
 /** Config keys holding secrets; they must be set with `pulumi config set --secret`. */
 export const SECRET_KEYS = ["credentials", "alertingSecrets", "federationSecrets"] as const;
@@ -339,6 +437,7 @@ export const SECRET_KEYS = ["credentials", "alertingSecrets", "federationSecrets
 /** Every top-level key the program reads (under the `proxy-monitor:` namespace). */
 export const KNOWN_KEYS = [
     "cluster",
+    ...SIMPLE_KEYS.map((s) => s.key),
     "namespaces",
     "vendors",
     "destinations",
@@ -352,6 +451,7 @@ export const KNOWN_KEYS = [
     "grafana",
     "loadGenerator",
     "autoscaling",
+    "mesh",
     ...SECRET_KEYS,
 ] as const;
 
@@ -377,9 +477,16 @@ export function parseStackConfig(
     secretKeys: ReadonlySet<string> = new Set(SECRET_KEYS),
 ): { config?: StackConfig; problems: ConfigProblem[] } {
     const problems: ConfigProblem[] = [];
+    const nestedSimple: ConfigProblem[] = [];
+    const flat = foldSimpleKeys(raw, nestedSimple);
+    raw = flat.raw;
     for (const key of Object.keys(raw)) {
         if (!(KNOWN_KEYS as readonly string[]).includes(key)) {
-            problems.push({ path: k(key), expected: `one of the known keys (${KNOWN_KEYS.join(", ")})`, found: "an unknown key" });
+            problems.push({
+                path: k(key),
+                expected: `one of the known keys (${KNOWN_KEYS.join(", ")})`,
+                found: "an unknown key",
+            });
         }
     }
     for (const key of SECRET_KEYS) {
@@ -391,7 +498,7 @@ export function parseStackConfig(
             });
         }
     }
-    const top = new Reader(problems, PROJECT, raw);
+    const top = new Reader(problems, `${PROJECT}:`, raw);
     const at = (key: string) => Reader.of(problems, k(key), raw[key]);
 
     const cluster = (() => {
@@ -429,7 +536,11 @@ export function parseStackConfig(
         "destination",
     );
     if (destinations.tracked.includes("other")) {
-        problems.push({ path: dR.key("tracked"), expected: "no host named 'other' (it is the bucket of untracked hosts)", found: show("other") });
+        problems.push({
+            path: dR.key("tracked"),
+            expected: "no host named 'other' (it is the bucket of untracked hosts)",
+            found: show("other"),
+        });
     }
 
     const crawlers = parseCrawlers(problems, at("crawlers"), vendorNames);
@@ -471,7 +582,11 @@ export function parseStackConfig(
         seriesBudget: pR.num("seriesBudget", P.seriesBudget, { min: 1000, int: true }),
         sampleLimit: pR.num("sampleLimit", P.sampleLimit, { min: 100, int: true }),
         labelLimit: pR.num("labelLimit", P.labelLimit, { min: 5, max: 1000, int: true }),
-        labelValueLengthLimit: pR.num("labelValueLengthLimit", P.labelValueLengthLimit, { min: 16, max: 10_000, int: true }),
+        labelValueLengthLimit: pR.num("labelValueLengthLimit", P.labelValueLengthLimit, {
+            min: 16,
+            max: 10_000,
+            int: true,
+        }),
     };
     if (durationMs(prometheus.scrapeInterval) < 1000) {
         pR.problem(pR.key("scrapeInterval"), "a duration of at least 1s", prometheus.scrapeInterval);
@@ -497,7 +612,11 @@ export function parseStackConfig(
     );
     for (const [i, c] of remoteClusters.entries()) {
         if (c.name === cluster) {
-            problems.push({ path: `${fR.key("remoteClusters")}[${i}].name`, expected: `a name other than this cluster's (${cluster})`, found: show(c.name) });
+            problems.push({
+                path: `${fR.key("remoteClusters")}[${i}].name`,
+                expected: `a name other than this cluster's (${cluster})`,
+                found: show(c.name),
+            });
         }
     }
     const federation = {
@@ -505,7 +624,10 @@ export function parseStackConfig(
         retention: fR.str("retention", F.retention, DURATION),
         storageSize: fR.str("storageSize", F.storageSize, BYTES),
         remoteClusters,
-        remoteWriteUrl: fR.str("remoteWriteUrl", F.remoteWriteUrl, { re: /^(|https?:\/\/\S+)$/, expected: "an http(s) URL or empty" }),
+        remoteWriteUrl: fR.str("remoteWriteUrl", F.remoteWriteUrl, {
+            re: /^(|https?:\/\/\S+)$/,
+            expected: "an http(s) URL or empty",
+        }),
     };
     const federationSecrets = parseSecretMap(problems, "federationSecrets", raw.federationSecrets);
     for (const c of remoteClusters) {
@@ -514,6 +636,7 @@ export function parseStackConfig(
                 path: k(`federationSecrets.${c.name}`),
                 expected: `the bearer token of remote cluster ${c.name} (pulumi config set --secret --path 'federationSecrets.${c.name}' TOKEN)`,
                 found: show(undefined),
+                missingSecret: "value",
             });
         }
     }
@@ -529,13 +652,53 @@ export function parseStackConfig(
         storageSize: grR.str("storageSize", DEFAULTS.grafana.storageSize, BYTES),
     };
     if (grafana.persistence && grafana.replicas > 1) {
-        grR.problem(grR.key("replicas"), "1 when grafana.persistence is true (sqlite on a volume cannot be shared)", grafana.replicas);
+        grR.problem(
+            grR.key("replicas"),
+            "1 when grafana.persistence is true (sqlite on a volume cannot be shared)",
+            grafana.replicas,
+        );
     }
 
     const loadGenerator = parseLoadGenerator(at("loadGenerator"), vendorNames);
     const autoscaling = parseAutoscaling(problems, at("autoscaling"));
 
-    if (problems.length > 0) return { problems };
+    const mR = at("mesh");
+    mR.only(Object.keys(DEFAULTS.mesh));
+    const mesh = {
+        istioCni: mR.bool("istioCni", DEFAULTS.mesh.istioCni),
+        trustDomain: mR.str("trustDomain", DEFAULTS.mesh.trustDomain, HOST),
+        ingressNamespaces: mR.strList("ingressNamespaces", DEFAULTS.mesh.ingressNamespaces, LABEL),
+    };
+
+    // Cross-section checks.
+    const crawlerNamespaces = crawlers.namespaces.map((n) => n.name);
+    if (loadGenerator.enabled && !crawlerNamespaces.includes(loadGenerator.namespace)) {
+        problems.push({
+            path: k("loadGenerator.namespace"),
+            expected: `one of crawlers.namespaces (${crawlerNamespaces.join(", ") || "none"}), so the generator may use the gateways`,
+            found: show(loadGenerator.namespace),
+        });
+    }
+    const programNamespaces = [namespaces.monitoring, namespaces.gateways, namespaces.simulators, namespaces.istio];
+    crawlerNamespaces.forEach((n, i) => {
+        if (programNamespaces.includes(n)) {
+            problems.push({
+                path: `${k("crawlers.namespaces")}[${i}].name`,
+                expected: "a namespace other than the monitoring, gateway, simulator and Istio namespaces",
+                found: show(n),
+            });
+        }
+    });
+    const simulated = vendors.flatMap((v) => v.pools.filter((p) => p.simulator).map((p) => `${v.name}/${p.name}`));
+    if (simulated.length > 0 && !loadGenerator.simulators) {
+        problems.push({
+            path: k("simulatorsEnabled"),
+            expected: `true, since pools ${simulated.join(", ")} point at simulators`,
+            found: show(loadGenerator.simulators),
+        });
+    }
+
+    if (problems.length + nestedSimple.length > 0) return { problems: [...nestedSimple, ...problems.map(flat.rename)] };
     return {
         problems,
         config: {
@@ -557,12 +720,43 @@ export function parseStackConfig(
             grafana,
             loadGenerator,
             autoscaling,
+            mesh,
         },
     };
 }
 
+/**
+ * Moves the simple keys into the structured config where the parser reads them, and returns a function that renames
+ * problem paths back to the simple key the user set.
+ */
+function foldSimpleKeys(
+    raw: RawConfig,
+    problems: ConfigProblem[],
+): { raw: RawConfig; rename: (p: ConfigProblem) => ConfigProblem } {
+    const out: RawConfig = { ...raw };
+    const renames = new Map<string, string>();
+    for (const s of SIMPLE_KEYS) {
+        const [section, field] = s.path;
+        const nested = out[section];
+        if (isObject(nested) && nested[field] !== undefined) {
+            problems.push({
+                path: k(`${section}.${field}`),
+                expected: `this setting in the simple key ${k(s.key)} (pulumi config set ${s.key} …)`,
+                found: show(nested[field]),
+            });
+        }
+        if (out[s.key] === undefined) continue;
+        const value = out[s.key];
+        delete out[s.key];
+        if (nested !== undefined && !isObject(nested)) continue; // the section's own problem is reported
+        out[section] = { ...(nested as Record<string, unknown> | undefined), [field]: value };
+        renames.set(k(`${section}.${field}`), k(s.key));
+    }
+    return { raw: out, rename: (p) => ({ ...p, path: renames.get(p.path) ?? p.path }) };
+}
+
 function parseVendors(problems: ConfigProblem[], value: unknown, simNamespace: string): VendorConfig[] {
-    const top = new Reader(problems, PROJECT, { vendors: value });
+    const top = new Reader(problems, `${PROJECT}:`, { vendors: value });
     if (value === undefined) {
         problems.push({ path: k("vendors"), expected: "a list of at least 1 vendor", found: show(undefined) });
         return [];
@@ -574,13 +768,20 @@ function parseVendors(problems: ConfigProblem[], value: unknown, simNamespace: s
             r.only(["name", "tier", "pricePerGb", "sla", "dailyBudgetGb", "pools"]);
             if (!r.has("name")) r.problem(r.key("name"), LABEL.expected, undefined);
             const name = r.str("name", undefined, LABEL);
-            const tier = r.str("tier", undefined, { re: new RegExp(`^(${TIERS.join("|")})$`), expected: `one of ${TIERS.join(", ")}` });
+            if (name !== undefined && name.length > 40) {
+                r.problem(r.key("name"), "a vendor name of at most 40 characters (it prefixes object names)", name);
+            }
+            const tier = r.str("tier", undefined, {
+                re: new RegExp(`^(${TIERS.join("|")})$`),
+                expected: `one of ${TIERS.join(", ")}`,
+            });
             if (!r.has("tier")) r.problem(r.key("tier"), `one of ${TIERS.join(", ")}`, undefined);
             if (!r.has("pricePerGb")) r.problem(r.key("pricePerGb"), "a price per GB of 0 or more", undefined);
             const pricePerGb = r.num("pricePerGb", 0, { min: 0 });
             const s = r.sub("sla");
             s.only(["successObjective", "p95LatencyMs"]);
-            if (!s.has("successObjective")) s.problem(s.key("successObjective"), "a number strictly between 0 and 1", undefined);
+            if (!s.has("successObjective"))
+                s.problem(s.key("successObjective"), "a number strictly between 0 and 1", undefined);
             if (!s.has("p95LatencyMs")) s.problem(s.key("p95LatencyMs"), "a latency in ms above 0", undefined);
             const sla = {
                 successObjective: s.num("successObjective", 0.99, { min: 0, max: 1, exclusive: true }),
@@ -632,11 +833,19 @@ function parsePool(problems: ConfigProblem[], x: unknown, p: string, simNamespac
             bandwidthBytesPerSecond: s.num("bandwidthBytesPerSecond", S.bandwidthBytesPerSecond, { min: 0, int: true }),
         };
         if (simulator.latencyP95Ms < simulator.latencyP50Ms) {
-            s.problem(s.key("latencyP95Ms"), `at least latencyP50Ms (${simulator.latencyP50Ms})`, simulator.latencyP95Ms);
+            s.problem(
+                s.key("latencyP95Ms"),
+                `at least latencyP50Ms (${simulator.latencyP50Ms})`,
+                simulator.latencyP95Ms,
+            );
         }
         const suffix = `.${simNamespace}.svc.cluster.local`;
         if (host !== undefined && (!host.endsWith(suffix) || host.slice(0, -suffix.length).includes("."))) {
-            r.problem(r.key("host"), `<service>${suffix} for a simulated pool (namespaces.simulators is ${simNamespace})`, host);
+            r.problem(
+                r.key("host"),
+                `<service>${suffix} for a simulated pool (namespaces.simulators is ${simNamespace})`,
+                host,
+            );
         }
     }
     if (name === undefined || host === undefined || port === 0) return undefined;
@@ -663,6 +872,7 @@ function parseCredentials(
                         path: pr.path,
                         expected: `the pool's username and password (pulumi config set --secret --path '${pr.path.slice(PROJECT.length + 1)}.password' …)`,
                         found: show(undefined),
+                        missingSecret: "credentials",
                     });
                 }
                 continue;
@@ -672,7 +882,10 @@ function parseCredentials(
             if (!pr.has("password")) pr.problem(pr.key("password"), "a non-empty string", undefined);
             const nonEmpty = { re: /^[^\r\n:]+$/, expected: "a non-empty string without ':' or line breaks" };
             const username = pr.str("username", undefined, nonEmpty);
-            const password = pr.str("password", undefined, { re: /^[^\r\n]+$/, expected: "a non-empty string without line breaks" });
+            const password = pr.str("password", undefined, {
+                re: /^[^\r\n]+$/,
+                expected: "a non-empty string without line breaks",
+            });
             if (username !== undefined && password !== undefined) out[v.name][pool.name] = { username, password };
         }
     }
@@ -723,7 +936,12 @@ function parseCrawlers(problems: ConfigProblem[], r: Reader, vendorNames: string
         const ok =
             isObject(sel) &&
             Object.keys(sel).length > 0 &&
-            Object.entries(sel).every(([lk, lv]) => /^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(lk) && typeof lv === "string" && /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/.test(lv));
+            Object.entries(sel).every(
+                ([lk, lv]) =>
+                    /^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(lk) &&
+                    typeof lv === "string" &&
+                    /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/.test(lv),
+            );
         if (!ok) r.problem(r.key("podSelector"), "a non-empty map of Kubernetes label names to label values", sel);
         else podSelector = sel as Record<string, string>;
     }
@@ -742,7 +960,11 @@ function parseImages(r: Reader): StackConfig["images"] {
         expected: "an image pinned to a tag or digest, such as quay.io/prometheus/prometheus:v2.53.3 (not :latest)",
     };
     const get = (name: keyof typeof I) => {
-        const v = r.str(name, I[name], name === "gateway" ? { re: new RegExp(`(^$)|${pinned.re.source}`), expected: pinned.expected } : pinned);
+        const v = r.str(
+            name,
+            I[name],
+            name === "gateway" ? { re: new RegExp(`(^$)|${pinned.re.source}`), expected: pinned.expected } : pinned,
+        );
         if (/:latest$/.test(v)) r.problem(r.key(name), pinned.expected, v);
         return v;
     };
@@ -768,8 +990,14 @@ function parseResources(r: Reader): StackConfig["resources"] {
         req.only(["cpu", "memory"]);
         lim.only(["cpu", "memory"]);
         return {
-            requests: { cpu: req.str("cpu", D[name].requests.cpu, CPU), memory: req.str("memory", D[name].requests.memory, BYTES) },
-            limits: { cpu: lim.str("cpu", D[name].limits.cpu, CPU), memory: lim.str("memory", D[name].limits.memory, BYTES) },
+            requests: {
+                cpu: req.str("cpu", D[name].requests.cpu, CPU),
+                memory: req.str("memory", D[name].requests.memory, BYTES),
+            },
+            limits: {
+                cpu: lim.str("cpu", D[name].limits.cpu, CPU),
+                memory: lim.str("memory", D[name].limits.memory, BYTES),
+            },
         };
     };
     return {
@@ -799,14 +1027,21 @@ function parseAlerting(
         if (!rr.has("name")) rr.problem(rr.key("name"), LABEL.expected, undefined);
         if (!rr.has("type")) rr.problem(rr.key("type"), `one of ${types.join(", ")}`, undefined);
         const name = rr.str("name", undefined, LABEL);
-        const type = rr.str("type", undefined, { re: /^(slack|pagerduty|webhook|email)$/, expected: `one of ${types.join(", ")}` });
-        const channel = rr.str("channel", undefined, { re: /^#?[a-z0-9_-]{1,80}$/, expected: "a Slack channel such as #proxy-alerts" });
+        const type = rr.str("type", undefined, {
+            re: /^(slack|pagerduty|webhook|email)$/,
+            expected: `one of ${types.join(", ")}`,
+        });
+        const channel = rr.str("channel", undefined, {
+            re: /^#?[a-z0-9_-]{1,80}$/,
+            expected: "a Slack channel such as #proxy-alerts",
+        });
         const email = { re: /^[^@\s]+@[^@\s]+$/, expected: "an e-mail address" };
         const to = rr.str("to", undefined, email);
         const from = rr.str("from", undefined, email);
         const smarthost = rr.str("smarthost", undefined, { re: /^[a-z0-9.-]+:[0-9]{1,5}$/, expected: "host:port" });
         if (type === "email") {
-            for (const f of ["to", "from", "smarthost"]) if (!rr.has(f)) rr.problem(rr.key(f), "a value for an email receiver", undefined);
+            for (const f of ["to", "from", "smarthost"])
+                if (!rr.has(f)) rr.problem(rr.key(f), "a value for an email receiver", undefined);
         }
         if (name !== undefined && type !== undefined && type !== "email" && secrets[name] === undefined) {
             const what = type === "pagerduty" ? "routing key" : type === "slack" ? "webhook URL" : "URL";
@@ -814,6 +1049,7 @@ function parseAlerting(
                 path: k(`alertingSecrets.${name}`),
                 expected: `the ${what} of receiver ${name} (pulumi config set --secret --path 'alertingSecrets.${name}' …)`,
                 found: show(undefined),
+                missingSecret: "value",
             });
         }
         if (name === undefined || type === undefined) return undefined;
@@ -827,7 +1063,8 @@ function parseAlerting(
     const names = receivers.map((x) => x.name);
     const ref = (key: string): string => {
         const v = r.str(key, "", LABEL);
-        if (v !== "" && !names.includes(v)) r.problem(r.key(key), `a receiver named in alerting.receivers (${names.join(", ") || "none"})`, v);
+        if (v !== "" && !names.includes(v))
+            r.problem(r.key(key), `a receiver named in alerting.receivers (${names.join(", ") || "none"})`, v);
         return v;
     };
     const criticalReceiver = ref("criticalReceiver");
@@ -838,8 +1075,10 @@ function parseAlerting(
         const vr = r.sub("vendorReceivers");
         if (isObject(vrRaw)) {
             for (const [vendor, recv] of Object.entries(vrRaw)) {
-                if (!vendorNames.includes(vendor)) vr.problem(vr.key(vendor), `a configured vendor (${vendorNames.join(", ")})`, vendor);
-                else if (typeof recv !== "string" || !names.includes(recv)) vr.problem(vr.key(vendor), "a receiver named in alerting.receivers", recv);
+                if (!vendorNames.includes(vendor))
+                    vr.problem(vr.key(vendor), `a configured vendor (${vendorNames.join(", ")})`, vendor);
+                else if (typeof recv !== "string" || !names.includes(recv))
+                    vr.problem(vr.key(vendor), "a receiver named in alerting.receivers", recv);
                 else vendorReceivers[vendor] = recv;
             }
         }
@@ -881,11 +1120,15 @@ function parseLoadGenerator(r: Reader, vendorNames: string[]): StackConfig["load
         maxReplicas: r.num("maxReplicas", D.maxReplicas, { min: 1, max: 1000, int: true }),
         requestsPerSecond: r.num("requestsPerSecond", D.requestsPerSecond, { min: 0, exclusive: true, max: 1_000_000 }),
         concurrency: r.num("concurrency", D.concurrency, { min: 1, max: 10_000, int: true }),
-        schedule: r.str("schedule", D.schedule, { re: /^(constant|ramp|burst|diurnal)$/, expected: "one of constant, ramp, burst, diurnal" }) as StackConfig["loadGenerator"]["schedule"],
+        schedule: r.str("schedule", D.schedule, {
+            re: /^(constant|ramp|burst|diurnal)$/,
+            expected: "one of constant, ramp, burst, diurnal",
+        }) as StackConfig["loadGenerator"]["schedule"],
         vendorMix,
         destinations: r.strList("destinations", D.destinations, HOST),
     };
-    if (lg.maxReplicas < lg.replicas) r.problem(r.key("maxReplicas"), `at least loadGenerator.replicas (${lg.replicas})`, lg.maxReplicas);
+    if (lg.maxReplicas < lg.replicas)
+        r.problem(r.key("maxReplicas"), `at least loadGenerator.replicas (${lg.replicas})`, lg.maxReplicas);
     return lg;
 }
 
@@ -894,14 +1137,27 @@ function parseAutoscaling(problems: ConfigProblem[], r: Reader): StackConfig["au
     r.only([...Object.keys(D), "workloads"]);
     const workloads = r.list("workloads", (x, p) => {
         const w = Reader.of(problems, p, x);
-        w.only(["namespace", "kind", "name", "minReplicas", "maxReplicas", "targetCpuUtilization", "targetMemoryUtilization", "targetQueueDepth"]);
+        w.only([
+            "namespace",
+            "kind",
+            "name",
+            "minReplicas",
+            "maxReplicas",
+            "targetCpuUtilization",
+            "targetMemoryUtilization",
+            "targetQueueDepth",
+        ]);
         for (const f of ["namespace", "name"]) if (!w.has(f)) w.problem(w.key(f), LABEL.expected, undefined);
         const namespace = w.str("namespace", undefined, LABEL);
         const name = w.str("name", undefined, LABEL);
-        const kind = w.str("kind", "Deployment", { re: /^(Deployment|StatefulSet)$/, expected: "Deployment or StatefulSet" });
+        const kind = w.str("kind", "Deployment", {
+            re: /^(Deployment|StatefulSet)$/,
+            expected: "Deployment or StatefulSet",
+        });
         const minReplicas = w.num("minReplicas", 1, { min: 1, int: true });
         const maxReplicas = w.num("maxReplicas", 10, { min: 1, int: true });
-        if (maxReplicas < minReplicas) w.problem(w.key("maxReplicas"), `at least minReplicas (${minReplicas})`, maxReplicas);
+        if (maxReplicas < minReplicas)
+            w.problem(w.key("maxReplicas"), `at least minReplicas (${minReplicas})`, maxReplicas);
         if (namespace === undefined || name === undefined) return undefined;
         return {
             namespace,
@@ -914,7 +1170,10 @@ function parseAutoscaling(problems: ConfigProblem[], r: Reader): StackConfig["au
             targetQueueDepth: w.num("targetQueueDepth", 0, { min: 0 }),
         };
     });
-    const vpaMode = r.str("vpaMode", D.vpaMode, { re: /^(Off|Initial|Auto)$/, expected: "Off, Initial or Auto" }) as StackConfig["autoscaling"]["vpaMode"];
+    const vpaMode = r.str("vpaMode", D.vpaMode, {
+        re: /^(Off|Initial|Auto)$/,
+        expected: "Off, Initial or Auto",
+    }) as StackConfig["autoscaling"]["vpaMode"];
     return {
         vpa: r.bool("vpa", D.vpa),
         vpaMode,

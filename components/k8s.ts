@@ -45,9 +45,7 @@ export function restrictedPodSecurity(uid = NOBODY): k8s.types.input.core.v1.Pod
 }
 
 /** Container-level security context meeting the "restricted" Pod Security Standard, read-only root. */
-export function restrictedContainerSecurity(
-    readOnlyRootFilesystem = true,
-): k8s.types.input.core.v1.SecurityContext {
+export function restrictedContainerSecurity(readOnlyRootFilesystem = true): k8s.types.input.core.v1.SecurityContext {
     return {
         allowPrivilegeEscalation: false,
         readOnlyRootFilesystem,

@@ -25,6 +25,10 @@ export const PORTS = {
 } as const;
 
 export const NAMES = {
+    /**
+     * The gateway's Service, ServiceAccount AND Deployment name: a fixed Deployment name makes Istio's
+     * `destination_workload` equal to `<vendor>-gateway`, which the scrape config maps to the `vendor` label.
+     */
     gateway: (vendor: string) => `${vendor}-gateway`,
     prometheus: "prometheus",
     globalPrometheus: "prometheus-global",
@@ -63,3 +67,16 @@ export const VENDOR_LABEL = "proxy-monitor.io/vendor";
 export const POOL_LABEL = "proxy-monitor.io/pool";
 /** Name of the container port every workload exposes metrics on. */
 export const METRICS_PORT_NAME = "metrics";
+
+/**
+ * Pod label of workloads whose metrics port the (out-of-mesh) Prometheus scrapes in plain text: a PeerAuthentication
+ * makes that one port PERMISSIVE for pods with this label, and a NetworkPolicy admits only the monitoring namespace.
+ */
+export const SCRAPE_LABEL = "proxy-monitor.io/scrape";
+
+/** API versions of the Istio kinds, the oldest that Istio 1.18 and every later release serve. */
+export const ISTIO_API = {
+    networking: "networking.istio.io/v1beta1",
+    security: "security.istio.io/v1beta1",
+    telemetry: "telemetry.istio.io/v1alpha1",
+} as const;

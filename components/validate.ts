@@ -3,15 +3,25 @@
  * and what was found, and validation goes on, so a user sees all problems at once.
  */
 
+import * as pulumi from "@pulumi/pulumi";
+
 export interface ConfigProblem {
     /** Full key path, e.g. `proxy-monitor:vendors[1].pools[0].port`. */
     readonly path: string;
     readonly expected: string;
     readonly found: string;
+    /**
+     * Set when the problem is a secret that is not set: `credentials` (a username and password pair) or `value`.
+     * The offline renderer fills such keys with placeholders, since it cannot decrypt secrets anyway.
+     */
+    readonly missingSecret?: "credentials" | "value";
 }
 
-/** Thrown when a stack's configuration is invalid; `problems` holds every problem found. */
-export class ConfigError extends Error {
+/**
+ * Thrown when a stack's configuration is invalid; `problems` holds every problem found. A RunError, so the Pulumi
+ * CLI prints the problems without a stack trace.
+ */
+export class ConfigError extends pulumi.RunError {
     constructor(public readonly problems: readonly ConfigProblem[]) {
         super(problems.map(formatProblem).join("\n"));
         this.name = "ConfigError";
@@ -34,7 +44,7 @@ export function show(value: unknown): string {
 }
 
 /** DNS-1123 label: lower-case letters, digits and '-', starting and ending alphanumeric, at most 63 characters. */
-export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+export const DNS_LABEL = /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 /** DNS-1123 subdomain (host names of pool endpoints, Kubernetes service hosts). */
 export const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 /** A Prometheus duration as both Prometheus 2.42 and later accept: one or more `<number><unit>`. */
@@ -84,8 +94,9 @@ export class Reader {
         return new Reader(problems, path, (value as Record<string, unknown>) ?? {});
     }
 
+    /** The path of a key of this object; a root path ending in ':' (`proxy-monitor:`) takes keys without a dot. */
     key(k: string): string {
-        return `${this.path}.${k}`;
+        return this.path.endsWith(":") ? `${this.path}${k}` : `${this.path}.${k}`;
     }
 
     problem(key: string, expected: string, found: unknown): void {
@@ -131,7 +142,11 @@ export class Reader {
         return v;
     }
 
-    num(k: string, def: number, range: { min?: number; max?: number; int?: boolean; exclusive?: boolean } = {}): number {
+    num(
+        k: string,
+        def: number,
+        range: { min?: number; max?: number; int?: boolean; exclusive?: boolean } = {},
+    ): number {
         const v = this.obj[k];
         if (v === undefined) return def;
         const expected = describeRange(range);
@@ -205,9 +220,7 @@ export function isObject(v: unknown): v is Record<string, unknown> {
 function describeRange(r: { min?: number; max?: number; int?: boolean; exclusive?: boolean }): string {
     const what = r.int ? "an integer" : "a number";
     if (r.min !== undefined && r.max !== undefined) {
-        return r.exclusive
-            ? `${what} strictly between ${r.min} and ${r.max}`
-            : `${what} from ${r.min} to ${r.max}`;
+        return r.exclusive ? `${what} strictly between ${r.min} and ${r.max}` : `${what} from ${r.min} to ${r.max}`;
     }
     if (r.min !== undefined) return `${what} ${r.exclusive ? "above" : "of at least"} ${r.min}`;
     if (r.max !== undefined) return `${what} ${r.exclusive ? "below" : "of at most"} ${r.max}`;

@@ -1,0 +1,569 @@
+/**
+ * ProxyMesh: the namespaces, identities and Istio and network policy of the traffic path
+ * crawler -> vendor gateway -> vendor pool.
+ *
+ * - Crawler namespaces, the gateway namespace and (dev) the simulator namespace are in the mesh with STRICT mTLS.
+ *   The monitoring namespace is outside the mesh (no sidecars: Prometheus scrapes plain text); NetworkPolicies
+ *   decide who reaches Prometheus, Alertmanager and Grafana.
+ * - Crawlers reach only the gateways of the vendors they may use (Sidecar REGISTRY_ONLY + AuthorizationPolicy);
+ *   each gateway reaches only its vendor's pools (ServiceEntries exported to the gateway namespace, Sidecar).
+ * - A Telemetry resource keeps, on the gateways, only the TCP series and labels the per-namespace cost view reads.
+ *
+ * The builders are pure and exported for tests; the component only turns their output into resources.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as k8s from "@pulumi/kubernetes";
+import { StackConfig, VendorConfig } from "./config";
+import { PART_OF } from "./k8s";
+import { APP, ISTIO_API, NAMES, PORTS, SCRAPE_LABEL, VENDOR_LABEL } from "./names";
+
+/** A plain Kubernetes object: what the builders return and the component creates. */
+export interface ObjectSpec {
+    apiVersion: string;
+    kind: string;
+    metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+    spec?: Record<string, unknown>;
+}
+
+const INJECTION = "istio-injection";
+
+/** Pod Security labels of a namespace. Without Istio CNI, injected pods need a privileged init container. */
+export function podSecurityLabels(inMesh: boolean, istioCni: boolean): Record<string, string> {
+    const enforce = inMesh && !istioCni ? "privileged" : "restricted";
+    return {
+        "pod-security.kubernetes.io/enforce": enforce,
+        "pod-security.kubernetes.io/enforce-version": "latest",
+        "pod-security.kubernetes.io/warn": "restricted",
+        "pod-security.kubernetes.io/warn-version": "latest",
+        "pod-security.kubernetes.io/audit": "restricted",
+        "pod-security.kubernetes.io/audit-version": "latest",
+    };
+}
+
+export interface NamespacePlan {
+    /** Namespaces the program creates, with their labels. */
+    create: { name: string; labels: Record<string, string> }[];
+    /** Existing namespaces the program labels for sidecar injection. */
+    label: { name: string; labels: Record<string, string> }[];
+}
+
+export function planNamespaces(cfg: StackConfig): NamespacePlan {
+    const ns = (name: string, inMesh: boolean) => ({
+        name,
+        labels: {
+            "app.kubernetes.io/part-of": PART_OF,
+            [INJECTION]: inMesh ? "enabled" : "disabled",
+            ...podSecurityLabels(inMesh, cfg.mesh.istioCni),
+        },
+    });
+    const create = [ns(cfg.namespaces.monitoring, false), ns(cfg.namespaces.gateways, true)];
+    if (cfg.loadGenerator.simulators) create.push(ns(cfg.namespaces.simulators, true));
+    const label: NamespacePlan["label"] = [];
+    for (const c of cfg.crawlers.namespaces) {
+        if (c.manage === "create") create.push(ns(c.name, true));
+        else label.push({ name: c.name, labels: { [INJECTION]: "enabled" } });
+    }
+    return { create, label };
+}
+
+/** Istio identity of a service account. */
+export function principal(cfg: StackConfig, namespace: string, account: string): string {
+    return `${cfg.mesh.trustDomain}/ns/${namespace}/sa/${account}`;
+}
+
+/** In-mesh namespaces, where the program enforces STRICT mTLS. */
+export function meshNamespaces(cfg: StackConfig): string[] {
+    const out = [cfg.namespaces.gateways, ...cfg.crawlers.namespaces.map((c) => c.name)];
+    if (cfg.loadGenerator.simulators) out.push(cfg.namespaces.simulators);
+    return out;
+}
+
+/**
+ * PeerAuthentications: STRICT in every in-mesh namespace, and for pods labelled SCRAPE_LABEL the metrics port
+ * PERMISSIVE, so the out-of-mesh Prometheus can scrape it (NetworkPolicy admits only the monitoring namespace).
+ */
+export function buildPeerAuthentications(cfg: StackConfig): ObjectSpec[] {
+    return meshNamespaces(cfg).flatMap((namespace) => [
+        {
+            apiVersion: ISTIO_API.security,
+            kind: "PeerAuthentication",
+            metadata: { name: "default", namespace },
+            spec: { mtls: { mode: "STRICT" } },
+        },
+        {
+            apiVersion: ISTIO_API.security,
+            kind: "PeerAuthentication",
+            metadata: { name: "metrics-scrape", namespace },
+            spec: {
+                selector: { matchLabels: { [SCRAPE_LABEL]: "true" } },
+                mtls: { mode: "STRICT" },
+                portLevelMtls: { [String(PORTS.proxyMetrics)]: { mode: "PERMISSIVE" } },
+            },
+        },
+    ]);
+}
+
+/** External (non-simulated) pool endpoints of a vendor. */
+function externalPools(v: VendorConfig) {
+    return v.pools.filter((p) => !p.simulator);
+}
+
+/** One ServiceEntry per external vendor pool endpoint, visible only in the gateway namespace. */
+export function buildServiceEntries(cfg: StackConfig): ObjectSpec[] {
+    return cfg.vendors.flatMap((v) =>
+        externalPools(v).map((p) => ({
+            apiVersion: ISTIO_API.networking,
+            kind: "ServiceEntry",
+            metadata: {
+                name: `${v.name}-${p.name}`,
+                namespace: cfg.namespaces.gateways,
+                labels: { [VENDOR_LABEL]: v.name, "app.kubernetes.io/part-of": PART_OF },
+            },
+            spec: {
+                hosts: [p.host],
+                location: "MESH_EXTERNAL",
+                resolution: "DNS",
+                ports: [{ number: p.port, name: `tcp-${p.port}`, protocol: "TCP" }],
+                exportTo: ["."],
+            },
+        })),
+    );
+}
+
+const gatewayHost = (cfg: StackConfig, vendor: string) =>
+    `${cfg.namespaces.gateways}/${NAMES.gateway(vendor)}.${cfg.namespaces.gateways}.svc.cluster.local`;
+
+/**
+ * Sidecars: in each crawler namespace, outbound only to the gateways of the vendors it may use and the control
+ * plane (REGISTRY_ONLY); on each vendor's gateway, outbound only to that vendor's pools and the control plane.
+ */
+export function buildSidecars(cfg: StackConfig): ObjectSpec[] {
+    const controlPlane = `${cfg.namespaces.istio}/*`;
+    const crawlers = cfg.crawlers.namespaces.map((c) => ({
+        apiVersion: ISTIO_API.networking,
+        kind: "Sidecar",
+        metadata: { name: "default", namespace: c.name },
+        spec: {
+            outboundTrafficPolicy: { mode: "REGISTRY_ONLY" },
+            egress: [{ hosts: [...c.vendors.map((v) => gatewayHost(cfg, v)), controlPlane] }],
+        },
+    }));
+    const gateways = cfg.vendors.map((v) => ({
+        apiVersion: ISTIO_API.networking,
+        kind: "Sidecar",
+        metadata: { name: NAMES.gateway(v.name), namespace: cfg.namespaces.gateways },
+        spec: {
+            workloadSelector: { labels: { "app.kubernetes.io/name": APP.gateway, [VENDOR_LABEL]: v.name } },
+            outboundTrafficPolicy: { mode: "REGISTRY_ONLY" },
+            egress: [
+                {
+                    hosts: [
+                        ...v.pools.map((p) => (p.simulator ? `${cfg.namespaces.simulators}/${p.host}` : `./${p.host}`)),
+                        controlPlane,
+                    ],
+                },
+            ],
+        },
+    }));
+    return [...crawlers, ...gateways];
+}
+
+/**
+ * AuthorizationPolicies: each vendor gateway admits, on its proxy port, only the crawler service accounts allowed to
+ * use that vendor, and its metrics port (for Prometheus; NetworkPolicy narrows it to the monitoring namespace).
+ * In the simulator namespace, simulators admit only the gateways and the target admits only the simulators.
+ */
+export function buildAuthorizationPolicies(cfg: StackConfig): ObjectSpec[] {
+    const metricsRule = { to: [{ operation: { ports: [String(PORTS.proxyMetrics)] } }] };
+    const out: ObjectSpec[] = cfg.vendors.map((v) => {
+        const principals = cfg.crawlers.namespaces
+            .filter((c) => c.vendors.includes(v.name))
+            .flatMap((c) => c.serviceAccounts.map((sa) => principal(cfg, c.name, sa)));
+        return {
+            apiVersion: ISTIO_API.security,
+            kind: "AuthorizationPolicy",
+            metadata: { name: NAMES.gateway(v.name), namespace: cfg.namespaces.gateways },
+            spec: {
+                selector: { matchLabels: { "app.kubernetes.io/name": APP.gateway, [VENDOR_LABEL]: v.name } },
+                action: "ALLOW",
+                rules: [
+                    ...(principals.length > 0
+                        ? [
+                              {
+                                  from: [{ source: { principals } }],
+                                  to: [{ operation: { ports: [String(PORTS.gatewayProxy)] } }],
+                              },
+                          ]
+                        : []),
+                    metricsRule,
+                ],
+            },
+        };
+    });
+    if (cfg.loadGenerator.simulators) {
+        const ns = cfg.namespaces.simulators;
+        out.push(
+            {
+                apiVersion: ISTIO_API.security,
+                kind: "AuthorizationPolicy",
+                metadata: { name: "vendor-simulators", namespace: ns },
+                spec: {
+                    selector: { matchLabels: { "app.kubernetes.io/name": APP.simulator } },
+                    action: "ALLOW",
+                    rules: [
+                        {
+                            from: [
+                                {
+                                    source: {
+                                        principals: cfg.vendors.map((v) =>
+                                            principal(cfg, cfg.namespaces.gateways, NAMES.gateway(v.name)),
+                                        ),
+                                    },
+                                },
+                            ],
+                            to: [{ operation: { ports: [String(PORTS.simulatorProxy)] } }],
+                        },
+                        metricsRule,
+                    ],
+                },
+            },
+            {
+                apiVersion: ISTIO_API.security,
+                kind: "AuthorizationPolicy",
+                metadata: { name: "target", namespace: ns },
+                spec: {
+                    selector: { matchLabels: { "app.kubernetes.io/name": APP.target } },
+                    action: "ALLOW",
+                    rules: [
+                        {
+                            from: [{ source: { namespaces: [ns] } }],
+                            to: [{ operation: { ports: [String(PORTS.targetHttp), String(PORTS.targetHttps)] } }],
+                        },
+                        metricsRule,
+                    ],
+                },
+            },
+        );
+    }
+    return out;
+}
+
+/** Labels Istio's TCP metrics keep on the gateways: what the per-namespace cost view needs, and the reporter. */
+export const KEPT_ISTIO_LABELS = ["reporter", "source_workload_namespace", "source_workload", "destination_workload"];
+
+/** Istio's standard labels (TCP metrics carry all but response_code and grpc_response_status). */
+export const ISTIO_STANDARD_LABELS = [
+    "reporter",
+    "source_workload",
+    "source_canonical_service",
+    "source_canonical_revision",
+    "source_workload_namespace",
+    "source_principal",
+    "source_app",
+    "source_version",
+    "source_cluster",
+    "destination_workload",
+    "destination_workload_namespace",
+    "destination_principal",
+    "destination_app",
+    "destination_version",
+    "destination_service",
+    "destination_canonical_service",
+    "destination_canonical_revision",
+    "destination_service_name",
+    "destination_service_namespace",
+    "destination_cluster",
+    "request_protocol",
+    "response_code",
+    "grpc_response_status",
+    "response_flags",
+    "connection_security_policy",
+];
+
+const TCP_METRICS = ["TCP_SENT_BYTES", "TCP_RECEIVED_BYTES", "TCP_OPENED_CONNECTIONS"];
+const DISABLED_METRICS = [
+    "REQUEST_COUNT",
+    "REQUEST_DURATION",
+    "REQUEST_SIZE",
+    "RESPONSE_SIZE",
+    "TCP_CLOSED_CONNECTIONS",
+    "GRPC_REQUEST_MESSAGES",
+    "GRPC_RESPONSE_MESSAGES",
+];
+
+/**
+ * Telemetry: on the gateways (server side, reporter destination) keep the TCP bytes and opened connections with
+ * only KEPT_ISTIO_LABELS, disable the rest, and disable every client-side metric (the gateway-to-pool hop is
+ * measured by the gateway itself). In crawler namespaces disable Istio's metrics entirely: nobody scrapes crawler
+ * sidecars, so their stats would only cost sidecar memory.
+ */
+export function buildTelemetry(cfg: StackConfig): ObjectSpec[] {
+    const tcpLabels = ISTIO_STANDARD_LABELS.filter(
+        (l) => !KEPT_ISTIO_LABELS.includes(l) && l !== "response_code" && l !== "grpc_response_status",
+    );
+    const remove = Object.fromEntries(tcpLabels.map((l) => [l, { operation: "REMOVE" }]));
+    const gateways: ObjectSpec = {
+        apiVersion: ISTIO_API.telemetry,
+        kind: "Telemetry",
+        metadata: { name: "proxy-gateways", namespace: cfg.namespaces.gateways },
+        spec: {
+            selector: { matchLabels: { "app.kubernetes.io/name": APP.gateway } },
+            metrics: [
+                {
+                    providers: [{ name: "prometheus" }],
+                    overrides: [
+                        { match: { metric: "ALL_METRICS", mode: "CLIENT" }, disabled: true },
+                        ...DISABLED_METRICS.map((metric) => ({ match: { metric, mode: "SERVER" }, disabled: true })),
+                        ...TCP_METRICS.map((metric) => ({ match: { metric, mode: "SERVER" }, tagOverrides: remove })),
+                    ],
+                },
+            ],
+        },
+    };
+    const crawlers: ObjectSpec[] = cfg.crawlers.namespaces.map((c) => ({
+        apiVersion: ISTIO_API.telemetry,
+        kind: "Telemetry",
+        metadata: { name: "crawler-metrics-off", namespace: c.name },
+        spec: {
+            metrics: [
+                {
+                    providers: [{ name: "prometheus" }],
+                    overrides: [{ match: { metric: "ALL_METRICS", mode: "CLIENT_AND_SERVER" }, disabled: true }],
+                },
+            ],
+        },
+    }));
+    return [gateways, ...crawlers];
+}
+
+const byName = (namespace: string) => ({
+    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": namespace } },
+});
+const app = (name: string) => ({ matchLabels: { "app.kubernetes.io/name": name } });
+const tcp = (...ports: number[]) => ports.map((port) => ({ protocol: "TCP", port }));
+
+/**
+ * NetworkPolicies: default-deny ingress in every namespace the program runs workloads in, then the narrow allows
+ * each component needs.
+ */
+export function buildNetworkPolicies(cfg: StackConfig): ObjectSpec[] {
+    const mon = cfg.namespaces.monitoring;
+    const fromMonitoring = byName(mon);
+    const fromPrometheus = [
+        { ...fromMonitoring, podSelector: app(APP.prometheus) },
+        { ...fromMonitoring, podSelector: app(APP.globalPrometheus) },
+    ];
+    const np = (namespace: string, name: string, spec: Record<string, unknown>): ObjectSpec => ({
+        apiVersion: "networking.k8s.io/v1",
+        kind: "NetworkPolicy",
+        metadata: { name, namespace, labels: { "app.kubernetes.io/part-of": PART_OF } },
+        spec,
+    });
+    const denyAll = (namespace: string) =>
+        np(namespace, "default-deny-ingress", { podSelector: {}, policyTypes: ["Ingress"] });
+    const ingressFrom = cfg.mesh.ingressNamespaces.map(byName);
+    const gw = cfg.namespaces.gateways;
+    const out: ObjectSpec[] = [
+        denyAll(mon),
+        np(mon, "prometheus", {
+            podSelector: app(APP.prometheus),
+            policyTypes: ["Ingress"],
+            ingress: [
+                {
+                    from: [
+                        { podSelector: app(APP.grafana) },
+                        { podSelector: app(APP.globalPrometheus) },
+                        { podSelector: app(APP.prometheusAdapter) },
+                        { podSelector: app(APP.prometheus) },
+                        ...ingressFrom,
+                    ],
+                    ports: tcp(PORTS.prometheus),
+                },
+            ],
+        }),
+        np(mon, "prometheus-global", {
+            podSelector: app(APP.globalPrometheus),
+            policyTypes: ["Ingress"],
+            ingress: [{ from: [{ podSelector: app(APP.grafana) }, ...ingressFrom], ports: tcp(PORTS.prometheus) }],
+        }),
+        np(mon, "alertmanager", {
+            podSelector: app(APP.alertmanager),
+            policyTypes: ["Ingress"],
+            ingress: [
+                {
+                    from: [
+                        { podSelector: app(APP.prometheus) },
+                        { podSelector: app(APP.globalPrometheus) },
+                        { podSelector: app(APP.grafana) },
+                        ...ingressFrom,
+                    ],
+                    ports: tcp(PORTS.alertmanager),
+                },
+                {
+                    from: [{ podSelector: app(APP.alertmanager) }],
+                    ports: [...tcp(PORTS.alertmanagerCluster), { protocol: "UDP", port: PORTS.alertmanagerCluster }],
+                },
+            ],
+        }),
+        np(mon, "grafana", {
+            podSelector: app(APP.grafana),
+            policyTypes: ["Ingress"],
+            ingress: [
+                {
+                    ...(ingressFrom.length > 0
+                        ? { from: ingressFrom }
+                        : { from: [{ podSelector: app(APP.prometheus) }] }),
+                    ports: tcp(PORTS.grafana),
+                },
+            ],
+        }),
+        np(mon, "kube-state-metrics", {
+            podSelector: app(APP.kubeStateMetrics),
+            policyTypes: ["Ingress"],
+            ingress: [
+                {
+                    from: [{ podSelector: app(APP.prometheus) }],
+                    ports: tcp(PORTS.kubeStateMetrics, PORTS.kubeStateMetricsTelemetry),
+                },
+            ],
+        }),
+        // The API server calls the adapter from the control plane, whose addresses vary by cluster.
+        np(mon, "prometheus-adapter", {
+            podSelector: app(APP.prometheusAdapter),
+            policyTypes: ["Ingress"],
+            ingress: [{ ports: tcp(PORTS.prometheusAdapter) }],
+        }),
+        denyAll(gw),
+        np(gw, "gateways", {
+            podSelector: app(APP.gateway),
+            policyTypes: ["Ingress"],
+            ingress: [
+                { from: cfg.crawlers.namespaces.map((c) => byName(c.name)), ports: tcp(PORTS.gatewayProxy) },
+                { from: fromPrometheus, ports: tcp(PORTS.proxyMetrics, PORTS.istioMergedMetrics) },
+            ],
+        }),
+    ];
+    if (cfg.loadGenerator.simulators) {
+        const sim = cfg.namespaces.simulators;
+        out.push(
+            denyAll(sim),
+            np(sim, "vendor-simulators", {
+                podSelector: app(APP.simulator),
+                policyTypes: ["Ingress"],
+                ingress: [
+                    { from: [byName(gw)], ports: tcp(PORTS.simulatorProxy) },
+                    { from: fromPrometheus, ports: tcp(PORTS.proxyMetrics) },
+                ],
+            }),
+            np(sim, "target", {
+                podSelector: app(APP.target),
+                policyTypes: ["Ingress"],
+                ingress: [
+                    { from: [{ podSelector: app(APP.simulator) }], ports: tcp(PORTS.targetHttp, PORTS.targetHttps) },
+                    { from: fromPrometheus, ports: tcp(PORTS.proxyMetrics) },
+                ],
+            }),
+        );
+    }
+    if (cfg.loadGenerator.enabled) {
+        const lg = cfg.loadGenerator.namespace;
+        out.push(
+            denyAll(lg),
+            np(lg, "loadgen-metrics", {
+                podSelector: app(APP.loadGenerator),
+                policyTypes: ["Ingress"],
+                ingress: [{ from: fromPrometheus, ports: tcp(PORTS.proxyMetrics) }],
+            }),
+        );
+    }
+    return out;
+}
+
+/** Every Istio and NetworkPolicy object of the mesh, in creation order. */
+export function buildMeshPolicies(cfg: StackConfig): ObjectSpec[] {
+    return [
+        ...buildPeerAuthentications(cfg),
+        ...buildServiceEntries(cfg),
+        ...buildSidecars(cfg),
+        ...buildAuthorizationPolicies(cfg),
+        ...buildTelemetry(cfg),
+        ...buildNetworkPolicies(cfg),
+    ];
+}
+
+/** Args for the ProxyMesh component. */
+export interface ProxyMeshArgs {
+    /** The validated stack config. */
+    readonly config: StackConfig;
+}
+
+/** Namespaces, gateway identities, Istio policy and NetworkPolicies of the traffic path. */
+export class ProxyMesh extends pulumi.ComponentResource {
+    /** Namespaces by name (created ones and labelled existing ones). */
+    public readonly namespaces: Record<string, pulumi.Output<string>> = {};
+    /** The gateway ServiceAccount of each vendor. */
+    public readonly gatewayServiceAccounts: Record<string, k8s.core.v1.ServiceAccount> = {};
+    /** Everything a workload in the mesh namespaces should depend on. */
+    public readonly ready: pulumi.Resource[] = [];
+
+    constructor(name: string, args: ProxyMeshArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("proxy-monitor:index:ProxyMesh", name, {}, opts);
+        const cfg = args.config;
+        const plan = planNamespaces(cfg);
+        for (const n of plan.create) {
+            const ns = new k8s.core.v1.Namespace(
+                `${name}-ns-${n.name}`,
+                { metadata: { name: n.name, labels: n.labels } },
+                { parent: this },
+            );
+            this.namespaces[n.name] = ns.metadata.name;
+            this.ready.push(ns);
+        }
+        for (const n of plan.label) {
+            const ns = new k8s.core.v1.NamespacePatch(
+                `${name}-ns-${n.name}`,
+                {
+                    metadata: {
+                        name: n.name,
+                        labels: n.labels,
+                        annotations: { "pulumi.com/patchForce": "true" },
+                    },
+                },
+                { parent: this },
+            );
+            this.namespaces[n.name] = ns.metadata.name;
+            this.ready.push(ns);
+        }
+        const nsDeps = [...this.ready];
+        for (const v of cfg.vendors) {
+            this.gatewayServiceAccounts[v.name] = new k8s.core.v1.ServiceAccount(
+                `${name}-sa-${v.name}-gateway`,
+                {
+                    metadata: {
+                        name: NAMES.gateway(v.name),
+                        namespace: cfg.namespaces.gateways,
+                        labels: {
+                            "app.kubernetes.io/name": APP.gateway,
+                            [VENDOR_LABEL]: v.name,
+                            "app.kubernetes.io/part-of": PART_OF,
+                        },
+                    },
+                    automountServiceAccountToken: false,
+                },
+                { parent: this, dependsOn: nsDeps },
+            );
+        }
+        for (const o of buildMeshPolicies(cfg)) {
+            const logical = `${name}-${o.kind.toLowerCase()}-${o.metadata.namespace}-${o.metadata.name}`;
+            const res =
+                o.kind === "NetworkPolicy"
+                    ? new k8s.networking.v1.NetworkPolicy(logical, o as k8s.networking.v1.NetworkPolicyArgs, {
+                          parent: this,
+                          dependsOn: nsDeps,
+                      })
+                    : new k8s.apiextensions.CustomResource(logical, o, { parent: this, dependsOn: nsDeps });
+            this.ready.push(res);
+        }
+        this.registerOutputs({ namespaces: this.namespaces });
+    }
+}

@@ -1,0 +1,288 @@
+import { expect } from "chai";
+import * as fs from "fs";
+import * as path from "path";
+import YAML from "yaml";
+import { DEFAULTS, SIMPLE_KEYS, parseStackConfig, simpleKeyDefault } from "../components/config";
+import { ConfigError, ConfigProblem, durationMs, formatProblem } from "../components/validate";
+import { ROOT, rawStackConfig, stackConfig } from "./harness";
+
+/** Raw dev config with a change applied to a deep copy. */
+function devWith(change: (raw: Record<string, any>) => void): Record<string, unknown> {
+    const raw = JSON.parse(JSON.stringify(rawStackConfig("dev")));
+    change(raw);
+    return raw;
+}
+
+function problemsOf(raw: Record<string, unknown>, stack = "dev"): ConfigProblem[] {
+    const { config, problems } = parseStackConfig(raw, stack);
+    if (problems.length > 0) expect(config, "no config when there are problems").to.equal(undefined);
+    return problems;
+}
+
+function expectProblem(raw: Record<string, unknown>, pathWanted: string, expectedPart: RegExp): void {
+    const problems = problemsOf(raw);
+    const hit = problems.find((p) => p.path === pathWanted);
+    expect(hit, `a problem at ${pathWanted}; got:\n${problems.map(formatProblem).join("\n")}`).to.not.equal(undefined);
+    expect(hit!.expected).to.match(expectedPart);
+}
+
+describe("stack config", () => {
+    it("accepts the committed dev and prod stacks with their settings", () => {
+        const dev = stackConfig("dev");
+        expect(dev.vendors.map((v) => [v.name, v.tier])).to.deep.equal([
+            ["vendor-a", "datacenter"],
+            ["vendor-b", "residential"],
+            ["vendor-c", "mobile"],
+        ]);
+        expect(dev.prometheus.replicas).to.equal(1);
+        expect(dev.prometheus.retention).to.equal("2d");
+        expect(dev.vendors.every((v) => v.pools.every((p) => p.simulator !== undefined))).to.equal(true);
+        expect(dev.loadGenerator.enabled && dev.loadGenerator.simulators).to.equal(true);
+        const prod = stackConfig("prod");
+        expect(prod.prometheus).to.include({ replicas: 2, scrapeInterval: "15s", retention: "30d" });
+        expect(prod.alerting.replicas).to.equal(3);
+        expect(prod.federation.enabled).to.equal(true);
+        expect(prod.vendors.flatMap((v) => v.pools).some((p) => p.simulator)).to.equal(false);
+        expect(prod.loadGenerator.simulators).to.equal(false);
+        // Secrets from the stack file become placeholders offline; every external pool has credentials.
+        for (const v of prod.vendors)
+            for (const p of v.pools) expect(prod.credentials[v.name][p.name].password).to.match(/^<secret /);
+    });
+
+    it("fills defaults from one place", () => {
+        const cfg = parseStackConfig(
+            {
+                vendors: rawStackConfig("dev").vendors,
+                crawlers: { namespaces: [{ name: "c" }] },
+                simulatorsEnabled: true,
+            },
+            "x",
+        ).config!;
+        expect(cfg.cluster).to.equal("x");
+        expect(cfg.prometheus.scrapeInterval).to.equal(DEFAULTS.prometheus.scrapeInterval);
+        expect(cfg.gateway).to.deep.equal(DEFAULTS.gateway);
+        expect(cfg.crawlers.namespaces[0]).to.deep.equal({
+            name: "c",
+            manage: "create",
+            serviceAccounts: ["default"],
+            vendors: ["vendor-a", "vendor-b", "vendor-c"],
+        });
+    });
+
+    it("declares every simple key in Pulumi.yaml with the type and default of DEFAULTS", () => {
+        const project = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8"));
+        expect(project.name).to.equal("proxy-monitor");
+        const declared = project.config as Record<string, { type: string; default?: unknown; description: string }>;
+        for (const s of SIMPLE_KEYS) {
+            const d = simpleKeyDefault(s.path);
+            const type = typeof d === "number" ? "integer" : typeof d;
+            expect(declared[s.key], s.key).to.deep.equal({ type, description: s.description, default: d });
+        }
+        expect(Object.keys(declared).sort()).to.deep.equal(["cluster", ...SIMPLE_KEYS.map((s) => s.key)].sort());
+    });
+
+    describe("rejects bad input, naming the key, what was expected and what was found", () => {
+        it("a missing vendor list", () =>
+            expectProblem(
+                devWith((r) => delete r.vendors),
+                "proxy-monitor:vendors",
+                /at least 1 vendor/,
+            ));
+        it("an empty vendor list", () =>
+            expectProblem(
+                devWith((r) => (r.vendors = [])),
+                "proxy-monitor:vendors",
+                /at least 1/,
+            ));
+        it("an empty pool list", () =>
+            expectProblem(
+                devWith((r) => (r.vendors[1].pools = [])),
+                "proxy-monitor:vendors[1].pools",
+                /at least 1 item/,
+            ));
+        it("a duplicate vendor name", () =>
+            expectProblem(
+                devWith((r) => (r.vendors[2].name = "vendor-a")),
+                "proxy-monitor:vendors[2].name",
+                /used once \(already used at proxy-monitor:vendors\[0\]\.name\)/,
+            ));
+        it("a duplicate pool name", () =>
+            expectProblem(
+                devWith((r) => (r.vendors[0].pools[1].name = "dc-us-east")),
+                "proxy-monitor:vendors[0].pools[1].name",
+                /pool name used once/,
+            ));
+        for (const bad of ["Vendor-A", "vendor_a", "-vendor", "vendor.a", 'a"b', "a|b", "a{1}", "x".repeat(64)]) {
+            it(`a name that is not a DNS label or would break PromQL or a regex: ${JSON.stringify(bad).slice(0, 20)}`, () => {
+                expectProblem(
+                    devWith((r) => (r.vendors[0].name = bad)),
+                    "proxy-monitor:vendors[0].name",
+                    /DNS label/,
+                );
+                expectProblem(
+                    devWith((r) => (r.vendors[0].pools[0].name = bad)),
+                    "proxy-monitor:vendors[0].pools[0].name",
+                    /DNS label/,
+                );
+            });
+        }
+        for (const port of [0, 65536, -1, 80.5, "80"]) {
+            it(`a port out of range: ${JSON.stringify(port)}`, () =>
+                expectProblem(
+                    devWith((r) => (r.vendors[0].pools[0].port = port)),
+                    "proxy-monitor:vendors[0].pools[0].port",
+                    /integer from 1 to 65535/,
+                ));
+        }
+        for (const d of ["15", "15 s", "1.5m", "15sec", ""]) {
+            it(`a malformed duration: ${JSON.stringify(d)}`, () =>
+                expectProblem(
+                    devWith((r) => (r.scrapeInterval = d)),
+                    "proxy-monitor:scrapeInterval",
+                    /duration such as/,
+                ));
+        }
+        it("a malformed duration in a structured key", () =>
+            expectProblem(
+                devWith((r) => (r.gateway = { idleTimeout: "forever" })),
+                "proxy-monitor:gateway.idleTimeout",
+                /duration/,
+            ));
+        for (const s of ["10G", "10 GB", "ten", "10gb"]) {
+            it(`a malformed retention size: ${s}`, () =>
+                expectProblem(
+                    devWith((r) => (r.retentionSize = s)),
+                    "proxy-monitor:retentionSize",
+                    /size such as/,
+                ));
+        }
+        it("a malformed Kubernetes size", () =>
+            expectProblem(
+                devWith((r) => (r.prometheusStorageSize = "10 gigs")),
+                "proxy-monitor:prometheusStorageSize",
+                /Kubernetes quantity/,
+            ));
+        for (const o of [0, 1, 1.5, -0.1, "0.99"]) {
+            it(`a success objective outside (0,1): ${JSON.stringify(o)}`, () =>
+                expectProblem(
+                    devWith((r) => (r.vendors[0].sla.successObjective = o)),
+                    "proxy-monitor:vendors[0].sla.successObjective",
+                    /strictly between 0 and 1/,
+                ));
+        }
+        it("a negative price", () =>
+            expectProblem(
+                devWith((r) => (r.vendors[0].pricePerGb = -0.5)),
+                "proxy-monitor:vendors[0].pricePerGb",
+                /of at least 0/,
+            ));
+        it("an unknown top-level key and an unknown nested key (typos)", () => {
+            expectProblem(
+                devWith((r) => (r.vendorz = [])),
+                "proxy-monitor:vendorz",
+                /known keys/,
+            );
+            expectProblem(
+                devWith((r) => (r.vendors[0].pools[0].wieght = 2)),
+                "proxy-monitor:vendors[0].pools[0].wieght",
+                /known keys/,
+            );
+        });
+        it("a tier that is not known", () =>
+            expectProblem(
+                devWith((r) => (r.vendors[0].tier = "satellite")),
+                "proxy-monitor:vendors[0].tier",
+                /datacenter, residential, mobile/,
+            ));
+        it("a simple key also set in its structured form", () =>
+            expectProblem(
+                devWith((r) => (r.prometheus = { retention: "1d" })),
+                "proxy-monitor:prometheus.retention",
+                /simple key proxy-monitor:retention/,
+            ));
+        it("credentials set in plain text", () =>
+            expect(
+                parseStackConfig(
+                    devWith((r) => (r.credentials = {})),
+                    "dev",
+                    new Set(),
+                ).problems.map(formatProblem),
+            ).to.deep.equal([
+                "proxy-monitor:credentials: expected a secret (set it with `pulumi config set --secret --path 'credentials...'`), found a plain-text value",
+            ]));
+        it("an external pool without credentials", () => {
+            const raw = devWith((r) => delete r.vendors[0].pools[0].simulator);
+            const problems = parseStackConfig(raw, "dev", new Set(["credentials"])).problems;
+            const p = problems.find((x) => x.path === "proxy-monitor:credentials.vendor-a.dc-us-east");
+            expect(p?.missingSecret).to.equal("credentials");
+            expect(p?.expected).to.contain(
+                "pulumi config set --secret --path 'credentials.vendor-a.dc-us-east.password'",
+            );
+        });
+        it("a simulated pool whose host is not in the simulator namespace", () =>
+            expectProblem(
+                devWith((r) => (r.vendors[0].pools[0].host = "sim.other-ns.svc.cluster.local")),
+                "proxy-monitor:vendors[0].pools[0].host",
+                /proxy-sim\.svc\.cluster\.local/,
+            ));
+        it("a crawler namespace allowed a vendor that does not exist", () =>
+            expectProblem(
+                devWith((r) => (r.crawlers.namespaces[0].vendors = ["vendor-z"])),
+                "proxy-monitor:crawlers.namespaces[0].vendors[0]",
+                /configured vendor/,
+            ));
+        it("a load generator outside every crawler namespace", () =>
+            expectProblem(
+                devWith((r) => (r.loadGenerator.namespace = "elsewhere")),
+                "proxy-monitor:loadGenerator.namespace",
+                /crawlers.namespaces/,
+            ));
+        it("a receiver route to a receiver that does not exist", () =>
+            expectProblem(
+                devWith((r) => (r.alerting = { criticalReceiver: "pager" })),
+                "proxy-monitor:alerting.criticalReceiver",
+                /receiver named/,
+            ));
+        it("an image that is not pinned", () => {
+            expectProblem(
+                devWith((r) => (r.images = { grafana: "grafana/grafana" })),
+                "proxy-monitor:images.grafana",
+                /pinned/,
+            );
+            expectProblem(
+                devWith((r) => (r.images = { grafana: "docker.io/grafana/grafana:latest" })),
+                "proxy-monitor:images.grafana",
+                /pinned/,
+            );
+        });
+    });
+
+    it("reports every problem at once, one per problem", () => {
+        const raw = devWith((r) => {
+            r.vendors[0].pools[0].port = 70000;
+            r.vendors[1].pricePerGb = -1;
+            r.vendors[2].sla.successObjective = 2;
+            r.scrapeInterval = "soon";
+        });
+        const problems = problemsOf(raw);
+        expect(problems.map((p) => p.path).sort()).to.deep.equal(
+            [
+                "proxy-monitor:scrapeInterval",
+                "proxy-monitor:vendors[0].pools[0].port",
+                "proxy-monitor:vendors[1].pricePerGb",
+                "proxy-monitor:vendors[2].sla.successObjective",
+            ].sort(),
+        );
+        const err = new ConfigError(problems);
+        expect(err.message.split("\n")).to.have.length(4);
+        expect(err.message).to.contain(
+            'proxy-monitor:scrapeInterval: expected a duration such as 30s, 5m, 1h30m or 30d, found "soon"',
+        );
+    });
+
+    it("computes Prometheus durations", () => {
+        expect(durationMs("15s")).to.equal(15_000);
+        expect(durationMs("1h30m")).to.equal(5_400_000);
+        expect(durationMs("30d")).to.equal(30 * 86_400_000);
+    });
+});

@@ -1,0 +1,150 @@
+import { expect } from "chai";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import YAML from "yaml";
+import { K8sObject, ROOT, find, modelOf, readRendered, renderedStack, runRender, validateObject } from "./harness";
+import { restrictedViolations, workloadViolations } from "./pod-security";
+
+describe("npm run render", function () {
+    this.timeout(180_000);
+
+    for (const stack of ["dev", "prod"]) {
+        describe(`--stack ${stack}`, () => {
+            let objects: K8sObject[];
+            before(async () => {
+                objects = (await renderedStack(stack)).objects;
+            });
+
+            it("writes every object valid against the upstream Kubernetes and Istio schemas (unknown kinds fail)", () => {
+                expect(objects.length).to.be.greaterThan(20);
+                const errors: string[] = [];
+                for (const o of objects) {
+                    try {
+                        validateObject(o);
+                    } catch (e) {
+                        errors.push((e as Error).message);
+                    }
+                }
+                expect(errors, errors.join("\n")).to.deep.equal([]);
+            });
+
+            it("renders the mesh policy: STRICT mTLS, Telemetry, REGISTRY_ONLY Sidecars, AuthorizationPolicies, default-deny", () => {
+                const strict = find(objects, "PeerAuthentication", "default");
+                expect(strict.length).to.be.greaterThan(1);
+                for (const p of strict) expect((p.spec as any).mtls.mode).to.equal("STRICT");
+                expect(find(objects, "Telemetry").length).to.be.greaterThan(0);
+                const sidecars = find(objects, "Sidecar");
+                expect(sidecars.length).to.be.greaterThan(3);
+                for (const s of sidecars) expect((s.spec as any).outboundTrafficPolicy.mode).to.equal("REGISTRY_ONLY");
+                expect(find(objects, "AuthorizationPolicy").length).to.be.greaterThan(2);
+                expect(find(objects, "NetworkPolicy", "default-deny-ingress").length).to.be.greaterThan(2);
+                if (stack === "prod") expect(find(objects, "ServiceEntry")).to.have.length(9);
+            });
+
+            it("renders every pod spec to the restricted Pod Security Standard, with requests and limits", () => {
+                const { violations } = workloadViolations(objects);
+                expect(violations, violations.join("\n")).to.deep.equal([]);
+            });
+
+            it("names objects as the provider would and writes one file per object", () => {
+                const names = objects.map((o) => `${o.metadata.namespace ?? "_cluster"}/${o.kind}/${o.metadata.name}`);
+                expect(new Set(names).size).to.equal(names.length);
+                for (const o of objects)
+                    expect(o.metadata.name, `${o.kind} name`).to.match(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/);
+            });
+
+            it("leaves no secret in clear: credentials and receiver secrets are placeholders", async () => {
+                const { run } = await renderedStack(stack);
+                const text = readAll(run.dir);
+                for (const s of find(objects, "Secret")) {
+                    const data = { ...((s.stringData as Record<string, string>) ?? {}) };
+                    for (const [k, v] of Object.entries(data)) {
+                        expect(v, `${s.metadata.name}.${k}`).to.match(/<secret |<generated at deploy time/);
+                    }
+                }
+                expect(text).to.not.match(/admin:admin|password: admin\b/);
+            });
+        });
+    }
+
+    it("is stable: rendering twice writes the same files", async () => {
+        const a = await runRender("dev");
+        const b = await runRender("dev");
+        expect(a.code).to.equal(0);
+        expect(readAll(a.dir)).to.equal(readAll(b.dir));
+    });
+
+    it("rejects invalid config with every problem on stderr, naming the keys, and a non-zero exit", async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bad-config-"));
+        fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
+        const dev = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8"));
+        dev.config["proxy-monitor:vendors"][0].pools[0].port = 70000;
+        dev.config["proxy-monitor:vendors"][1].pools = [];
+        dev.config["proxy-monitor:scrapeInterval"] = "often";
+        fs.writeFileSync(path.join(dir, "Pulumi.bad.yaml"), YAML.stringify(dev));
+        const run = await runRender("bad", ["--config-dir", dir]);
+        expect(run.code).to.equal(1);
+        expect(run.stderr).to.contain("Pulumi.bad.yaml has 3 configuration problem(s)");
+        expect(run.stderr).to.contain(
+            "proxy-monitor:vendors[0].pools[0].port: expected an integer from 1 to 65535, found 70000",
+        );
+        expect(run.stderr).to.contain(
+            "proxy-monitor:vendors[1].pools: expected a list of at least 1 item(s), found a list []",
+        );
+        expect(run.stderr).to.contain(
+            'proxy-monitor:scrapeInterval: expected a duration such as 30s, 5m, 1h30m or 30d, found "often"',
+        );
+        expect(run.stderr).to.not.match(/\n\s+at /); // no stack trace
+        expect(fs.readdirSync(run.dir)).to.deep.equal([]);
+    });
+
+    it("the schema check itself fails on an unknown kind and on an invalid object", () => {
+        expect(modelOf("example.com/v1", "Widget")).to.equal(undefined);
+        expect(() =>
+            validateObject({ apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "w" } }),
+        ).to.throw(/no upstream schema/);
+        const bad = {
+            apiVersion: "networking.istio.io/v1beta1",
+            kind: "ServiceEntry",
+            metadata: { name: "x" },
+            spec: { hosts: "not-a-list" },
+        };
+        expect(() => validateObject(bad as unknown as K8sObject)).to.throw(/ServiceEntry/);
+    });
+
+    it("the pod-security check itself catches a root, privileged, unbounded container", () => {
+        const v = restrictedViolations("Pod x", {
+            hostNetwork: true,
+            volumes: [{ name: "h", hostPath: { path: "/" } }],
+            containers: [
+                {
+                    name: "c",
+                    securityContext: { privileged: true, runAsUser: 0, capabilities: { add: ["NET_ADMIN"] } },
+                },
+            ],
+        });
+        for (const want of [
+            "hostNetwork",
+            "hostPath",
+            "privileged",
+            "allowPrivilegeEscalation",
+            "drop ALL",
+            "NET_ADMIN",
+            "runAsNonRoot",
+            "runAsUser is 0",
+            "seccompProfile",
+            "no cpu requests",
+            "no memory limits",
+            "writable",
+        ]) {
+            expect(v.join("\n")).to.contain(want);
+        }
+    });
+});
+
+function readAll(dir: string): string {
+    return readRendered(dir)
+        .map((o) => YAML.stringify(o))
+        .join("---\n");
+}
