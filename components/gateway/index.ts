@@ -1,0 +1,169 @@
+/**
+ * VendorGateway: per vendor, the forward proxy crawlers use (the "Proxy-A/B/C pods"): Deployment, Service, the
+ * Secret with the pools' credentials, the program's config, HPA and PDB.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { StackConfig, VendorConfig } from "../config";
+import { PoolCredentialMap } from "../credentials";
+import { hpaSpec } from "../hpa";
+import { contentHash, imageVersion, labels, selectorLabels, spreadOverNodes } from "../k8s";
+import { APP, NAMES, PORTS, SCRAPE_LABEL, VENDOR_LABEL } from "../names";
+import { CONFIG_DIR, programPodSpec, scriptConfigMap } from "../node-app";
+import { GATEWAY_DRAIN_SECONDS, gatewayFileConfig } from "./file-config";
+
+export { gatewayFileConfig };
+
+/** Args for the VendorGateway component. */
+export interface VendorGatewayArgs {
+    /** The validated stack config. */
+    readonly config: StackConfig;
+    /** The vendor this gateway serves. */
+    readonly vendor: VendorConfig;
+    /** Credentials of every pool (resolvePoolCredentials). */
+    readonly credentials: PoolCredentialMap;
+    /** The ConfigMap holding the bundled program, shared by the gateways (ignored with `images.gateway`). */
+    readonly scriptConfigMap?: pulumi.Input<string>;
+    /** Hash of the bundled program, so a new program rolls the pods. */
+    readonly scriptHash?: string;
+    /** Resources the gateway waits for (namespace, service account, mesh policy). */
+    readonly dependsOn?: pulumi.Input<pulumi.Resource>[];
+}
+
+/** The gateway of one vendor. */
+export class VendorGateway extends pulumi.ComponentResource {
+    public readonly deployment: k8s.apps.v1.Deployment;
+    public readonly service: k8s.core.v1.Service;
+    /** The proxy URL crawlers set as HTTP_PROXY and HTTPS_PROXY. */
+    public readonly proxyUrl: string;
+
+    constructor(name: string, args: VendorGatewayArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("proxy-monitor:index:VendorGateway", name, {}, opts);
+        const { config: cfg, vendor } = args;
+        const ns = cfg.namespaces.gateways;
+        const fixedName = NAMES.gateway(vendor.name);
+        const builtImage = cfg.images.gateway !== "";
+        const image = builtImage ? cfg.images.gateway : cfg.images.node;
+        const match = { ...selectorLabels(APP.gateway, fixedName), [VENDOR_LABEL]: vendor.name };
+        const objectLabels = {
+            ...labels(APP.gateway, fixedName, "gateway", imageVersion(image)),
+            [VENDOR_LABEL]: vendor.name,
+        };
+        const childOpts = { parent: this, dependsOn: args.dependsOn };
+
+        const secretData: Record<string, pulumi.Input<string>> = {};
+        for (const pool of vendor.pools) {
+            const creds = args.credentials[vendor.name][pool.name];
+            secretData[`${pool.name}.username`] = creds.username;
+            secretData[`${pool.name}.password`] = creds.password;
+        }
+        const secret = new k8s.core.v1.Secret(
+            `${name}-credentials`,
+            { metadata: { namespace: ns, labels: objectLabels }, type: "Opaque", stringData: secretData },
+            { ...childOpts, additionalSecretOutputs: ["stringData", "data"] },
+        );
+
+        const file = gatewayFileConfig(cfg, vendor, `${CONFIG_DIR}/secrets`);
+        const fileText = JSON.stringify(file, null, 2);
+        const configMap = new k8s.core.v1.ConfigMap(
+            `${name}-config`,
+            { metadata: { namespace: ns, labels: objectLabels }, data: { "config.json": fileText } },
+            childOpts,
+        );
+
+        const replicas = cfg.gateway.replicas;
+        this.deployment = new k8s.apps.v1.Deployment(
+            `${name}-deployment`,
+            {
+                metadata: { name: fixedName, namespace: ns, labels: objectLabels },
+                spec: {
+                    replicas,
+                    selector: { matchLabels: match },
+                    strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: "25%" } },
+                    template: {
+                        metadata: {
+                            labels: { ...objectLabels, [SCRAPE_LABEL]: "true" },
+                            annotations: {
+                                "proxy-monitor.io/config-hash": contentHash(fileText, args.scriptHash ?? "", image),
+                                // The proxy port carries CONNECT and absolute-form requests: Envoy must treat it as TCP.
+                                "traffic.sidecar.istio.io/includeInboundPorts": `${PORTS.gatewayProxy}`,
+                                "proxy.istio.io/config": JSON.stringify({ holdApplicationUntilProxyStarts: true }),
+                            },
+                        },
+                        spec: programPodSpec({
+                            mode: "gateway",
+                            image,
+                            builtImage,
+                            scriptConfigMap: args.scriptConfigMap,
+                            configMap: configMap.metadata.name,
+                            secret: secret.metadata.name,
+                            serviceAccountName: fixedName,
+                            ports: { proxy: PORTS.gatewayProxy },
+                            resources: cfg.resources.gateway,
+                            terminationGracePeriodSeconds: GATEWAY_DRAIN_SECONDS + 10,
+                            affinity: spreadOverNodes(match),
+                        }),
+                    },
+                },
+            },
+            childOpts,
+        );
+
+        this.service = new k8s.core.v1.Service(
+            `${name}-service`,
+            {
+                metadata: { name: fixedName, namespace: ns, labels: objectLabels },
+                spec: {
+                    selector: match,
+                    ports: [
+                        // Named tcp-… with appProtocol tcp: Istio must not parse proxy traffic as HTTP.
+                        {
+                            name: "tcp-proxy",
+                            port: PORTS.gatewayProxy,
+                            targetPort: "proxy",
+                            protocol: "TCP",
+                            appProtocol: "tcp",
+                        },
+                        { name: "http-metrics", port: PORTS.proxyMetrics, targetPort: "metrics", protocol: "TCP" },
+                    ],
+                },
+            },
+            childOpts,
+        );
+
+        new k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            `${name}-hpa`,
+            {
+                metadata: { namespace: ns, labels: objectLabels },
+                spec: hpaSpec(
+                    { kind: "Deployment", name: this.deployment.metadata.name },
+                    {
+                        minReplicas: replicas,
+                        maxReplicas: cfg.gateway.maxReplicas,
+                        cpuUtilization: cfg.gateway.targetCpuUtilization,
+                        scaleUpStabilization: cfg.autoscaling.scaleUpStabilization,
+                        scaleDownStabilization: cfg.autoscaling.scaleDownStabilization,
+                    },
+                ),
+            },
+            childOpts,
+        );
+
+        // With one replica a PDB would block node drains forever; with more, keep all but one serving.
+        if (replicas > 1) {
+            new k8s.policy.v1.PodDisruptionBudget(
+                `${name}-pdb`,
+                {
+                    metadata: { namespace: ns, labels: objectLabels },
+                    spec: { maxUnavailable: 1, selector: { matchLabels: match } },
+                },
+                childOpts,
+            );
+        }
+
+        this.proxyUrl = `http://${fixedName}.${ns}.svc.cluster.local:${PORTS.gatewayProxy}`;
+        this.registerOutputs({ proxyUrl: this.proxyUrl });
+    }
+}
+
+export { scriptConfigMap };

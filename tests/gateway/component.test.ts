@@ -1,0 +1,104 @@
+import { expect } from "chai";
+import { resolvePoolCredentials } from "../../components/credentials";
+import { VendorGateway, gatewayFileConfig } from "../../components/gateway";
+import { find, stackConfig, underMocks, validateObject } from "../harness";
+import { workloadViolations } from "../pod-security";
+
+const BUILT = { images: { gateway: "registry.example.com/proxy-monitor/gateway:1.0.0" } };
+
+describe("VendorGateway", () => {
+    it("renders a restricted, probed, spread Deployment with a fixed name, a TCP proxy Service, HPA and PDB", async () => {
+        const cfg = stackConfig("prod", BUILT);
+        const vendor = cfg.vendors[1];
+        const { objects } = await underMocks(() => {
+            const credentials = resolvePoolCredentials(cfg);
+            return new VendorGateway("gw-test-b", { config: cfg, vendor, credentials });
+        });
+        for (const o of objects) validateObject(o);
+        expect(workloadViolations(objects).violations).to.deep.equal([]);
+        const [dep] = find(objects, "Deployment");
+        expect(dep.metadata.name).to.equal("vendor-b-gateway");
+        const spec = dep.spec as any;
+        expect(spec.replicas).to.equal(3);
+        expect(spec.selector.matchLabels).to.deep.equal({
+            "app.kubernetes.io/name": "proxy-gateway",
+            "app.kubernetes.io/instance": "vendor-b-gateway",
+            "proxy-monitor.io/vendor": "vendor-b",
+        });
+        const pod = spec.template.spec;
+        expect(pod.serviceAccountName).to.equal("vendor-b-gateway");
+        expect(
+            pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm
+                .labelSelector.matchLabels,
+        ).to.deep.equal(spec.selector.matchLabels);
+        const c = pod.containers[0];
+        expect(c.image).to.equal("registry.example.com/proxy-monitor/gateway:1.0.0");
+        expect(c.args.slice(1, 4)).to.deep.equal(["gateway", "--config", "/etc/proxy-monitor/config.json"]);
+        expect(c.readinessProbe.httpGet).to.deep.equal({ path: "/readyz", port: "metrics" });
+        expect(c.livenessProbe.httpGet).to.deep.equal({ path: "/healthz", port: "metrics" });
+        expect(spec.template.metadata.labels["proxy-monitor.io/scrape"]).to.equal("true");
+        const [svc] = find(objects, "Service");
+        expect(svc.metadata.name).to.equal("vendor-b-gateway");
+        expect((svc.spec as any).ports[0]).to.include({ name: "tcp-proxy", port: 3128, appProtocol: "tcp" });
+        const [hpa] = find(objects, "HorizontalPodAutoscaler");
+        expect((hpa.spec as any).scaleTargetRef).to.deep.equal({
+            apiVersion: "apps/v1",
+            kind: "Deployment",
+            name: "vendor-b-gateway",
+        });
+        expect((hpa.spec as any).maxReplicas).to.equal(20);
+        expect((hpa.spec as any).behavior.scaleDown.stabilizationWindowSeconds).to.equal(300);
+        expect(find(objects, "PodDisruptionBudget")).to.have.length(1);
+    });
+
+    it("puts credentials only in the Secret, as secrets, and points the config file at its mounted files", async () => {
+        const cfg = stackConfig("prod", BUILT);
+        const { objects } = await underMocks(() => {
+            const credentials = resolvePoolCredentials(cfg);
+            return new VendorGateway("gw-test-a", { config: cfg, vendor: cfg.vendors[0], credentials });
+        });
+        const [secret] = find(objects, "Secret");
+        expect(Object.keys(secret.stringData as object).sort()).to.deep.equal([
+            "dc-eu-west.password",
+            "dc-eu-west.username",
+            "dc-us-east.password",
+            "dc-us-east.username",
+            "dc-us-west.password",
+            "dc-us-west.username",
+        ]);
+        const [cm] = find(objects, "ConfigMap");
+        const text = (cm.data as any)["config.json"] as string;
+        expect(text).to.not.contain("<secret");
+        const file = JSON.parse(text);
+        expect(file.pools[0]).to.deep.include({
+            name: "dc-us-east",
+            host: "us-east.dc.vendor-a.example.net",
+            port: 8000,
+            weight: 3,
+            usernameFile: "/etc/proxy-monitor/secrets/dc-us-east.username",
+        });
+    });
+
+    it("has no PDB with a single replica (it would block node drains)", async () => {
+        const cfg = stackConfig("dev", BUILT);
+        const { objects } = await underMocks(() => {
+            const credentials = resolvePoolCredentials(cfg);
+            return new VendorGateway("gw-test-dev", { config: cfg, vendor: cfg.vendors[2], credentials });
+        });
+        expect(find(objects, "PodDisruptionBudget")).to.deep.equal([]);
+        expect(find(objects, "Deployment")[0].metadata.name).to.equal("vendor-c-gateway");
+    });
+
+    it("builds the program's config file from the stack config", () => {
+        const cfg = stackConfig("dev");
+        const f = gatewayFileConfig(cfg, cfg.vendors[0], "/s");
+        expect(f.vendor).to.equal("vendor-a");
+        expect(f.timeouts).to.deep.equal({ connectMs: 10_000, idleMs: 60_000, totalMs: 600_000 });
+        expect(f.probe).to.include({ intervalMs: 15_000, destination: "www.example.com:443" });
+        expect(f.destinations.tracked).to.deep.equal(["example.com", "example.org", "example.net"]);
+        expect(f.pools.map((p) => [p.name, p.weight])).to.deep.equal([
+            ["dc-us-east", 2],
+            ["dc-eu-west", 1],
+        ]);
+    });
+});
