@@ -2,40 +2,15 @@
  * The gateway program's config file (config.json in its ConfigMap), built from the stack config. The program
  * validates the same file at start (proxy/gateway/config.ts); a test feeds every rendered file to that validation.
  */
+import type { GatewayFileConfig } from "../../proxy/gateway/config";
 import { StackConfig, VendorConfig } from "../config";
 import { PORTS } from "../names";
 import { durationMs } from "../validate";
 
-export interface GatewayFileConfig {
-    readonly vendor: string;
-    readonly listen: { readonly host: string; readonly proxyPort: number; readonly metricsPort: number };
-    readonly pools: readonly {
-        readonly name: string;
-        readonly host: string;
-        readonly port: number;
-        readonly weight: number;
-        readonly region: string;
-        /** Files of the mounted Secret holding the pool's credentials. */
-        readonly usernameFile: string;
-        readonly passwordFile: string;
-    }[];
-    readonly destinations: { readonly tracked: readonly string[]; readonly allowed: readonly string[] };
-    readonly timeouts: { readonly connectMs: number; readonly idleMs: number; readonly totalMs: number };
-    readonly limits: { readonly maxTunnels: number; readonly maxHeaderBytes: number; readonly maxBodyBytes: number };
-    readonly probe: {
-        readonly intervalMs: number;
-        readonly timeoutMs: number;
-        readonly destination: string;
-        readonly failuresToDown: number;
-        readonly successesToUp: number;
-    };
-    readonly logSampleRate: number;
-    /** How long tunnels may drain after SIGTERM before they are cut. */
-    readonly shutdownGraceMs: number;
-}
-
 /** Seconds the gateway lets tunnels drain on SIGTERM; the pod's grace period is this plus a margin. */
 export const GATEWAY_DRAIN_SECONDS = 30;
+
+export type { GatewayFileConfig };
 
 export function gatewayFileConfig(cfg: StackConfig, vendor: VendorConfig, secretsDir: string): GatewayFileConfig {
     const g = cfg.gateway;

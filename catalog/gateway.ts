@@ -1,0 +1,47 @@
+/**
+ * The gateway's own metrics, beside the data model: capacity, retries, probes and shutdown. Dashboards and alerts
+ * may read these; the HPA's custom metric reads `proxy_inflight_requests`.
+ */
+import { L, MetricSpec } from "./datamodel";
+
+/** `pool` value of answers the gateway gives itself (400, 403 not allowed, 407, 503 no healthy pool or at capacity). */
+export const GATEWAY_POOL = "none";
+
+export const GATEWAY_METRICS = {
+    inflight: {
+        name: "proxy_inflight_requests",
+        type: "gauge",
+        help: "Open tunnels and plain-HTTP requests in flight on this gateway replica.",
+        labels: [L.vendor],
+    },
+    retries: {
+        name: "proxy_upstream_retries_total",
+        type: "counter",
+        help: "CONNECTs retried on another pool after the first pool failed before the crawler sent anything.",
+        labels: [L.vendor, L.pool],
+    },
+    upstreamFailures: {
+        name: "proxy_upstream_failures_total",
+        type: "counter",
+        help: "Failures reaching a pool, by reason (connect_error, timeout, reset, bad_response).",
+        labels: [L.vendor, L.pool, "reason"],
+    },
+    probes: {
+        name: "proxy_pool_probes_total",
+        type: "counter",
+        help: "Health probes of each pool by result (success, failure).",
+        labels: [L.vendor, L.pool, "result"],
+    },
+    probeDuration: {
+        name: "proxy_pool_probe_duration_milliseconds",
+        type: "gauge",
+        help: "Duration of the last health probe of each pool, ms.",
+        labels: [L.vendor, L.pool],
+    },
+    cutAtShutdown: {
+        name: "proxy_tunnels_cut_total",
+        type: "counter",
+        help: "Tunnels and requests still open when the shutdown drain deadline passed, and cut.",
+        labels: [L.vendor],
+    },
+} as const satisfies Record<string, MetricSpec>;

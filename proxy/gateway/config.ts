@@ -1,0 +1,105 @@
+/**
+ * The gateway's config file: its type and validation. The Pulumi component builds the file from the stack config
+ * (components/gateway/file-config.ts) with this same type; the program validates it at start.
+ */
+import { Fields, ProgramConfigError } from "../common/config-file";
+
+export interface GatewayPool {
+    readonly name: string;
+    readonly host: string;
+    readonly port: number;
+    readonly weight: number;
+    readonly region: string;
+    /** Files holding the pool's credentials (a mounted Secret). */
+    readonly usernameFile: string;
+    readonly passwordFile: string;
+}
+
+export interface GatewayFileConfig {
+    readonly vendor: string;
+    readonly listen: { readonly host: string; readonly proxyPort: number; readonly metricsPort: number };
+    readonly pools: readonly GatewayPool[];
+    readonly destinations: { readonly tracked: readonly string[]; readonly allowed: readonly string[] };
+    readonly timeouts: { readonly connectMs: number; readonly idleMs: number; readonly totalMs: number };
+    readonly limits: { readonly maxTunnels: number; readonly maxHeaderBytes: number; readonly maxBodyBytes: number };
+    readonly probe: {
+        readonly intervalMs: number;
+        readonly timeoutMs: number;
+        /** host:port the probe CONNECTs to through each pool. */
+        readonly destination: string;
+        readonly failuresToDown: number;
+        readonly successesToUp: number;
+    };
+    /** Fraction of finished requests and tunnels logged, 0..1. */
+    readonly logSampleRate: number;
+    /** How long tunnels may drain after SIGTERM before they are cut. */
+    readonly shutdownGraceMs: number;
+    /** Optional: crawlers must send Proxy-Authorization Basic with one of these user:password pairs (file, one per line). */
+    readonly crawlerAuthFile?: string;
+}
+
+const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const HOST = /^[A-Za-z0-9.-]+$/;
+
+/** Validates a parsed config file; throws ProgramConfigError naming every problem. */
+export function validateGatewayConfig(raw: unknown, file = "gateway config"): GatewayFileConfig {
+    const problems: string[] = [];
+    const f = Fields.of(problems, "", raw);
+    const listen = f.sub("listen", true);
+    const pools = f.list("pools", 1).map((p, i) => {
+        const r = Fields.of(problems, `pools[${i}]`, p);
+        return {
+            name: r.str("name", undefined, NAME),
+            host: r.str("host", undefined, HOST),
+            port: r.num("port", undefined, 1, 65535, true),
+            weight: r.num("weight", 1, 0, 1000),
+            region: r.str("region", "global"),
+            usernameFile: r.str("usernameFile"),
+            passwordFile: r.str("passwordFile"),
+        };
+    });
+    const names = new Set<string>();
+    pools.forEach((p, i) => {
+        if (names.has(p.name))
+            problems.push(`pools[${i}].name: expected a unique pool name, found ${JSON.stringify(p.name)}`);
+        names.add(p.name);
+    });
+    if (pools.length > 0 && pools.every((p) => p.weight === 0))
+        problems.push("pools: expected a pool with weight above 0");
+    const d = f.sub("destinations", true);
+    const t = f.sub("timeouts", true);
+    const l = f.sub("limits", true);
+    const pr = f.sub("probe", true);
+    const cfg: GatewayFileConfig = {
+        vendor: f.str("vendor", undefined, NAME),
+        listen: {
+            host: listen.str("host", "0.0.0.0"),
+            proxyPort: listen.num("proxyPort", 3128, 0, 65535, true),
+            metricsPort: listen.num("metricsPort", 9102, 0, 65535, true),
+        },
+        pools,
+        destinations: { tracked: d.strList("tracked", []), allowed: d.strList("allowed", ["*"]) },
+        timeouts: {
+            connectMs: t.num("connectMs", 10_000, 1, 600_000, true),
+            idleMs: t.num("idleMs", 60_000, 1, 86_400_000, true),
+            totalMs: t.num("totalMs", 600_000, 1, 86_400_000, true),
+        },
+        limits: {
+            maxTunnels: l.num("maxTunnels", 4096, 1, 1_000_000, true),
+            maxHeaderBytes: l.num("maxHeaderBytes", 16_384, 1024, 1_048_576, true),
+            maxBodyBytes: l.num("maxBodyBytes", 10_485_760, 0, 1_073_741_824, true),
+        },
+        probe: {
+            intervalMs: pr.num("intervalMs", 15_000, 10, 3_600_000, true),
+            timeoutMs: pr.num("timeoutMs", 5_000, 10, 600_000, true),
+            destination: pr.str("destination", "www.example.com:443", /^[A-Za-z0-9.-]+:[0-9]{1,5}$/),
+            failuresToDown: pr.num("failuresToDown", 3, 1, 100, true),
+            successesToUp: pr.num("successesToUp", 2, 1, 100, true),
+        },
+        logSampleRate: f.num("logSampleRate", 0.01, 0, 1),
+        shutdownGraceMs: f.num("shutdownGraceMs", 30_000, 0, 3_600_000, true),
+        crawlerAuthFile: f.obj.crawlerAuthFile === undefined ? undefined : f.str("crawlerAuthFile"),
+    };
+    if (problems.length > 0) throw new ProgramConfigError(file, problems);
+    return cfg;
+}

@@ -1,0 +1,113 @@
+/**
+ * The gateway's metrics: the data model of catalog/datamodel.ts and the gateway's own (catalog/gateway.ts), on a
+ * registry of its own with the process metrics. Label children are cached per label combination, so the hot path
+ * does a Map lookup rather than prom-client's label hashing.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { DATA_MODEL, DURATION_BUCKETS_MS } from "../../catalog/datamodel";
+import { GATEWAY_METRICS } from "../../catalog/gateway";
+
+type CounterChild = ReturnType<Counter<string>["labels"]>;
+type HistogramChild = ReturnType<Histogram<string>["labels"]>;
+
+export class GatewayMetrics {
+    readonly registry = new Registry();
+    private readonly requests: Counter<string>;
+    private readonly duration: Histogram<string>;
+    private readonly bandwidth: Counter<string>;
+    private readonly destBandwidth: Counter<string>;
+    readonly poolHealth: Gauge<string>;
+    readonly inflight: Gauge<string>;
+    private readonly retries: Counter<string>;
+    private readonly failures: Counter<string>;
+    private readonly probes: Counter<string>;
+    readonly probeDuration: Gauge<string>;
+    private readonly cut: Counter<string>;
+    private readonly children = new Map<string, CounterChild | HistogramChild>();
+
+    constructor(
+        readonly vendor: string,
+        processMetrics = true,
+    ) {
+        const r = [this.registry];
+        const spec = <T extends { name: string; help: string; labels: readonly string[] }>(s: T) => ({
+            name: s.name,
+            help: s.help,
+            labelNames: [...s.labels],
+            registers: r,
+        });
+        this.requests = new Counter(spec(DATA_MODEL.requests));
+        this.duration = new Histogram({ ...spec(DATA_MODEL.duration), buckets: DURATION_BUCKETS_MS });
+        this.bandwidth = new Counter(spec(DATA_MODEL.bandwidth));
+        this.destBandwidth = new Counter(spec(DATA_MODEL.destinationBandwidth));
+        this.poolHealth = new Gauge(spec(DATA_MODEL.poolHealth));
+        this.inflight = new Gauge(spec(GATEWAY_METRICS.inflight));
+        this.retries = new Counter(spec(GATEWAY_METRICS.retries));
+        this.failures = new Counter(spec(GATEWAY_METRICS.upstreamFailures));
+        this.probes = new Counter(spec(GATEWAY_METRICS.probes));
+        this.probeDuration = new Gauge(spec(GATEWAY_METRICS.probeDuration));
+        this.cut = new Counter(spec(GATEWAY_METRICS.cutAtShutdown));
+        this.inflight.labels(vendor).set(0);
+        this.cut.labels(vendor).inc(0);
+        if (processMetrics) collectDefaultMetrics({ register: this.registry });
+    }
+
+    private child<T extends CounterChild | HistogramChild>(
+        metric: { labels(...v: string[]): T },
+        key: string,
+        values: string[],
+    ): T {
+        let c = this.children.get(key) as T | undefined;
+        if (!c) {
+            c = metric.labels(...values);
+            this.children.set(key, c);
+        }
+        return c;
+    }
+
+    /** One finished request or tunnel answer: counted once, with the time to the proxy's answer. */
+    request(pool: string, destination: string, status: number, protocol: string, durationMs: number): void {
+        const s = String(status);
+        this.child(this.requests, `r\0${pool}\0${destination}\0${s}\0${protocol}`, [
+            this.vendor,
+            pool,
+            destination,
+            s,
+            protocol,
+        ]).inc();
+        (this.child(this.duration, `d\0${pool}`, [this.vendor, pool]) as HistogramChild).observe(durationMs);
+    }
+
+    /** Bytes relayed: egress (crawler to destination) and ingress (back). */
+    bytes(pool: string, destination: string, egress: number, ingress: number): void {
+        if (egress > 0) {
+            this.child(this.bandwidth, `b\0${pool}\0e`, [this.vendor, pool, "egress"]).inc(egress);
+            this.child(this.destBandwidth, `db\0${destination}\0e`, [this.vendor, destination, "egress"]).inc(egress);
+        }
+        if (ingress > 0) {
+            this.child(this.bandwidth, `b\0${pool}\0i`, [this.vendor, pool, "ingress"]).inc(ingress);
+            this.child(this.destBandwidth, `db\0${destination}\0i`, [this.vendor, destination, "ingress"]).inc(ingress);
+        }
+    }
+
+    retry(pool: string): void {
+        this.retries.labels(this.vendor, pool).inc();
+    }
+
+    failure(pool: string, reason: string): void {
+        this.failures.labels(this.vendor, pool, reason).inc();
+    }
+
+    probe(pool: string, ok: boolean, ms: number): void {
+        this.probes.labels(this.vendor, pool, ok ? "success" : "failure").inc();
+        this.probeDuration.labels(this.vendor, pool).set(ms);
+    }
+
+    setHealth(pool: string, up: boolean): void {
+        this.poolHealth.labels(this.vendor, pool).set(up ? 1 : 0);
+    }
+
+    cutTunnels(n: number): void {
+        this.cut.labels(this.vendor).inc(n);
+    }
+}

@@ -1,0 +1,64 @@
+/** Reading an upstream proxy's answer to CONNECT: the status line and headers, bounded in size. */
+import * as net from "net";
+
+export interface ProxyResponseHead {
+    readonly status: number;
+    /** Bytes of the status line and headers, including the blank line. */
+    readonly headBytes: number;
+    /** The raw head (relayed to the crawler on a refusal). */
+    readonly head: Buffer;
+    /** Bytes that arrived after the head (already tunnel payload). */
+    readonly rest: Buffer;
+}
+
+const CRLFCRLF = Buffer.from("\r\n\r\n");
+
+/**
+ * Resolves with the head once `\r\n\r\n` arrives; rejects on close, error, or a head over `maxBytes` or not HTTP.
+ * Leaves the socket paused with its data listener removed, so the caller can pipe it.
+ */
+export function readProxyResponseHead(socket: net.Socket, maxBytes: number): Promise<ProxyResponseHead> {
+    return new Promise((resolve, reject) => {
+        let buf: Buffer = Buffer.alloc(0);
+        const cleanup = () => {
+            socket.off("data", onData);
+            socket.off("close", onClose);
+            socket.off("error", onError);
+        };
+        const onClose = () => {
+            cleanup();
+            reject(new Error("upstream closed before answering"));
+        };
+        const onError = (e: Error) => {
+            cleanup();
+            reject(e);
+        };
+        const onData = (chunk: Buffer) => {
+            buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+            const end = buf.indexOf(CRLFCRLF);
+            if (end < 0) {
+                if (buf.length > maxBytes) {
+                    cleanup();
+                    reject(new Error("upstream answer head too large"));
+                }
+                return;
+            }
+            cleanup();
+            socket.pause();
+            const m = /^HTTP\/1\.[01] ([0-9]{3})/.exec(buf.subarray(0, Math.min(end, 64)).toString("latin1"));
+            if (!m) {
+                reject(new Error("upstream answer is not HTTP"));
+                return;
+            }
+            resolve({
+                status: Number(m[1]),
+                headBytes: end + 4,
+                head: buf.subarray(0, end + 4),
+                rest: buf.subarray(end + 4),
+            });
+        };
+        socket.on("data", onData);
+        socket.once("close", onClose);
+        socket.once("error", onError);
+    });
+}

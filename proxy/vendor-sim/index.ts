@@ -1,0 +1,344 @@
+/**
+ * vendor-sim: an upstream proxy standing in for a vendor pool (tests, dev stacks, benchmarks). It requires
+ * credentials, answers after a configured latency, injects a configured error mix (403, 407, 429, 502, 503,
+ * timeouts, resets), caps bandwidth, and goes down on a schedule or on request (POST /admin/outage on the ops port).
+ * It answers by itself (`/bytes/N` bodies over plain HTTP; an echo inside tunnels) or forwards to a target.
+ */
+import * as fs from "fs";
+import * as http from "http";
+import * as net from "net";
+import { Counter, Registry, collectDefaultMetrics } from "prom-client";
+import { SIMULATOR_METRICS } from "../../catalog/simulator";
+import { Fields, ProgramConfigError } from "../common/config-file";
+import { Logger, silentLogger } from "../common/log";
+import { portOf, startOpsServer } from "../common/ops-server";
+import { parseAuthority } from "../gateway/destinations";
+
+export const ERROR_KINDS = ["403", "407", "429", "502", "503", "timeout", "reset"] as const;
+export type ErrorKind = (typeof ERROR_KINDS)[number];
+
+export interface VendorSimConfig {
+    readonly vendor: string;
+    readonly pool: string;
+    readonly listen: { readonly host: string; readonly proxyPort: number; readonly metricsPort: number };
+    /** Required credentials: literal, or files (a mounted Secret). */
+    readonly username?: string;
+    readonly password?: string;
+    readonly usernameFile?: string;
+    readonly passwordFile?: string;
+    /** Latency of the answer: log-normal with this median and 95th percentile, ms. */
+    readonly latencyP50Ms: number;
+    readonly latencyP95Ms: number;
+    /** Fraction of requests answered with an error, and the relative weight of each kind of error. */
+    readonly errorRate: number;
+    readonly errorMix: Readonly<Partial<Record<ErrorKind, number>>>;
+    /** How long a `timeout` error holds the connection before closing it, ms. */
+    readonly timeoutHoldMs: number;
+    /** Bytes per second per connection relayed inside tunnels (0: unlimited). */
+    readonly bandwidthBytesPerSecond: number;
+    /** Outages: seconds after start and duration, during which every connection is reset. */
+    readonly outages: readonly { readonly startSeconds: number; readonly durationSeconds: number }[];
+    /** host:port every tunnel and request is forwarded to (a target); empty: answer by itself. */
+    readonly forward: string;
+}
+
+const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+export function validateVendorSimConfig(raw: unknown, file = "vendor-sim config"): VendorSimConfig {
+    const problems: string[] = [];
+    const f = Fields.of(problems, "", raw);
+    const l = f.sub("listen", true);
+    const mix = f.sub("errorMix", true);
+    const errorMix: Partial<Record<ErrorKind, number>> = {};
+    for (const k of Object.keys(mix.obj)) {
+        if (!(ERROR_KINDS as readonly string[]).includes(k))
+            problems.push(`errorMix.${k}: expected one of ${ERROR_KINDS.join(", ")}`);
+        else errorMix[k as ErrorKind] = mix.num(k, 0, 0, 1000);
+    }
+    const outages = (f.obj.outages === undefined ? [] : f.list("outages")).map((o, i) => {
+        const r = Fields.of(problems, `outages[${i}]`, o);
+        return {
+            startSeconds: r.num("startSeconds", undefined, 0, 1e7),
+            durationSeconds: r.num("durationSeconds", undefined, 0, 1e7),
+        };
+    });
+    const cfg: VendorSimConfig = {
+        vendor: f.str("vendor", undefined, NAME),
+        pool: f.str("pool", undefined, NAME),
+        listen: {
+            host: l.str("host", "0.0.0.0"),
+            proxyPort: l.num("proxyPort", 3128, 0, 65535, true),
+            metricsPort: l.num("metricsPort", 9102, 0, 65535, true),
+        },
+        username: f.obj.username === undefined ? undefined : f.str("username"),
+        password: f.obj.password === undefined ? undefined : f.str("password"),
+        usernameFile: f.obj.usernameFile === undefined ? undefined : f.str("usernameFile"),
+        passwordFile: f.obj.passwordFile === undefined ? undefined : f.str("passwordFile"),
+        latencyP50Ms: f.num("latencyP50Ms", 0, 0, 600_000),
+        latencyP95Ms: f.num("latencyP95Ms", 0, 0, 600_000),
+        errorRate: f.num("errorRate", 0, 0, 1),
+        errorMix:
+            Object.keys(errorMix).length > 0
+                ? errorMix
+                : { "403": 1, "429": 2, "502": 2, "503": 1, reset: 1, timeout: 1 },
+        timeoutHoldMs: f.num("timeoutHoldMs", 30_000, 0, 600_000, true),
+        bandwidthBytesPerSecond: f.num("bandwidthBytesPerSecond", 0, 0, 1e12, true),
+        outages,
+        forward: f.str("forward", "", /^$|^[A-Za-z0-9.-]+:[0-9]{1,5}$/),
+    };
+    if (cfg.latencyP95Ms < cfg.latencyP50Ms) problems.push("latencyP95Ms: expected at least latencyP50Ms");
+    if (problems.length > 0) throw new ProgramConfigError(file, problems);
+    return cfg;
+}
+
+export class VendorSim {
+    readonly registry = new Registry();
+    private readonly answers: Counter<string>;
+    private readonly expected?: string;
+    private server?: http.Server;
+    private ops?: http.Server;
+    private readonly sockets = new Set<net.Socket>();
+    private readonly startedAt = Date.now();
+    private manualOutageUntil = 0;
+    private readonly log: Logger;
+    private readonly random: () => number;
+
+    constructor(
+        readonly cfg: VendorSimConfig,
+        opts: { logger?: Logger; random?: () => number; processMetrics?: boolean } = {},
+    ) {
+        this.log = opts.logger ?? silentLogger;
+        this.random = opts.random ?? Math.random;
+        const user = cfg.usernameFile ? fs.readFileSync(cfg.usernameFile, "utf8").trim() : cfg.username;
+        const pass = cfg.passwordFile ? fs.readFileSync(cfg.passwordFile, "utf8").trim() : cfg.password;
+        if (user !== undefined && pass !== undefined)
+            this.expected = "Basic " + Buffer.from(`${user}:${pass}`).toString("base64");
+        const m = SIMULATOR_METRICS.answers;
+        this.answers = new Counter({
+            name: m.name,
+            help: m.help,
+            labelNames: [...m.labels],
+            registers: [this.registry],
+        });
+        if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    }
+
+    async start(): Promise<{ proxyPort: number; metricsPort: number }> {
+        const server = http.createServer({ keepAliveTimeout: 65_000 });
+        server.on("connection", (s: net.Socket) => {
+            if (this.down()) {
+                this.count("outage");
+                s.destroy();
+                return;
+            }
+            this.sockets.add(s);
+            s.once("close", () => this.sockets.delete(s));
+        });
+        server.on("connect", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) =>
+            this.onConnect(req, socket, head),
+        );
+        server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res));
+        this.server = server;
+        await new Promise<void>((resolve, reject) => {
+            server.once("error", reject);
+            server.listen(this.cfg.listen.proxyPort, this.cfg.listen.host, () => resolve());
+        });
+        this.ops = await startOpsServer(this.cfg.listen.metricsPort, this.cfg.listen.host, {
+            registry: this.registry,
+            ready: () => true,
+            routes: {
+                // POST /admin/outage?seconds=N: down for N seconds (0 ends an outage).
+                "/admin/outage": (req, res, url) => {
+                    if (req.method !== "POST") {
+                        res.writeHead(405);
+                        res.end();
+                        return;
+                    }
+                    const seconds = Number(url.searchParams.get("seconds") ?? "60");
+                    this.setOutage(Number.isFinite(seconds) ? seconds : 60);
+                    res.writeHead(200, { "content-type": "text/plain" });
+                    res.end(`outage for ${seconds}s\n`);
+                },
+            },
+        });
+        const ports = { proxyPort: portOf(server), metricsPort: portOf(this.ops) };
+        this.log.info("vendor simulator listening", { vendor: this.cfg.vendor, pool: this.cfg.pool, ...ports });
+        return ports;
+    }
+
+    /** Down for `seconds` from now (0 ends a manual outage); open connections are reset. */
+    setOutage(seconds: number): void {
+        this.manualOutageUntil = Date.now() + seconds * 1000;
+        if (seconds > 0) for (const s of this.sockets) s.destroy();
+    }
+
+    down(now = Date.now()): boolean {
+        if (now < this.manualOutageUntil) return true;
+        const t = (now - this.startedAt) / 1000;
+        return this.cfg.outages.some((o) => t >= o.startSeconds && t < o.startSeconds + o.durationSeconds);
+    }
+
+    async stop(): Promise<void> {
+        for (const s of this.sockets) s.destroy();
+        await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+        await new Promise<void>((r) => (this.ops ? this.ops.close(() => r()) : r()));
+    }
+
+    private count(outcome: string): void {
+        this.answers.labels(this.cfg.vendor, this.cfg.pool, outcome).inc();
+    }
+
+    /** Log-normal latency from the median and 95th percentile. */
+    latencyMs(): number {
+        const { latencyP50Ms: p50, latencyP95Ms: p95 } = this.cfg;
+        if (p50 <= 0) return 0;
+        const sigma = p95 > p50 ? Math.log(p95 / p50) / 1.645 : 0;
+        const u1 = Math.max(this.random(), 1e-12);
+        const z = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * this.random());
+        return p50 * Math.exp(sigma * z);
+    }
+
+    /** undefined (serve) or the error to inject. */
+    pickError(): ErrorKind | undefined {
+        if (this.cfg.errorRate <= 0 || this.random() >= this.cfg.errorRate) return undefined;
+        const entries = Object.entries(this.cfg.errorMix) as [ErrorKind, number][];
+        const total = entries.reduce((s, [, w]) => s + w, 0);
+        let r = this.random() * total;
+        for (const [k, w] of entries) {
+            r -= w;
+            if (r < 0) return k;
+        }
+        return entries[entries.length - 1][0];
+    }
+
+    private authorized(req: http.IncomingMessage): boolean {
+        return this.expected === undefined || req.headers["proxy-authorization"] === this.expected;
+    }
+
+    private onConnect(req: http.IncomingMessage, client: net.Socket, head: Buffer): void {
+        client.on("error", () => client.destroy());
+        const target = parseAuthority(req.url ?? "");
+        const reply = (status: number, outcome: string) => {
+            this.count(outcome);
+            client.end(
+                `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+            );
+        };
+        if (!target) return reply(400, "400");
+        if (!this.authorized(req)) return reply(407, "407");
+        const error = this.pickError();
+        setTimeout(() => {
+            if (client.destroyed) return;
+            if (error === "reset") {
+                this.count("reset");
+                client.destroy();
+                return;
+            }
+            if (error === "timeout") {
+                this.count("timeout");
+                setTimeout(() => client.destroy(), this.cfg.timeoutHoldMs).unref();
+                return;
+            }
+            if (error) return reply(Number(error), error);
+            this.count("200");
+            if (this.cfg.forward) {
+                const [host, port] = this.cfg.forward.split(":");
+                const up = net.connect({ host, port: Number(port) }, () => {
+                    client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+                    if (head.length > 0) up.write(head);
+                    this.relay(client, up);
+                });
+                up.on("error", () => {
+                    if (!client.destroyed) client.end("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+                    up.destroy();
+                });
+                return;
+            }
+            // No target: the tunnel echoes what the crawler sends (enough for throughput and byte counts).
+            client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+            if (head.length > 0) client.write(head);
+            this.relay(client, client);
+        }, this.latencyMs());
+    }
+
+    /** Relays a to b and b to a (the same socket for the echo), capped at the configured bandwidth. */
+    private relay(a: net.Socket, b: net.Socket): void {
+        const cap = this.cfg.bandwidthBytesPerSecond;
+        a.on("close", () => b.destroy());
+        b.on("close", () => a.destroy());
+        b.on("error", () => a.destroy());
+        if (cap <= 0) {
+            a.pipe(b);
+            if (a !== b) b.pipe(a);
+            return;
+        }
+        const throttle = (from: net.Socket, to: net.Socket) => {
+            from.on("data", (chunk: Buffer) => {
+                to.write(chunk);
+                from.pause();
+                setTimeout(() => from.resume(), (chunk.length / cap) * 1000);
+            });
+        };
+        throttle(a, b);
+        if (a !== b) throttle(b, a);
+    }
+
+    private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+        const send = (status: number, outcome: string, body = "") => {
+            this.count(outcome);
+            res.writeHead(status, { "content-length": Buffer.byteLength(body), "content-type": "text/plain" });
+            res.end(body);
+        };
+        if (!this.authorized(req)) return send(407, "407");
+        const error = this.pickError();
+        const chunks: Buffer[] = [];
+        req.on("data", (c: Buffer) => chunks.push(c));
+        req.on("end", () => {
+            setTimeout(() => {
+                if (error === "reset") {
+                    this.count("reset");
+                    req.socket.destroy();
+                    return;
+                }
+                if (error === "timeout") {
+                    this.count("timeout");
+                    setTimeout(() => req.socket.destroy(), this.cfg.timeoutHoldMs).unref();
+                    return;
+                }
+                if (error) return send(Number(error), error);
+                let url: URL;
+                try {
+                    url = new URL(req.url ?? "");
+                } catch {
+                    return send(400, "400");
+                }
+                if (this.cfg.forward) return this.forwardHttp(req, res, url, Buffer.concat(chunks));
+                const m = /^\/bytes\/([0-9]{1,9})$/.exec(url.pathname);
+                const size = m ? Number(m[1]) : 0;
+                this.count("200");
+                res.writeHead(200, { "content-length": size, "content-type": "application/octet-stream" });
+                res.end(Buffer.alloc(size, 120));
+            }, this.latencyMs());
+        });
+    }
+
+    private forwardHttp(req: http.IncomingMessage, res: http.ServerResponse, url: URL, body: Buffer): void {
+        const [host, port] = this.cfg.forward.split(":");
+        const headers = { ...req.headers };
+        delete headers["proxy-authorization"];
+        const up = http.request(
+            { host, port: Number(port), method: req.method, path: url.pathname + url.search, headers },
+            (upRes) => {
+                this.count("200");
+                res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+                upRes.pipe(res);
+            },
+        );
+        up.on("error", () => {
+            this.count("502");
+            if (!res.headersSent) res.writeHead(502, { "content-length": 0 });
+            res.end();
+        });
+        up.end(body);
+    }
+}
