@@ -3,20 +3,42 @@
  * Every component lives in components/; this file only wires them together.
  */
 import { loadStackConfig } from "./components/config";
+import { resolvePoolCredentials } from "./components/credentials";
+import { VendorGateway } from "./components/gateway";
+import { labels } from "./components/k8s";
 import { ProxyMesh } from "./components/mesh";
-import { NAMES, PORTS } from "./components/names";
-import { serviceHost } from "./components/k8s";
+import { APP } from "./components/names";
+import { scriptConfigMap } from "./components/node-app";
 
 const config = loadStackConfig();
 
 const mesh = new ProxyMesh("mesh", { config });
+const credentials = resolvePoolCredentials(config);
+
+// The bundled program, shared by the gateways (unless a built image is configured).
+const gatewayScript =
+    config.images.gateway === ""
+        ? scriptConfigMap(
+              "gateway-program",
+              config.namespaces.gateways,
+              labels(APP.gateway, "gateway-program", "gateway"),
+              { dependsOn: mesh.ready },
+          )
+        : undefined;
+
+const gateways = config.vendors.map(
+    (vendor) =>
+        new VendorGateway(`gateway-${vendor.name}`, {
+            config,
+            vendor,
+            credentials,
+            scriptConfigMap: gatewayScript?.configMap.metadata.name,
+            scriptHash: gatewayScript?.hash,
+            dependsOn: mesh.ready,
+        }),
+);
 
 /** The proxy URL crawlers set as HTTP_PROXY and HTTPS_PROXY, per vendor. */
-export const proxyUrls = Object.fromEntries(
-    config.vendors.map((v) => [
-        v.name,
-        `http://${serviceHost(NAMES.gateway(v.name), config.namespaces.gateways)}:${PORTS.gatewayProxy}`,
-    ]),
-);
+export const proxyUrls = Object.fromEntries(gateways.map((g, i) => [config.vendors[i].name, g.proxyUrl]));
 export const cluster = config.cluster;
 export const namespaces = mesh.namespaces;

@@ -85,8 +85,6 @@ export class VendorGateway extends pulumi.ComponentResource {
                             labels: { ...objectLabels, [SCRAPE_LABEL]: "true" },
                             annotations: {
                                 "proxy-monitor.io/config-hash": contentHash(fileText, args.scriptHash ?? "", image),
-                                // The proxy port carries CONNECT and absolute-form requests: Envoy must treat it as TCP.
-                                "traffic.sidecar.istio.io/includeInboundPorts": `${PORTS.gatewayProxy}`,
                                 "proxy.istio.io/config": JSON.stringify({ holdApplicationUntilProxyStarts: true }),
                             },
                         },
