@@ -41,10 +41,11 @@ export type Direction = (typeof DIRECTIONS)[number];
 export const OTHER_DESTINATION = "other";
 
 /**
- * Proxy-level statuses that count against a vendor: refusals (403), authentication (407), rate limiting (429) and
+ * Proxy-level statuses that count against a vendor: refusals (403), authentication (401, 407; some proxies answer
+ * CONNECT with 401), rate limiting (429) and
  * every 5xx. A plain-HTTP 404 from a destination is the destination's answer, not the vendor's failure.
  */
-export const VENDOR_ERROR_STATUS_REGEX = "403|407|429|5..";
+export const VENDOR_ERROR_STATUS_REGEX = "401|403|407|429|5..";
 
 /**
  * Buckets of `proxy_request_duration_milliseconds`, in milliseconds. Chosen for proxy answers (CONNECT replies
