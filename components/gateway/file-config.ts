@@ -43,5 +43,6 @@ export function gatewayFileConfig(cfg: StackConfig, vendor: VendorConfig, secret
         },
         logSampleRate: g.logSampleRate,
         shutdownGraceMs: GATEWAY_DRAIN_SECONDS * 1000,
+        metrics: true,
     };
 }

@@ -34,6 +34,8 @@ export interface GatewayFileConfig {
     readonly logSampleRate: number;
     /** How long tunnels may drain after SIGTERM before they are cut. */
     readonly shutdownGraceMs: number;
+    /** Export the per-request data model (false only to measure its cost; process metrics stay). */
+    readonly metrics: boolean;
     /** Optional: crawlers must send Proxy-Authorization Basic with one of these user:password pairs (file, one per line). */
     readonly crawlerAuthFile?: string;
 }
@@ -98,6 +100,7 @@ export function validateGatewayConfig(raw: unknown, file = "gateway config"): Ga
         },
         logSampleRate: f.num("logSampleRate", 0.01, 0, 1),
         shutdownGraceMs: f.num("shutdownGraceMs", 30_000, 0, 3_600_000, true),
+        metrics: f.bool("metrics", true),
         crawlerAuthFile: f.obj.crawlerAuthFile === undefined ? undefined : f.str("crawlerAuthFile"),
     };
     if (problems.length > 0) throw new ProgramConfigError(file, problems);

@@ -28,6 +28,8 @@ export class GatewayMetrics {
     constructor(
         readonly vendor: string,
         processMetrics = true,
+        /** When false, requests and bytes are not recorded (to measure what recording costs). */
+        private readonly enabled = true,
     ) {
         const r = [this.registry];
         const spec = <T extends { name: string; help: string; labels: readonly string[] }>(s: T) => ({
@@ -67,6 +69,7 @@ export class GatewayMetrics {
 
     /** One finished request or tunnel answer: counted once, with the time to the proxy's answer. */
     request(pool: string, destination: string, status: number, protocol: string, durationMs: number): void {
+        if (!this.enabled) return;
         const s = String(status);
         this.child(this.requests, `r\0${pool}\0${destination}\0${s}\0${protocol}`, [
             this.vendor,
@@ -80,6 +83,7 @@ export class GatewayMetrics {
 
     /** Bytes relayed: egress (crawler to destination) and ingress (back). */
     bytes(pool: string, destination: string, egress: number, ingress: number): void {
+        if (!this.enabled) return;
         if (egress > 0) {
             this.child(this.bandwidth, `b\0${pool}\0e`, [this.vendor, pool, "egress"]).inc(egress);
             this.child(this.destBandwidth, `db\0${destination}\0e`, [this.vendor, destination, "egress"]).inc(egress);

@@ -92,7 +92,7 @@ export class Gateway {
     ) {
         this.log = opts.logger ?? silentLogger;
         this.random = opts.random ?? Math.random;
-        this.metrics = new GatewayMetrics(cfg.vendor, opts.processMetrics ?? true);
+        this.metrics = new GatewayMetrics(cfg.vendor, opts.processMetrics ?? true, cfg.metrics);
         this.dest = new Destinations(cfg.destinations.tracked, cfg.destinations.allowed);
         this.pools = new Pools(
             cfg.pools,

@@ -72,6 +72,7 @@ export function gatewayConfig(
         },
         logSampleRate: 0,
         shutdownGraceMs: 1000,
+        metrics: true,
         ...over,
     };
 }
@@ -251,4 +252,13 @@ export async function waitFor(check: () => boolean | Promise<boolean>, ms = 3000
 export function closeServer(s: { close(cb: () => void): void; closeAllConnections?: () => void }): Promise<void> {
     s.closeAllConnections?.();
     return new Promise((r) => s.close(() => r()));
+}
+
+/** A free loopback port (listen on 0, read it, close). */
+export async function freePort(): Promise<number> {
+    const s = net.createServer();
+    await new Promise<void>((r) => s.listen(0, HOST, () => r()));
+    const port = (s.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => s.close(() => r()));
+    return port;
 }

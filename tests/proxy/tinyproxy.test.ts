@@ -8,6 +8,7 @@ import {
     CREDS,
     HOST,
     closeServer,
+    freePort,
     connectAndGet,
     gatewayConfig,
     httpViaProxy,
@@ -17,15 +18,6 @@ import {
     startTarget,
     waitFor,
 } from "./helpers";
-
-/** A free loopback port (listen on 0, read it, close). */
-export async function freePort(): Promise<number> {
-    const s = net.createServer();
-    await new Promise<void>((r) => s.listen(0, HOST, () => r()));
-    const port = (s.address() as net.AddressInfo).port;
-    await new Promise<void>((r) => s.close(() => r()));
-    return port;
-}
 
 /** Starts Debian's tinyproxy in the foreground on a free port, requiring CREDS; fails clearly when it is missing. */
 export async function startTinyproxy(): Promise<{ proc: ChildProcess; port: number }> {

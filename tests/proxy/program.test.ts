@@ -1,0 +1,115 @@
+import { spawn } from "child_process";
+import { expect } from "chai";
+import * as fs from "fs";
+import * as http from "http";
+import * as os from "os";
+import * as path from "path";
+import { bundleProxy } from "../../proxy/bundle";
+import { CREDS, HOST, freePort, waitFor } from "./helpers";
+
+/** The bundled program as the pods run it: one script, `node proxy.js <mode> --config <file>`. */
+describe("the bundled proxy program", function () {
+    this.timeout(30_000);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "proxy-program-"));
+    const script = path.join(dir, "proxy.js");
+    before(() => fs.writeFileSync(script, bundleProxy()));
+
+    function run(args: string[], env: NodeJS.ProcessEnv = {}) {
+        const p = spawn(process.execPath, [script, ...args], {
+            env: { ...process.env, ...env },
+            stdio: ["ignore", "pipe", "pipe"],
+        });
+        let stdout = "";
+        let stderr = "";
+        p.stdout.on("data", (c) => (stdout += c));
+        p.stderr.on("data", (c) => (stderr += c));
+        const exited = new Promise<number | null>((resolve) => p.on("exit", (code) => resolve(code)));
+        return { p, exited, out: () => stdout, err: () => stderr };
+    }
+
+    it("is one self-contained script small enough for a ConfigMap", () => {
+        const size = fs.statSync(script).size;
+        expect(size).to.be.below(1_000_000);
+        expect(fs.readFileSync(script, "utf8")).to.not.match(/require\("(prom-client|yaml|undici)"\)/);
+    });
+
+    it("exits 2 with every config problem named for a bad config file", async () => {
+        const file = path.join(dir, "bad.yaml");
+        fs.writeFileSync(file, "vendor: Not_A_Label\npools: []\n");
+        const r = run(["gateway", "--config", file]);
+        expect(await r.exited).to.equal(2);
+        expect(r.err()).to.contain("bad.yaml: 2 problem(s)");
+        expect(r.err()).to.contain("pools: expected a list of at least 1 item(s)");
+        expect(r.err()).to.contain("vendor: expected a string matching");
+    });
+
+    it("prints usage for an unknown mode", async () => {
+        const r = run(["nonsense"]);
+        expect(await r.exited).to.equal(2);
+        expect(r.err()).to.match(/usage: proxy <gateway\|vendor-sim/);
+    });
+
+    it("runs a simulator and a gateway from config files (with an environment override), ready, then stops on SIGTERM", async () => {
+        const simPort = await freePort();
+        const simMetrics = await freePort();
+        const simFile = path.join(dir, "sim.json");
+        fs.writeFileSync(
+            simFile,
+            JSON.stringify({
+                vendor: "v",
+                pool: "p",
+                listen: { host: HOST, proxyPort: simPort, metricsPort: simMetrics },
+                ...CREDS,
+            }),
+        );
+        const sim = run(["vendor-sim", "--config", simFile]);
+        fs.writeFileSync(path.join(dir, "user"), CREDS.username + "\n");
+        fs.writeFileSync(path.join(dir, "pass"), CREDS.password + "\n");
+        const gwPort = await freePort();
+        const gwMetrics = await freePort();
+        const gwFile = path.join(dir, "gw.json");
+        fs.writeFileSync(
+            gwFile,
+            JSON.stringify({
+                vendor: "v",
+                listen: { host: HOST, proxyPort: gwPort, metricsPort: 1 },
+                pools: [
+                    {
+                        name: "p",
+                        host: HOST,
+                        port: simPort,
+                        usernameFile: path.join(dir, "user"),
+                        passwordFile: path.join(dir, "pass"),
+                    },
+                ],
+                probe: {
+                    intervalMs: 200,
+                    timeoutMs: 500,
+                    destination: "probe.test:443",
+                    failuresToDown: 2,
+                    successesToUp: 1,
+                },
+            }),
+        );
+        // PROXY_MONITOR_LISTEN__METRICS_PORT overrides listen.metricsPort (1 in the file).
+        const gw = run(["gateway", "--config", gwFile], { PROXY_MONITOR_LISTEN__METRICS_PORT: String(gwMetrics) });
+        const get = (port: number, p: string) =>
+            new Promise<number>((resolve) => {
+                http.get({ host: HOST, port, path: p }, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on(
+                    "error",
+                    () => resolve(0),
+                );
+            });
+        try {
+            await waitFor(async () => (await get(gwMetrics, "/readyz")) === 200, 10_000, "gateway ready");
+            expect(await get(gwMetrics, "/metrics")).to.equal(200);
+            gw.p.kill("SIGTERM");
+            expect(await gw.exited).to.equal(0);
+            expect(gw.out()).to.contain('"msg":"gateway listening"');
+        } finally {
+            gw.p.kill("SIGKILL");
+            sim.p.kill("SIGTERM");
+            await sim.exited;
+        }
+    });
+});
