@@ -9,6 +9,7 @@ import { labels } from "./components/k8s";
 import { ProxyMesh } from "./components/mesh";
 import { APP } from "./components/names";
 import { scriptConfigMap } from "./components/node-app";
+import { VendorSimulators } from "./components/simulators";
 
 const config = loadStackConfig();
 
@@ -38,7 +39,14 @@ const gateways = config.vendors.map(
         }),
 );
 
+// dev: a simulator behind every simulated pool's host, requiring the credentials the gateway presents.
+const simulators = config.loadGenerator.simulators
+    ? new VendorSimulators("simulators", { config, credentials, dependsOn: mesh.ready })
+    : undefined;
+
 /** The proxy URL crawlers set as HTTP_PROXY and HTTPS_PROXY, per vendor. */
 export const proxyUrls = Object.fromEntries(gateways.map((g, i) => [config.vendors[i].name, g.proxyUrl]));
 export const cluster = config.cluster;
 export const namespaces = mesh.namespaces;
+/** Simulator Services by vendor/pool (stacks with simulators). */
+export const simulatorServices = simulators?.services;

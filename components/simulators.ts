@@ -1,0 +1,158 @@
+/**
+ * VendorSimulators: in stacks with `simulatorsEnabled`, one vendor simulator (the proxy program's `vendor-sim` mode)
+ * per simulated pool, behind the Service the pool's host names, requiring the same credentials the gateway presents.
+ * A dev stack then runs end to end with no vendor account.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { VendorSimConfig } from "../proxy/vendor-sim";
+import { PoolConfig, StackConfig, VendorConfig } from "./config";
+import { PoolCredentialMap } from "./credentials";
+import { contentHash, imageVersion, labels, selectorLabels } from "./k8s";
+import { APP, NAMES, POOL_LABEL, PORTS, SCRAPE_LABEL, VENDOR_LABEL } from "./names";
+import { CONFIG_DIR, programPodSpec, scriptConfigMap } from "./node-app";
+
+/** The simulator's config file for a simulated pool. */
+export function simulatorFileConfig(vendor: VendorConfig, pool: PoolConfig, secretsDir: string): VendorSimConfig {
+    const s = pool.simulator;
+    if (!s) throw new Error(`pool ${vendor.name}/${pool.name} is not simulated`);
+    return {
+        vendor: vendor.name,
+        pool: pool.name,
+        listen: { host: "0.0.0.0", proxyPort: PORTS.simulatorProxy, metricsPort: PORTS.proxyMetrics },
+        usernameFile: `${secretsDir}/username`,
+        passwordFile: `${secretsDir}/password`,
+        latencyP50Ms: s.latencyP50Ms,
+        latencyP95Ms: s.latencyP95Ms,
+        errorRate: s.errorRate,
+        errorMix: { "403": 1, "429": 2, "502": 2, "503": 1, reset: 1, timeout: 1 },
+        timeoutHoldMs: 30_000,
+        bandwidthBytesPerSecond: s.bandwidthBytesPerSecond,
+        outages: [],
+        forward: "",
+    };
+}
+
+/** Args for the VendorSimulators component. */
+export interface VendorSimulatorsArgs {
+    /** The validated stack config. */
+    readonly config: StackConfig;
+    /** Credentials of every pool; each simulator requires its pool's. */
+    readonly credentials: PoolCredentialMap;
+    /** Resources to wait for (the simulator namespace and its policy). */
+    readonly dependsOn?: pulumi.Input<pulumi.Resource>[];
+}
+
+export class VendorSimulators extends pulumi.ComponentResource {
+    /** Simulator Service names by `vendor/pool`. */
+    public readonly services: Record<string, string> = {};
+
+    constructor(name: string, args: VendorSimulatorsArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("proxy-monitor:index:VendorSimulators", name, {}, opts);
+        const cfg = args.config;
+        const ns = cfg.namespaces.simulators;
+        const childOpts = { parent: this, dependsOn: args.dependsOn };
+        const image = cfg.images.gateway !== "" ? cfg.images.gateway : cfg.images.node;
+        const builtImage = cfg.images.gateway !== "";
+        const base = labels(APP.simulator, "vendor-sim", "vendor-simulator", imageVersion(image));
+        const script = builtImage ? undefined : scriptConfigMap(`${name}-program`, ns, base, childOpts);
+        const account = new k8s.core.v1.ServiceAccount(
+            `${name}-sa`,
+            { metadata: { name: APP.simulator, namespace: ns, labels: base }, automountServiceAccountToken: false },
+            childOpts,
+        );
+        for (const vendor of cfg.vendors) {
+            for (const pool of vendor.pools.filter((p) => p.simulator)) {
+                const svcName = NAMES.simulator(pool.host);
+                const match = {
+                    ...selectorLabels(APP.simulator, svcName),
+                    [VENDOR_LABEL]: vendor.name,
+                    [POOL_LABEL]: pool.name,
+                };
+                const objectLabels = {
+                    ...base,
+                    "app.kubernetes.io/instance": svcName,
+                    [VENDOR_LABEL]: vendor.name,
+                    [POOL_LABEL]: pool.name,
+                };
+                const creds = args.credentials[vendor.name][pool.name];
+                const secret = new k8s.core.v1.Secret(
+                    `${name}-${svcName}-credentials`,
+                    {
+                        metadata: { namespace: ns, labels: objectLabels },
+                        type: "Opaque",
+                        stringData: { username: creds.username, password: creds.password },
+                    },
+                    { ...childOpts, additionalSecretOutputs: ["stringData", "data"] },
+                );
+                const fileText = JSON.stringify(simulatorFileConfig(vendor, pool, `${CONFIG_DIR}/secrets`), null, 2);
+                const configMap = new k8s.core.v1.ConfigMap(
+                    `${name}-${svcName}-config`,
+                    { metadata: { namespace: ns, labels: objectLabels }, data: { "config.json": fileText } },
+                    childOpts,
+                );
+                new k8s.apps.v1.Deployment(
+                    `${name}-${svcName}`,
+                    {
+                        metadata: { namespace: ns, labels: objectLabels },
+                        spec: {
+                            replicas: 1,
+                            selector: { matchLabels: match },
+                            template: {
+                                metadata: {
+                                    labels: { ...objectLabels, [SCRAPE_LABEL]: "true" },
+                                    annotations: {
+                                        "proxy-monitor.io/config-hash": contentHash(
+                                            fileText,
+                                            script?.hash ?? "",
+                                            image,
+                                        ),
+                                    },
+                                },
+                                spec: programPodSpec({
+                                    mode: "vendor-sim",
+                                    image,
+                                    builtImage,
+                                    scriptConfigMap: script?.configMap.metadata.name,
+                                    configMap: configMap.metadata.name,
+                                    secret: secret.metadata.name,
+                                    serviceAccountName: account.metadata.name,
+                                    ports: { proxy: PORTS.simulatorProxy },
+                                    resources: cfg.resources.simulator,
+                                }),
+                            },
+                        },
+                    },
+                    childOpts,
+                );
+                new k8s.core.v1.Service(
+                    `${name}-${svcName}-service`,
+                    {
+                        metadata: { name: svcName, namespace: ns, labels: objectLabels },
+                        spec: {
+                            selector: match,
+                            ports: [
+                                {
+                                    name: "tcp-proxy",
+                                    port: pool.port,
+                                    targetPort: "proxy",
+                                    protocol: "TCP",
+                                    appProtocol: "tcp",
+                                },
+                                {
+                                    name: "http-metrics",
+                                    port: PORTS.proxyMetrics,
+                                    targetPort: "metrics",
+                                    protocol: "TCP",
+                                },
+                            ],
+                        },
+                    },
+                    childOpts,
+                );
+                this.services[`${vendor.name}/${pool.name}`] = svcName;
+            }
+        }
+        this.registerOutputs({ services: this.services });
+    }
+}

@@ -1,0 +1,51 @@
+import { expect } from "chai";
+import { resolvePoolCredentials } from "../../components/credentials";
+import { gatewayFileConfig } from "../../components/gateway";
+import { VendorSimulators, simulatorFileConfig } from "../../components/simulators";
+import { validateGatewayConfig } from "../../proxy/gateway/config";
+import { validateVendorSimConfig } from "../../proxy/vendor-sim";
+import { find, stackConfig, underMocks, validateObject } from "../harness";
+import { workloadViolations } from "../pod-security";
+
+/** The files the components write are the files the program accepts: one contract, checked both ways. */
+describe("component files and the program's config validation", () => {
+    for (const stack of ["dev", "prod"]) {
+        it(`every ${stack} gateway config file passes the gateway's own validation unchanged`, () => {
+            const cfg = stackConfig(stack);
+            for (const v of cfg.vendors) {
+                const file = JSON.parse(JSON.stringify(gatewayFileConfig(cfg, v, "/etc/proxy-monitor/secrets")));
+                expect(JSON.parse(JSON.stringify(validateGatewayConfig(file)))).to.deep.equal(file);
+            }
+        });
+    }
+
+    it("every dev simulator config file passes the simulator's own validation unchanged", () => {
+        const cfg = stackConfig("dev");
+        let n = 0;
+        for (const v of cfg.vendors) {
+            for (const p of v.pools) {
+                const file = JSON.parse(JSON.stringify(simulatorFileConfig(v, p, "/s")));
+                expect(JSON.parse(JSON.stringify(validateVendorSimConfig(file)))).to.deep.equal(file);
+                expect(file.latencyP50Ms).to.equal(p.simulator!.latencyP50Ms);
+                n++;
+            }
+        }
+        expect(n).to.equal(5);
+    });
+
+    it("renders one restricted simulator Deployment and a Service named after the pool host per simulated pool", async () => {
+        const cfg = stackConfig("dev", { images: { gateway: "registry.example.com/proxy-monitor/proxy:1.0.0" } });
+        const { objects } = await underMocks(
+            () => new VendorSimulators("sims-test", { config: cfg, credentials: resolvePoolCredentials(cfg) }),
+        );
+        for (const o of objects) validateObject(o);
+        expect(workloadViolations(objects).violations).to.deep.equal([]);
+        expect(find(objects, "Deployment")).to.have.length(5);
+        const svc = find(objects, "Service", "vendor-a-dc-us-east", "proxy-sim")[0];
+        expect((svc.spec as any).ports[0]).to.include({ name: "tcp-proxy", port: 3128, appProtocol: "tcp" });
+        expect(Object.keys(find(objects, "Secret")[0].stringData as object).sort()).to.deep.equal([
+            "password",
+            "username",
+        ]);
+    });
+});
