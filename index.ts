@@ -8,6 +8,7 @@ import { VendorGateway } from "./components/gateway";
 import { labels } from "./components/k8s";
 import { ProxyMesh } from "./components/mesh";
 import { APP } from "./components/names";
+import { Prometheus } from "./components/prometheus";
 import { scriptConfigMap } from "./components/node-app";
 import { VendorSimulators } from "./components/simulators";
 
@@ -44,9 +45,23 @@ const simulators = config.loadGenerator.simulators
     ? new VendorSimulators("simulators", { config, credentials, dependsOn: mesh.ready })
     : undefined;
 
+// The cluster Prometheus (HA pair in prod), and in stacks with federation the global one.
+const prometheus = new Prometheus("prometheus", { config, role: "cluster", dependsOn: mesh.ready });
+const globalPrometheus = config.federation.enabled
+    ? new Prometheus("prometheus-global", { config, role: "global", dependsOn: mesh.ready })
+    : undefined;
+
 /** The proxy URL crawlers set as HTTP_PROXY and HTTPS_PROXY, per vendor. */
 export const proxyUrls = Object.fromEntries(gateways.map((g, i) => [config.vendors[i].name, g.proxyUrl]));
 export const cluster = config.cluster;
 export const namespaces = mesh.namespaces;
+export const prometheusUrl = prometheus.url;
+export const globalPrometheusUrl = globalPrometheus?.url;
+/** Active series the configuration is expected to produce, and the budget it is checked against. */
+export const seriesEstimate = prometheus.seriesEstimate && {
+    total: prometheus.seriesEstimate.total,
+    budget: prometheus.seriesEstimate.budget,
+    parts: Object.fromEntries(Object.entries(prometheus.seriesEstimate.parts).map(([k, p]) => [k, p.series])),
+};
 /** Simulator Services by vendor/pool (stacks with simulators). */
 export const simulatorServices = simulators?.services;

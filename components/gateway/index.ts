@@ -129,6 +129,28 @@ export class VendorGateway extends pulumi.ComponentResource {
             childOpts,
         );
 
+        // Headless: Prometheus finds every replica's metrics (and Istio's merged metrics) by DNS.
+        new k8s.core.v1.Service(
+            `${name}-pods`,
+            {
+                metadata: { name: NAMES.gatewayPods(vendor.name), namespace: ns, labels: objectLabels },
+                spec: {
+                    clusterIP: "None",
+                    selector: match,
+                    ports: [
+                        { name: "http-metrics", port: PORTS.proxyMetrics, targetPort: "metrics", protocol: "TCP" },
+                        {
+                            name: "http-envoy-prom",
+                            port: PORTS.istioMergedMetrics,
+                            targetPort: PORTS.istioMergedMetrics,
+                            protocol: "TCP",
+                        },
+                    ],
+                },
+            },
+            childOpts,
+        );
+
         new k8s.autoscaling.v2.HorizontalPodAutoscaler(
             `${name}-hpa`,
             {

@@ -1,0 +1,99 @@
+/**
+ * The active series the configuration can be expected to produce, computed from the stack config, and the check
+ * against `seriesBudget`. docs/data-model.md states the same formula with a worked example.
+ */
+import { DURATION_BUCKETS_MS, PROTOCOLS } from "../../catalog/datamodel";
+import { GATEWAY_METRICS } from "../../catalog/gateway";
+import { StackConfig } from "../config";
+import { ISTIO_KEPT_METRICS, KEPT } from "./scrape";
+
+/** Distinct proxy-level statuses a gateway answers with in practice (200, 400, 401, 403, 407, 429, 502, 503, 504). */
+export const EXPECTED_STATUSES = 9;
+/** Containers per crawler pod that cAdvisor reports (the crawler and its Istio sidecar). */
+export const CONTAINERS_PER_POD = 2;
+/** kube-state-metrics series per crawler pod kept: restarts per container, and 5 pod phases. */
+export const KSM_SERIES_PER_POD = CONTAINERS_PER_POD + 5;
+/** Series of the stack's own components (Prometheus, Alertmanager, Grafana, kube-state-metrics deployments, HPAs). */
+export const FIXED_INFRA_SERIES = 2_000;
+/** Process metrics kept per gateway replica. */
+const GATEWAY_PROCESS_SERIES = 3;
+
+export interface SeriesEstimate {
+    /** Per part, the series count and the formula that gave it. */
+    readonly parts: Record<string, { series: number; formula: string }>;
+    readonly total: number;
+    readonly budget: number;
+}
+
+export function estimateActiveSeries(cfg: StackConfig): SeriesEstimate {
+    const vendors = cfg.vendors.length;
+    const pools = cfg.vendors.reduce((s, v) => s + v.pools.length, 0);
+    const replicas = cfg.gateway.maxReplicas;
+    const destinations = cfg.destinations.tracked.length + 1;
+    const protocols = PROTOCOLS.length - 1; // a gateway speaks CONNECT and HTTP/1.1
+    const buckets = DURATION_BUCKETS_MS.length + 3; // +Inf, _sum, _count
+    const poolsWithNone = pools + vendors; // each vendor's gateway also answers for itself (pool="none")
+    const namespaces = cfg.crawlers.namespaces.length;
+    const pods = cfg.crawlers.expectedPods;
+    const extrasPerPool = 1 + 4 + 2 + 1; // retries, failures by 4 reasons, probes by 2 results, probe duration
+    const parts: SeriesEstimate["parts"] = {
+        requests: {
+            series: poolsWithNone * destinations * EXPECTED_STATUSES * protocols * replicas,
+            formula: `(pools ${pools} + vendors ${vendors}) x destinations ${destinations} x statuses ${EXPECTED_STATUSES} x protocols ${protocols} x max gateway replicas ${replicas}`,
+        },
+        duration: {
+            series: poolsWithNone * buckets * replicas,
+            formula: `(pools + vendors) ${poolsWithNone} x (buckets ${DURATION_BUCKETS_MS.length} + 3) x replicas ${replicas}`,
+        },
+        bandwidth: {
+            series: (pools * 2 + vendors * destinations * 2) * replicas,
+            formula: `(pools ${pools} x 2 directions + vendors ${vendors} x destinations ${destinations} x 2) x replicas ${replicas}`,
+        },
+        poolHealthAndGatewayOwn: {
+            series:
+                (pools * (1 + extrasPerPool) +
+                    vendors * (Object.keys(GATEWAY_METRICS).length - 4 + GATEWAY_PROCESS_SERIES)) *
+                replicas,
+            formula: `(pools x ${1 + extrasPerPool} + vendors x ${Object.keys(GATEWAY_METRICS).length - 4 + GATEWAY_PROCESS_SERIES}) x replicas`,
+        },
+        istioPerNamespace: {
+            series: vendors * namespaces * ISTIO_KEPT_METRICS.length * replicas,
+            formula: `vendors ${vendors} x crawler namespaces ${namespaces} x ${ISTIO_KEPT_METRICS.length} TCP series x replicas ${replicas}`,
+        },
+        cadvisorPerPod: {
+            series: pods * CONTAINERS_PER_POD * KEPT.cadvisor.length,
+            formula: `crawler pods ${pods} x containers ${CONTAINERS_PER_POD} x ${KEPT.cadvisor.length} series`,
+        },
+        kubeStateMetricsPerPod: {
+            series: pods * KSM_SERIES_PER_POD,
+            formula: `crawler pods ${pods} x ${KSM_SERIES_PER_POD}`,
+        },
+        infrastructure: {
+            series: FIXED_INFRA_SERIES,
+            formula: "Prometheus, Alertmanager, Grafana, kube-state-metrics, HPAs",
+        },
+        recorded: {
+            // Per pool: rates, 7 status classes, errors, success, 17 buckets, 6 quantiles, 2 directions, cost, health.
+            // Per vendor: the same at vendor level, 8 SLO windows, 4 config series, and 2 per destination.
+            series: pools * 40 + vendors * (60 + 2 * destinations) + namespaces * vendors * 3,
+            formula: `pools ${pools} x 40 + vendors ${vendors} x (60 + 2 x destinations ${destinations}) + crawler namespaces x vendors x 3`,
+        },
+    };
+    const total = Object.values(parts).reduce((s, p) => s + p.series, 0);
+    return { parts, total, budget: cfg.prometheus.seriesBudget };
+}
+
+/** A message naming the numbers when the estimate exceeds the budget; undefined when it fits. */
+export function budgetProblem(e: SeriesEstimate): string | undefined {
+    if (e.total <= e.budget) return undefined;
+    const top = Object.entries(e.parts)
+        .sort((a, b) => b[1].series - a[1].series)
+        .slice(0, 3)
+        .map(([k, p]) => `${k} ${p.series.toLocaleString("en-US")} (${p.formula})`)
+        .join("; ");
+    return (
+        `expected active series ${e.total.toLocaleString("en-US")} exceed proxy-monitor:seriesBudget ` +
+        `${e.budget.toLocaleString("en-US")}. Largest parts: ${top}. Track fewer destinations, lower ` +
+        `gatewayMaxReplicas, or raise seriesBudget (and Prometheus memory: about 3 kB per series).`
+    );
+}

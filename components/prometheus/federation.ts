@@ -1,0 +1,68 @@
+/**
+ * The global Prometheus (prod): federates the recorded series (and `up`) of the local cluster Prometheus and of the
+ * remote clusters in config, keeps them for its own retention, and optionally remote-writes to a long-term store.
+ */
+import { L, allRecordedSeries } from "../../catalog";
+import { StackConfig } from "../config";
+import { NAMES, PORTS } from "../names";
+import { regexOneOf } from "./escape";
+import { Obj, svcDns } from "./scrape";
+
+/** Where the global Prometheus mounts the federation Secret (one file per remote cluster, plus remoteWrite). */
+export const FEDERATION_SECRETS_DIR = "/etc/prometheus/federation";
+
+/** The `match[]` selectors: every recorded series, and `up`. */
+export function federationMatchers(): string[] {
+    return [`{__name__=~"${regexOneOf(allRecordedSeries())}"}`, "up"];
+}
+
+export function buildFederationConfig(cfg: StackConfig): Obj {
+    const params = { "match[]": federationMatchers() };
+    const base = {
+        honor_labels: true,
+        metrics_path: "/federate",
+        params,
+        scrape_interval: "30s",
+        scrape_timeout: "25s",
+        sample_limit: Math.max(cfg.prometheus.sampleLimit, 100_000),
+    };
+    const jobs: Obj[] = [
+        {
+            job_name: `federate-${cfg.cluster}`,
+            ...base,
+            static_configs: [
+                {
+                    targets: [`${svcDns(NAMES.prometheus, cfg.namespaces.monitoring)}:${PORTS.prometheus}`],
+                    labels: { [L.cluster]: cfg.cluster },
+                },
+            ],
+        },
+        ...cfg.federation.remoteClusters.map((c) => {
+            const url = new URL(c.url);
+            return {
+                job_name: `federate-${c.name}`,
+                ...base,
+                scheme: url.protocol.replace(":", ""),
+                ...(url.pathname !== "/" ? { metrics_path: `${url.pathname.replace(/\/$/, "")}/federate` } : {}),
+                authorization: { credentials_file: `${FEDERATION_SECRETS_DIR}/${c.name}` },
+                tls_config: { insecure_skip_verify: c.insecureSkipVerify },
+                static_configs: [{ targets: [url.host], labels: { [L.cluster]: c.name } }],
+            };
+        }),
+    ];
+    const config: Obj = {
+        global: { scrape_interval: "30s", evaluation_interval: "30s", external_labels: { role: "global" } },
+        scrape_configs: jobs,
+    };
+    if (cfg.federation.remoteWriteUrl) {
+        config.remote_write = [
+            {
+                url: cfg.federation.remoteWriteUrl,
+                ...(cfg.federationSecrets.remoteWrite
+                    ? { authorization: { credentials_file: `${FEDERATION_SECRETS_DIR}/remoteWrite` } }
+                    : {}),
+            },
+        ];
+    }
+    return config;
+}

@@ -1,0 +1,168 @@
+/**
+ * Recording rules, `level:metric:operations`, for every view the dashboards and alerts read (catalog/recorded.ts
+ * names them; a test checks that every name there is recorded here). Vendor configuration (price, objectives,
+ * budgets) is recorded as constant series per vendor, so alerts and dashboards join thresholds `on(cluster, vendor)`.
+ */
+import { DATA_MODEL, L, QUANTILES, R, SLO_WINDOWS, VENDOR_ERROR_STATUS_REGEX, vendorErrorRatio } from "../../catalog";
+import { GATEWAY_POOL } from "../../catalog/gateway";
+import { StackConfig } from "../config";
+import { promqlString } from "./escape";
+
+export interface RecordingRule {
+    record: string;
+    expr: string;
+    labels?: Record<string, string>;
+}
+export interface RuleGroup {
+    name: string;
+    interval?: string;
+    rules: RecordingRule[];
+}
+
+const by = (...labels: string[]) => `by (${labels.join(", ")})`;
+const C = L.cluster;
+const V = L.vendor;
+const P = L.pool;
+const REQ = DATA_MODEL.requests.name;
+const DUR = DATA_MODEL.duration.name;
+const BW = DATA_MODEL.bandwidth.name;
+const GW = promqlString(GATEWAY_POOL);
+
+/** Status classes: 2xx, 3xx, 4xx, 5xx, with the proxy-level refusals 401, 403, 407 and 429 kept apart. */
+export const STATUS_CLASS_APART = "401|403|407|429";
+
+/**
+ * Requests that count for a vendor's SLO: every answer of a pool, and the gateway's own 503 (no healthy pool or at
+ * capacity); not the gateway's other refusals (400 malformed, 403 not allowed, 407 crawler auth), which are the
+ * crawler's or the config's doing.
+ */
+function sloRequests(window: string, errorsOnly: boolean): string {
+    const status = errorsOnly ? `, status=~"${VENDOR_ERROR_STATUS_REGEX}"` : "";
+    return `rate(${REQ}{pool!=${GW}${status}}[${window}]) or rate(${REQ}{pool=${GW}, status="503"}[${window}])`;
+}
+
+export function buildRecordingRules(cfg: StackConfig): { groups: RuleGroup[] } {
+    const requests: RecordingRule[] = [
+        { record: R.vendorPoolRequests, expr: `sum ${by(C, V, P)} (rate(${REQ}[5m]))` },
+        { record: R.vendorRequests, expr: `sum ${by(C, V)} (${R.vendorPoolRequests})` },
+        { record: R.clusterRequests, expr: `sum ${by(C)} (${R.vendorRequests})` },
+        {
+            record: R.vendorPoolStatusClassRequests,
+            expr:
+                `sum ${by(C, V, P, L.statusClass)} (label_replace(label_replace(rate(${REQ}[5m]), ` +
+                `"${L.statusClass}", "\${1}xx", "${L.status}", "([0-9])[0-9][0-9]"), ` +
+                `"${L.statusClass}", "$1", "${L.status}", "(${STATUS_CLASS_APART})"))`,
+        },
+        {
+            record: R.vendorStatusClassRequests,
+            expr: `sum ${by(C, V, L.statusClass)} (${R.vendorPoolStatusClassRequests})`,
+        },
+        { record: R.vendorDestinationRequests, expr: `sum ${by(C, V, L.destination)} (rate(${REQ}[5m]))` },
+        { record: R.vendorProtocolRequests, expr: `sum ${by(C, V, L.protocol)} (rate(${REQ}[5m]))` },
+        {
+            record: R.vendorPoolErrors,
+            expr: `sum ${by(C, V, P)} (rate(${REQ}{pool!=${GW}, status=~"${VENDOR_ERROR_STATUS_REGEX}"}[5m]))`,
+        },
+        {
+            record: R.vendorPoolSuccessRatio,
+            expr: `1 - ${R.vendorPoolErrors} / (sum ${by(C, V, P)} (rate(${REQ}{pool!=${GW}}[5m])) > 0)`,
+        },
+    ];
+    const slo: RecordingRule[] = SLO_WINDOWS.map((w) => ({
+        record: vendorErrorRatio(w),
+        expr: `sum ${by(C, V)} (${sloRequests(w, true)}) / (sum ${by(C, V)} (${sloRequests(w, false)}) > 0)`,
+    }));
+    // An error ratio over a window with requests but no errors has no error series: fill it with 0.
+    for (const r of slo) {
+        const w = r.record.slice(r.record.lastIndexOf("rate") + 4);
+        r.expr = `(${r.expr}) or (0 * (sum ${by(C, V)} (${sloRequests(w, false)}) > 0))`;
+    }
+    slo.push({ record: R.vendorSuccessRatio, expr: `1 - ${vendorErrorRatio("5m")}` });
+
+    const latency: RecordingRule[] = [
+        { record: R.vendorPoolLatencyBuckets, expr: `sum ${by(C, V, P, L.le)} (rate(${DUR}_bucket{pool!=${GW}}[5m]))` },
+        { record: R.vendorLatencyBuckets, expr: `sum ${by(C, V, L.le)} (${R.vendorPoolLatencyBuckets})` },
+        ...QUANTILES.map((q) => ({
+            record: R.vendorPoolLatencyQuantile,
+            expr: `histogram_quantile(${q}, ${R.vendorPoolLatencyBuckets})`,
+            labels: { [L.quantile]: q },
+        })),
+        ...QUANTILES.map((q) => ({
+            record: R.vendorLatencyQuantile,
+            expr: `histogram_quantile(${q}, ${R.vendorLatencyBuckets})`,
+            labels: { [L.quantile]: q },
+        })),
+        {
+            record: R.vendorLatencyMean,
+            expr: `sum ${by(C, V)} (rate(${DUR}_sum{pool!=${GW}}[5m])) / (sum ${by(C, V)} (rate(${DUR}_count{pool!=${GW}}[5m])) > 0)`,
+        },
+        ...QUANTILES.map((q) => ({
+            record: R.seedDurationSeconds,
+            expr: `max without (${L.quantile}) (${R.vendorPoolLatencyQuantile}{${L.quantile}="${q}"}) / 1000`,
+            labels: { [L.percentile]: String(Math.round(Number(q) * 100)) },
+        })),
+    ];
+
+    const perGb = `* 3600 / 1e9 * on (${C}, ${V}) group_left ${R.vendorPricePerGb}`;
+    const bandwidth: RecordingRule[] = [
+        { record: R.vendorPoolDirectionBandwidth, expr: `sum ${by(C, V, P, L.direction)} (rate(${BW}[5m]))` },
+        {
+            record: R.vendorDirectionBandwidth,
+            expr: `sum ${by(C, V, L.direction)} (${R.vendorPoolDirectionBandwidth})`,
+        },
+        { record: R.vendorBandwidth, expr: `sum ${by(C, V)} (${R.vendorDirectionBandwidth})` },
+        { record: R.vendorBandwidthIncrease1d, expr: `sum ${by(C, V)} (increase(${BW}[1d]))` },
+        {
+            record: R.vendorDestinationBandwidth,
+            expr: `sum ${by(C, V, L.destination)} (rate(${DATA_MODEL.destinationBandwidth.name}[5m]))`,
+        },
+        { record: R.vendorCostPerHour, expr: `${R.vendorBandwidth} ${perGb}` },
+        { record: R.vendorPoolCostPerHour, expr: `sum ${by(C, V, P)} (${R.vendorPoolDirectionBandwidth}) ${perGb}` },
+        {
+            record: R.vendorCostIncrease1d,
+            expr: `${R.vendorBandwidthIncrease1d} / 1e9 * on (${C}, ${V}) group_left ${R.vendorPricePerGb}`,
+        },
+    ];
+
+    const health: RecordingRule[] = [
+        { record: R.vendorPoolHealth, expr: `avg ${by(C, V, P)} (${DATA_MODEL.poolHealth.name})` },
+        { record: R.vendorHealthyPools, expr: `sum ${by(C, V)} (${R.vendorPoolHealth} >= bool 0.5)` },
+        { record: R.vendorPools, expr: `count ${by(C, V)} (${R.vendorPoolHealth})` },
+    ];
+
+    const NS = L.crawlerNamespace;
+    const istio: RecordingRule[] = [
+        {
+            record: R.namespaceVendorBandwidth,
+            expr: `sum ${by(C, NS, V)} (rate({__name__=~"istio_tcp_(sent|received)_bytes_total"}[5m]))`,
+        },
+        { record: R.namespaceVendorCostPerHour, expr: `${R.namespaceVendorBandwidth} ${perGb}` },
+        {
+            record: R.namespaceVendorConnections,
+            expr: `sum ${by(C, NS, V)} (rate(istio_tcp_connections_opened_total[5m]))`,
+        },
+    ];
+
+    const constant = (record: string, vendor: string, value: number): RecordingRule => ({
+        record,
+        expr: `vector(${value})`,
+        labels: { [C]: cfg.cluster, [V]: vendor },
+    });
+    const config: RecordingRule[] = cfg.vendors.flatMap((v) => [
+        constant(R.vendorPricePerGb, v.name, v.pricePerGb),
+        constant(R.vendorSuccessObjective, v.name, v.sla.successObjective),
+        constant(R.vendorLatencyObjectiveMs, v.name, v.sla.p95LatencyMs),
+        ...(v.dailyBudgetGb > 0 ? [constant(R.vendorDailyBudgetBytes, v.name, v.dailyBudgetGb * 1e9)] : []),
+    ]);
+
+    return {
+        groups: [
+            { name: "proxy-monitor-config.rules", rules: config },
+            { name: "proxy-monitor-requests.rules", rules: requests },
+            { name: "proxy-monitor-slo.rules", rules: slo },
+            { name: "proxy-monitor-latency.rules", rules: latency },
+            { name: "proxy-monitor-bandwidth.rules", rules: [...bandwidth, ...istio] },
+            { name: "proxy-monitor-health.rules", rules: health },
+        ],
+    };
+}
