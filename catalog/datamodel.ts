@@ -27,6 +27,8 @@ export const L = {
     percentile: "percentile",
     /** The crawler namespace on Istio-derived series (renamed from `source_workload_namespace`). */
     crawlerNamespace: "crawler_namespace",
+    /** The crawler workload on Istio-derived series (renamed from `source_workload`; a Deployment, not a pod). */
+    crawlerWorkload: "crawler_workload",
 } as const;
 
 /** Values of the `protocol` label. */

@@ -15,6 +15,8 @@ export const CONTAINERS_PER_POD = 2;
 export const KSM_SERIES_PER_POD = CONTAINERS_PER_POD + 5;
 /** Series of the stack's own components (Prometheus, Alertmanager, Grafana, kube-state-metrics deployments, HPAs). */
 export const FIXED_INFRA_SERIES = 2_000;
+/** Crawler workloads (Deployments) per crawler namespace assumed for the Istio series. */
+export const WORKLOADS_PER_NAMESPACE = 10;
 /** Process metrics kept per gateway replica. */
 const GATEWAY_PROCESS_SERIES = 3;
 
@@ -57,8 +59,8 @@ export function estimateActiveSeries(cfg: StackConfig): SeriesEstimate {
             formula: `(pools x ${1 + extrasPerPool} + vendors x ${Object.keys(GATEWAY_METRICS).length - 4 + GATEWAY_PROCESS_SERIES}) x replicas`,
         },
         istioPerNamespace: {
-            series: vendors * namespaces * ISTIO_KEPT_METRICS.length * replicas,
-            formula: `vendors ${vendors} x crawler namespaces ${namespaces} x ${ISTIO_KEPT_METRICS.length} TCP series x replicas ${replicas}`,
+            series: vendors * namespaces * WORKLOADS_PER_NAMESPACE * ISTIO_KEPT_METRICS.length * replicas,
+            formula: `vendors ${vendors} x crawler namespaces ${namespaces} x workloads ${WORKLOADS_PER_NAMESPACE} x ${ISTIO_KEPT_METRICS.length} TCP series x replicas ${replicas}`,
         },
         cadvisorPerPod: {
             series: pods * CONTAINERS_PER_POD * KEPT.cadvisor.length,

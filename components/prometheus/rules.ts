@@ -134,7 +134,10 @@ export function buildRecordingRules(cfg: StackConfig): { groups: RuleGroup[] } {
     const istio: RecordingRule[] = [
         {
             record: R.namespaceVendorBandwidth,
-            expr: `sum ${by(C, NS, V)} (rate({__name__=~"istio_tcp_(sent|received)_bytes_total"}[5m]))`,
+            // rate() drops the metric name, so sent and received are told apart by a label before the union.
+            expr:
+                `sum ${by(C, NS, V)} (label_replace(rate(istio_tcp_sent_bytes_total[5m]), "${L.direction}", "sent", "", "") ` +
+                `or label_replace(rate(istio_tcp_received_bytes_total[5m]), "${L.direction}", "received", "", ""))`,
         },
         { record: R.namespaceVendorCostPerHour, expr: `${R.namespaceVendorBandwidth} ${perGb}` },
         {

@@ -112,8 +112,8 @@ function guards(cfg: StackConfig, sampleLimit = cfg.prometheus.sampleLimit): Obj
 /**
  * The Istio job's metric relabelling: keep the TCP series the Telemetry keeps, reported by the gateways
  * (reporter destination) with a gateway as destination workload; map the workload to `vendor`; rename the source
- * namespace to `crawler_namespace`; drop every other label. Bytes per crawler namespace per vendor are then stored at
- * a cost independent of the number of crawler pods.
+ * namespace and workload to `crawler_namespace` and `crawler_workload`; drop every other label. Bytes per crawler
+ * namespace per vendor are then stored at a cost independent of the number of crawler pods.
  */
 export function istioAttribution(cfg: StackConfig): Obj[] {
     const vendors = regexOneOf(cfg.vendors.map((v) => v.name));
@@ -129,7 +129,13 @@ export function istioAttribution(cfg: StackConfig): Obj[] {
             action: "replace",
         },
         { source_labels: ["source_workload_namespace"], target_label: L.crawlerNamespace, action: "replace" },
-        { regex: `__name__|${L.vendor}|${L.crawlerNamespace}|${L.cluster}|job|instance`, action: "labelkeep" },
+        // The workload stays: Prometheus cannot sum at scrape time, so dropping it would collapse the series of two
+        // workloads into duplicates and lose bytes. Workloads are Deployments, not pods: the cost stays flat in pods.
+        { source_labels: ["source_workload"], target_label: L.crawlerWorkload, action: "replace" },
+        {
+            regex: `__name__|${L.vendor}|${L.crawlerNamespace}|${L.crawlerWorkload}|${L.cluster}|job|instance`,
+            action: "labelkeep",
+        },
     ];
 }
 

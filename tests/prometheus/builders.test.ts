@@ -156,7 +156,7 @@ describe("Prometheus configuration", function () {
                 action: "keep",
             });
             expect(rules[rules.length - 1]).to.deep.equal({
-                regex: "__name__|vendor|crawler_namespace|cluster|job|instance",
+                regex: "__name__|vendor|crawler_namespace|crawler_workload|cluster|job|instance",
                 action: "labelkeep",
             });
         });
