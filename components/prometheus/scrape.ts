@@ -194,7 +194,15 @@ export function buildScrapeConfig(cfg: StackConfig, opts: ScrapeOptions): Obj {
             ...guards(cfg, Math.max(cfg.prometheus.sampleLimit, 50_000)),
             static_configs: [{ targets: [`${svcDns(NAMES.kubeStateMetrics, mon)}:${PORTS.kubeStateMetrics}`] }],
             relabel_configs: [{ target_label: L.cluster, replacement: cfg.cluster, action: "replace" }],
-            metric_relabel_configs: [keep(KEPT.kubeStateMetrics)],
+            metric_relabel_configs: [
+                keep(KEPT.kubeStateMetrics),
+                // Objects of crawler namespaces and of this stack only, as for cAdvisor.
+                {
+                    source_labels: ["namespace"],
+                    regex: regexOneOf([...crawlerNs, mon, gw, cfg.namespaces.simulators]),
+                    action: "keep",
+                },
+            ],
         },
         {
             job_name: "prometheus",
