@@ -2,6 +2,7 @@
  * proxy-monitor: reads and validates the stack config, composes the components, exports the stack outputs.
  * Every component lives in components/; this file only wires them together.
  */
+import { Alerting, alertRuleFiles, globalAlertRuleFiles } from "./components/alerting";
 import { loadStackConfig } from "./components/config";
 import { resolvePoolCredentials } from "./components/credentials";
 import { VendorGateway } from "./components/gateway";
@@ -46,16 +47,28 @@ const simulators = config.loadGenerator.simulators
     : undefined;
 
 // The cluster Prometheus (HA pair in prod), and in stacks with federation the global one.
-const prometheus = new Prometheus("prometheus", { config, role: "cluster", dependsOn: mesh.ready });
+const prometheus = new Prometheus("prometheus", {
+    config,
+    role: "cluster",
+    ruleFiles: alertRuleFiles(config),
+    dependsOn: mesh.ready,
+});
 const globalPrometheus = config.federation.enabled
-    ? new Prometheus("prometheus-global", { config, role: "global", dependsOn: mesh.ready })
+    ? new Prometheus("prometheus-global", {
+          config,
+          role: "global",
+          ruleFiles: globalAlertRuleFiles(config),
+          dependsOn: mesh.ready,
+      })
     : undefined;
+const alerting = new Alerting("alerting", { config, dependsOn: mesh.ready });
 
 /** The proxy URL crawlers set as HTTP_PROXY and HTTPS_PROXY, per vendor. */
 export const proxyUrls = Object.fromEntries(gateways.map((g, i) => [config.vendors[i].name, g.proxyUrl]));
 export const cluster = config.cluster;
 export const namespaces = mesh.namespaces;
 export const prometheusUrl = prometheus.url;
+export const alertmanagerUrl = alerting.url;
 export const globalPrometheusUrl = globalPrometheus?.url;
 /** Active series the configuration is expected to produce, and the budget it is checked against. */
 export const seriesEstimate = prometheus.seriesEstimate && {

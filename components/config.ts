@@ -205,6 +205,10 @@ export interface StackConfig {
         readonly warningReceiver: string;
         /** Per-vendor receivers (e.g. the team that owns the vendor contract); override the severity routes. */
         readonly vendorReceivers: Readonly<Record<string, string>>;
+        /** Where alerts' runbook_url point: the troubleshooting page of your copy of this repository. */
+        readonly runbookBaseUrl: string;
+        /** Receiver of the always-firing Watchdog (a dead man's switch service); empty: nowhere. */
+        readonly watchdogReceiver: string;
     };
     /** Receiver credentials by receiver name (webhook/Slack URL, PagerDuty routing key, SMTP password); secret. */
     readonly alertingSecrets: Readonly<Record<string, string>>;
@@ -325,7 +329,12 @@ export const DEFAULTS = {
         labelValueLengthLimit: 200,
     },
     federation: { enabled: false, retention: "90d", storageSize: "50Gi", remoteWriteUrl: "" },
-    alerting: { replicas: 3, storageSize: "2Gi" },
+    alerting: {
+        replicas: 3,
+        storageSize: "2Gi",
+        runbookBaseUrl: "https://github.com/example-org/proxy-monitor/blob/main/docs/troubleshooting.md",
+        watchdogReceiver: "",
+    },
     grafana: { replicas: 1, persistence: false, storageSize: "5Gi" },
     loadGenerator: {
         enabled: false,
@@ -1019,7 +1028,16 @@ function parseAlerting(
     vendorNames: string[],
     secrets: Record<string, string>,
 ): StackConfig["alerting"] {
-    r.only(["replicas", "storageSize", "receivers", "criticalReceiver", "warningReceiver", "vendorReceivers"]);
+    r.only([
+        "replicas",
+        "storageSize",
+        "receivers",
+        "criticalReceiver",
+        "warningReceiver",
+        "vendorReceivers",
+        "runbookBaseUrl",
+        "watchdogReceiver",
+    ]);
     const types = ["slack", "pagerduty", "webhook", "email"];
     const receivers = r.list("receivers", (x, p) => {
         const rr = Reader.of(problems, p, x);
@@ -1090,6 +1108,11 @@ function parseAlerting(
         criticalReceiver,
         warningReceiver,
         vendorReceivers,
+        runbookBaseUrl: r.str("runbookBaseUrl", DEFAULTS.alerting.runbookBaseUrl, {
+            re: /^https?:\/\/\S+$/,
+            expected: "an http(s) URL",
+        }),
+        watchdogReceiver: ref("watchdogReceiver"),
     };
 }
 

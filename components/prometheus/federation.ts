@@ -6,7 +6,7 @@ import { L, allRecordedSeries } from "../../catalog";
 import { StackConfig } from "../config";
 import { NAMES, PORTS } from "../names";
 import { regexOneOf } from "./escape";
-import { Obj, svcDns } from "./scrape";
+import { Obj, RULES_DIR, svcDns } from "./scrape";
 
 /** Where the global Prometheus mounts the federation Secret (one file per remote cluster, plus remoteWrite). */
 export const FEDERATION_SECRETS_DIR = "/etc/prometheus/federation";
@@ -52,6 +52,20 @@ export function buildFederationConfig(cfg: StackConfig): Obj {
     ];
     const config: Obj = {
         global: { scrape_interval: "30s", evaluation_interval: "30s", external_labels: { role: "global" } },
+        alerting: {
+            alertmanagers: [
+                {
+                    dns_sd_configs: [
+                        {
+                            names: [svcDns(NAMES.alertmanagerPeers, cfg.namespaces.monitoring)],
+                            type: "A",
+                            port: PORTS.alertmanager,
+                        },
+                    ],
+                },
+            ],
+        },
+        rule_files: [`${RULES_DIR}/*.yaml`],
         scrape_configs: jobs,
     };
     if (cfg.federation.remoteWriteUrl) {

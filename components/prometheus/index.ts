@@ -33,7 +33,7 @@ export interface PrometheusArgs {
     readonly config: StackConfig;
     /** `cluster` (scrapes this cluster) or `global` (federates recorded series). */
     readonly role: "cluster" | "global";
-    /** Extra rule files (file name to YAML), e.g. the alert rules. Cluster role only. */
+    /** Extra rule files (file name to YAML), e.g. the alert rules. */
     readonly ruleFiles?: Record<string, string>;
     /** Resources to wait for (namespace, network policy). */
     readonly dependsOn?: pulumi.Input<pulumi.Resource>[];
@@ -67,12 +67,10 @@ export class Prometheus extends pulumi.ComponentResource {
 
         const promConfig = global ? buildFederationConfig(cfg) : buildScrapeConfig(cfg, { replicaLabel: replicas > 1 });
         const configText = YAML.stringify(promConfig, { lineWidth: 0 });
-        const ruleFiles: Record<string, string> = global
-            ? {}
-            : {
-                  "recording.yaml": YAML.stringify(buildRecordingRules(cfg), { lineWidth: 0 }),
-                  ...(args.ruleFiles ?? {}),
-              };
+        const ruleFiles: Record<string, string> = {
+            ...(global ? {} : { "recording.yaml": YAML.stringify(buildRecordingRules(cfg), { lineWidth: 0 }) }),
+            ...(args.ruleFiles ?? {}),
+        };
 
         const account = new k8s.core.v1.ServiceAccount(
             `${name}-sa`,

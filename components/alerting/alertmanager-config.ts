@@ -1,0 +1,132 @@
+/**
+ * alertmanager.yml from the stack config: receivers (credentials from `alertingSecrets`), routes by severity and
+ * vendor, grouping, repeat intervals and inhibition. Generated only with fields both Debian's amtool (0.25) and the
+ * pinned image (0.27) accept; since 0.25 has no `url_file` for webhooks, credentials are written inline and the whole
+ * file lives in a Secret.
+ */
+import { StackConfig } from "../config";
+import { regexOneOf } from "../prometheus/escape";
+
+export type Obj = Record<string, unknown>;
+
+/** The receiver that drops what reaches it (no integration). */
+export const NULL_RECEIVER = "null";
+
+/** Alerts silenced while their vendor has a pool down (a pool outage explains them). */
+export const POOL_DOWN_INHIBITS = ["VendorLatencyHigh", "VendorServerErrorsHigh", "VendorRefusalsHigh"];
+/** Alerts silenced while every pool of their vendor is down. */
+export const ALL_POOLS_DOWN_INHIBITS = [
+    "VendorErrorBudgetBurnFast",
+    "VendorErrorBudgetBurnSlow",
+    "VendorPoolDown",
+    "GatewayServiceUnavailable",
+    ...POOL_DOWN_INHIBITS,
+];
+
+function receiver(cfg: StackConfig, name: string, secrets: Readonly<Record<string, string>>): Obj {
+    const r = cfg.alerting.receivers.find((x) => x.name === name);
+    if (!r) return { name };
+    const secret = secrets[name];
+    const sendResolved = { send_resolved: true };
+    switch (r.type) {
+        case "slack":
+            return {
+                name,
+                slack_configs: [
+                    {
+                        ...sendResolved,
+                        api_url: secret,
+                        channel: r.channel ?? "#alerts",
+                        title: "{{ .CommonLabels.alertname }}{{ if .CommonLabels.vendor }} ({{ .CommonLabels.vendor }}){{ end }}",
+                        text: "{{ range .Alerts }}{{ .Annotations.description }}\n{{ .Annotations.runbook_url }}\n{{ end }}",
+                    },
+                ],
+            };
+        case "pagerduty":
+            return {
+                name,
+                pagerduty_configs: [
+                    { ...sendResolved, routing_key: secret, description: "{{ .CommonAnnotations.summary }}" },
+                ],
+            };
+        case "webhook":
+            return { name, webhook_configs: [{ ...sendResolved, url: secret }] };
+        case "email":
+            return {
+                name,
+                email_configs: [
+                    {
+                        ...sendResolved,
+                        to: r.to,
+                        from: r.from,
+                        smarthost: r.smarthost,
+                        ...(secret !== undefined ? { auth_username: r.from, auth_password: secret } : {}),
+                    },
+                ],
+            };
+    }
+}
+
+export function buildAlertmanagerConfig(cfg: StackConfig, secrets: Readonly<Record<string, string>>): Obj {
+    const a = cfg.alerting;
+    const or = (name: string) => name || NULL_RECEIVER;
+    const routes: Obj[] = [
+        {
+            receiver: or(a.watchdogReceiver),
+            matchers: ['alertname="Watchdog"'],
+            group_wait: "0s",
+            group_interval: "1m",
+            repeat_interval: "1m",
+        },
+        ...Object.entries(a.vendorReceivers).map(([vendor, recv]) => ({
+            receiver: recv,
+            matchers: [`vendor="${vendor}"`, 'severity=~"critical|warning"'],
+            continue: true,
+        })),
+        {
+            receiver: or(a.criticalReceiver),
+            matchers: ['severity="critical"'],
+            group_wait: "30s",
+            repeat_interval: "1h",
+        },
+        { receiver: or(a.warningReceiver), matchers: ['severity="warning"'], repeat_interval: "12h" },
+        { receiver: NULL_RECEIVER, matchers: ['severity="info"'] },
+    ];
+    const used = new Set([NULL_RECEIVER, ...a.receivers.map((r) => r.name)]);
+    return {
+        global: { resolve_timeout: "5m" },
+        route: {
+            receiver: or(a.warningReceiver),
+            group_by: ["alertname", "cluster", "vendor"],
+            group_wait: "30s",
+            group_interval: "5m",
+            repeat_interval: "12h",
+            routes,
+        },
+        inhibit_rules: [
+            {
+                source_matchers: ['alertname="VendorAllPoolsDown"'],
+                target_matchers: [`alertname=~"${regexOneOf(ALL_POOLS_DOWN_INHIBITS)}"`],
+                equal: ["cluster", "vendor"],
+            },
+            {
+                source_matchers: ['alertname="VendorPoolDown"'],
+                target_matchers: [`alertname=~"${regexOneOf(POOL_DOWN_INHIBITS)}"`],
+                equal: ["cluster", "vendor"],
+            },
+            {
+                // Critical inhibits warning for the same vendor (only alerts that have a vendor).
+                source_matchers: ['severity="critical"', 'vendor=~".+"'],
+                target_matchers: ['severity="warning"'],
+                equal: ["cluster", "vendor"],
+            },
+            {
+                // A fast burn pages; the slow burn of the same vendor says nothing new meanwhile.
+                source_matchers: ['alertname="VendorErrorBudgetBurnFast"'],
+                target_matchers: ['alertname="VendorErrorBudgetBurnSlow"'],
+                equal: ["cluster", "vendor"],
+            },
+        ],
+        receivers: [...used].map((name) => receiver(cfg, name, secrets)),
+    };
+}
