@@ -3,3 +3,4 @@ export * from "./datamodel";
 export * from "./recorded";
 export * from "./gateway";
 export * from "./simulator";
+export * from "./infra";

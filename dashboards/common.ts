@@ -1,0 +1,135 @@
+/**
+ * Shared pieces of the dashboards: the datasource and filter variables, queries, and panel defaults (every panel
+ * has a title, a description and a unit). Dashboards are functions of the stack config returning SDK builders.
+ */
+import * as dash from "@grafana/grafana-foundation-sdk/dashboard";
+import * as prometheus from "@grafana/grafana-foundation-sdk/prometheus";
+import * as stat from "@grafana/grafana-foundation-sdk/stat";
+import * as table from "@grafana/grafana-foundation-sdk/table";
+import * as timeseries from "@grafana/grafana-foundation-sdk/timeseries";
+import { R } from "../catalog";
+
+export const DATASOURCE: dash.DataSourceRef = { type: "prometheus", uid: "${datasource}" };
+export const TAGS = ["proxy-monitor"];
+
+/** Label matchers every vendor query carries. */
+export const CV = 'cluster=~"$cluster", vendor=~"$vendor"';
+export const CVP = `${CV}, pool=~"$pool"`;
+
+/** A PromQL target; refIds are assigned per panel in order. */
+export function query(expr: string, legend: string): prometheus.DataqueryBuilder {
+    return new prometheus.DataqueryBuilder().expr(expr).legendFormat(legend).datasource(DATASOURCE);
+}
+
+function withTargets<T extends { withTarget(t: prometheus.DataqueryBuilder): T }>(
+    panel: T,
+    targets: prometheus.DataqueryBuilder[],
+): T {
+    targets.forEach((t, i) => panel.withTarget(t.refId(String.fromCharCode(65 + i))));
+    return panel;
+}
+
+export function timeseriesPanel(
+    title: string,
+    description: string,
+    unit: string,
+    targets: prometheus.DataqueryBuilder[],
+    w = 12,
+) {
+    const p = new timeseries.PanelBuilder()
+        .title(title)
+        .description(description)
+        .unit(unit)
+        .datasource(DATASOURCE)
+        .height(8)
+        .span(w);
+    return withTargets(p, targets);
+}
+
+export function statPanel(
+    title: string,
+    description: string,
+    unit: string,
+    targets: prometheus.DataqueryBuilder[],
+    w = 6,
+) {
+    const p = new stat.PanelBuilder()
+        .title(title)
+        .description(description)
+        .unit(unit)
+        .datasource(DATASOURCE)
+        .height(5)
+        .span(w);
+    return withTargets(p, targets);
+}
+
+export function tablePanel(
+    title: string,
+    description: string,
+    unit: string,
+    targets: prometheus.DataqueryBuilder[],
+    w = 12,
+) {
+    const p = new table.PanelBuilder()
+        .title(title)
+        .description(description)
+        .unit(unit)
+        .datasource(DATASOURCE)
+        .height(8)
+        .span(w);
+    targets.forEach((t) => t.instant().format(prometheus.PromQueryFormat.Table));
+    return withTargets(p, targets);
+}
+
+/** A dashboard with the project's defaults: fixed uid, tags, the variables, 5 s among the refresh choices. */
+export function dashboard(
+    uid: string,
+    title: string,
+    description: string,
+    vars: ("vendor" | "pool")[] = ["vendor", "pool"],
+): dash.DashboardBuilder {
+    const b = new dash.DashboardBuilder(title)
+        .uid(uid)
+        .description(description)
+        .tags(TAGS)
+        .refresh("30s")
+        .time({ from: "now-3h", to: "now" })
+        .timezone("browser")
+        .timepicker(new dash.TimePickerBuilder().refreshIntervals(["5s", "10s", "30s", "1m", "5m", "15m", "1h"]))
+        .withVariable(new dash.DatasourceVariableBuilder("datasource").label("Data source").type("prometheus"))
+        .withVariable(
+            new dash.QueryVariableBuilder("cluster")
+                .label("Cluster")
+                .datasource(DATASOURCE)
+                .query(`label_values(${R.vendorRequests}, cluster)`)
+                .refresh(dash.VariableRefresh.OnTimeRangeChanged)
+                .multi(true)
+                .includeAll(true)
+                .allValue(".*"),
+        );
+    if (vars.includes("vendor")) {
+        b.withVariable(
+            new dash.QueryVariableBuilder("vendor")
+                .label("Vendor")
+                .datasource(DATASOURCE)
+                .query(`label_values(${R.vendorRequests}{cluster=~"$cluster"}, vendor)`)
+                .refresh(dash.VariableRefresh.OnTimeRangeChanged)
+                .multi(true)
+                .includeAll(true)
+                .allValue(".*"),
+        );
+    }
+    if (vars.includes("pool")) {
+        b.withVariable(
+            new dash.QueryVariableBuilder("pool")
+                .label("Pool")
+                .datasource(DATASOURCE)
+                .query(`label_values(${R.vendorPoolRequests}{${CV}}, pool)`)
+                .refresh(dash.VariableRefresh.OnTimeRangeChanged)
+                .multi(true)
+                .includeAll(true)
+                .allValue(".*"),
+        );
+    }
+    return b;
+}

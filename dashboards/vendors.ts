@@ -1,0 +1,101 @@
+/** Vendor analytics: vendors side by side, against their SLA, with a per-pool drill-down. */
+import { R, vendorErrorRatio } from "../catalog";
+import { StackConfig } from "../components/config";
+import { CV, CVP, dashboard, query, tablePanel, timeseriesPanel } from "./common";
+
+export function vendorAnalytics(_cfg: StackConfig) {
+    return dashboard(
+        "proxy-monitor-vendors",
+        "Vendor analytics",
+        "Success, latency, status classes and unit costs per vendor and pool, against each SLA.",
+    )
+        .withPanel(
+            timeseriesPanel(
+                "Success ratio vs objective",
+                "Success ratio (5m) and the vendor's configured objective.",
+                "percentunit",
+                [
+                    query(`${R.vendorSuccessRatio}{${CV}}`, "{{vendor}}"),
+                    query(`${R.vendorSuccessObjective}{${CV}}`, "{{vendor}} objective"),
+                ],
+            ),
+        )
+        .withPanel(
+            timeseriesPanel(
+                "Latency percentiles by vendor",
+                "p50, p95 and p99 of the time to the proxy's answer, and the p95 SLA.",
+                "ms",
+                [
+                    query(`${R.vendorLatencyQuantile}{${CV}}`, "{{vendor}} p{{quantile}}"),
+                    query(`${R.vendorLatencyObjectiveMs}{${CV}}`, "{{vendor}} p95 SLA"),
+                ],
+            ),
+        )
+        .withPanel(
+            timeseriesPanel(
+                "Status classes by vendor",
+                "Answers per second by class: 2xx, 3xx, 4xx, 5xx, with 401, 403, 407, 429 apart.",
+                "reqps",
+                [query(`${R.vendorStatusClassRequests}{${CV}}`, "{{vendor}} {{status_class}}")],
+            ),
+        )
+        .withPanel(
+            timeseriesPanel(
+                "Error budget burn",
+                "Errors over the SLO's allowance: 1 spends a 30-day budget in 30 days; pages start at 14.4 (1h).",
+                "short",
+                [
+                    query(
+                        `${vendorErrorRatio("1h")}{${CV}} / on (cluster, vendor) group_left () (1 - ${R.vendorSuccessObjective})`,
+                        "{{vendor}} 1h",
+                    ),
+                ],
+            ),
+        )
+        .withPanel(
+            timeseriesPanel(
+                "Cost per 1,000 successful requests",
+                "Cost per hour over successful requests per hour, times 1,000.",
+                "currencyUSD",
+                [
+                    query(
+                        `${R.vendorCostPerHour}{${CV}} / (${R.vendorRequests}{${CV}} * ${R.vendorSuccessRatio}{${CV}} * 3.6)`,
+                        "{{vendor}}",
+                    ),
+                ],
+            ),
+        )
+        .withPanel(
+            tablePanel("Price per GB", "The configured price of each vendor, per GB (10^9 bytes).", "currencyUSD", [
+                query(`${R.vendorPricePerGb}{${CV}}`, "{{vendor}}"),
+            ]),
+        )
+        .withPanel(
+            timeseriesPanel("Requests by pool", "Requests per second per pool of the selected vendors.", "reqps", [
+                query(`${R.vendorPoolRequests}{${CVP}}`, "{{vendor}}/{{pool}}"),
+            ]),
+        )
+        .withPanel(
+            timeseriesPanel(
+                "Success ratio by pool",
+                "Share of each pool's answers that did not count against the vendor (5m).",
+                "percentunit",
+                [query(`${R.vendorPoolSuccessRatio}{${CVP}}`, "{{vendor}}/{{pool}}")],
+            ),
+        )
+        .withPanel(
+            timeseriesPanel("p95 latency by pool", "95th percentile of the time to answer per pool.", "ms", [
+                query(`${R.vendorPoolLatencyQuantile}{${CVP}, quantile="0.95"}`, "{{vendor}}/{{pool}}"),
+            ]),
+        )
+        .withPanel(
+            timeseriesPanel("Status classes by pool", "Answers per second by class and pool.", "reqps", [
+                query(`${R.vendorPoolStatusClassRequests}{${CVP}}`, "{{vendor}}/{{pool}} {{status_class}}"),
+            ]),
+        )
+        .withPanel(
+            timeseriesPanel("Requests by protocol", "CONNECT tunnels and plain HTTP requests per second.", "reqps", [
+                query(`${R.vendorProtocolRequests}{${CV}}`, "{{vendor}} {{protocol}}"),
+            ]),
+        );
+}

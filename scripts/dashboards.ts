@@ -1,0 +1,53 @@
+/**
+ * `npm run dashboards`: writes dashboards/<name>.json for importing into a Grafana you already run. The files are
+ * built from the prod stack's config (its crawler namespaces and series budget appear in the Infrastructure
+ * dashboard); every query filters by the $datasource, $cluster, $vendor and $pool variables. `--check` exits 1 when
+ * a file differs from what the code generates.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { allDashboards } from "../dashboards";
+import { parseStackConfig, PROJECT } from "../components/config";
+import { formatProblem } from "../components/validate";
+import { ROOT, readStackFiles } from "./offline";
+
+export const DASHBOARD_STACK = "prod";
+
+export function dashboardFiles(): Record<string, string> {
+    const { config } = readStackFiles(DASHBOARD_STACK);
+    const raw: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(config)) {
+        if (!k.startsWith(`${PROJECT}:`)) continue;
+        try {
+            raw[k.slice(PROJECT.length + 1)] = JSON.parse(v);
+        } catch {
+            raw[k.slice(PROJECT.length + 1)] = v;
+        }
+    }
+    const parsed = parseStackConfig(raw, DASHBOARD_STACK);
+    if (!parsed.config) throw new Error(parsed.problems.map(formatProblem).join("\n"));
+    return Object.fromEntries(
+        Object.entries(allDashboards(parsed.config)).map(([name, json]) => [
+            `${name}.json`,
+            JSON.stringify(json, null, 2) + "\n",
+        ]),
+    );
+}
+
+if (require.main === module) {
+    const check = process.argv.includes("--check");
+    let stale = 0;
+    for (const [file, text] of Object.entries(dashboardFiles())) {
+        const target = path.join(ROOT, "dashboards", file);
+        const current = fs.existsSync(target) ? fs.readFileSync(target, "utf8") : "";
+        if (current === text) continue;
+        if (check) {
+            process.stderr.write(`dashboards/${file} is out of date: run npm run dashboards\n`);
+            stale++;
+        } else {
+            fs.writeFileSync(target, text);
+            process.stdout.write(`wrote dashboards/${file}\n`);
+        }
+    }
+    process.exit(stale > 0 ? 1 : 0);
+}
