@@ -6,6 +6,7 @@ import { Alerting, alertRuleFiles, globalAlertRuleFiles } from "./components/ale
 import { loadStackConfig } from "./components/config";
 import { resolvePoolCredentials } from "./components/credentials";
 import { VendorGateway } from "./components/gateway";
+import { Grafana } from "./components/grafana";
 import { labels } from "./components/k8s";
 import { ProxyMesh } from "./components/mesh";
 import { APP } from "./components/names";
@@ -62,6 +63,7 @@ const globalPrometheus = config.federation.enabled
       })
     : undefined;
 const alerting = new Alerting("alerting", { config, dependsOn: mesh.ready });
+const grafana = new Grafana("grafana", { config, dependsOn: mesh.ready });
 
 /** The proxy URL crawlers set as HTTP_PROXY and HTTPS_PROXY, per vendor. */
 export const proxyUrls = Object.fromEntries(gateways.map((g, i) => [config.vendors[i].name, g.proxyUrl]));
@@ -69,6 +71,9 @@ export const cluster = config.cluster;
 export const namespaces = mesh.namespaces;
 export const prometheusUrl = prometheus.url;
 export const alertmanagerUrl = alerting.url;
+export const grafanaUrl = grafana.url;
+/** Grafana's admin password (user admin): `pulumi stack output grafanaAdminPassword --show-secrets`. */
+export const grafanaAdminPassword = grafana.adminPassword;
 export const globalPrometheusUrl = globalPrometheus?.url;
 /** Active series the configuration is expected to produce, and the budget it is checked against. */
 export const seriesEstimate = prometheus.seriesEstimate && {

@@ -1,0 +1,276 @@
+/**
+ * Grafana: provisioned datasources (the cluster Prometheus as default, the global one with federation, Alertmanager)
+ * and the four dashboards, an admin password from @pulumi/random (never admin/admin), anonymous access off, 5 s as the
+ * shortest refresh. Stateless by default (everything is provisioned); sqlite on a PVC with `grafanaPersistence`.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import YAML from "yaml";
+import { allDashboards } from "../../dashboards";
+import { StackConfig } from "../config";
+import {
+    contentHash,
+    imageVersion,
+    labels,
+    resources,
+    restrictedContainerSecurity,
+    restrictedPodSecurity,
+    selectorLabels,
+} from "../k8s";
+import { APP, NAMES, PORTS } from "../names";
+
+/** The provisioning file of the datasources. */
+export function buildDatasources(cfg: StackConfig): Record<string, unknown> {
+    const mon = cfg.namespaces.monitoring;
+    const datasources: Record<string, unknown>[] = [
+        {
+            name: `Prometheus (${cfg.cluster})`,
+            uid: "prometheus",
+            type: "prometheus",
+            access: "proxy",
+            url: `http://${NAMES.prometheus}.${mon}.svc:${PORTS.prometheus}`,
+            isDefault: true,
+            jsonData: { timeInterval: cfg.prometheus.scrapeInterval, httpMethod: "POST" },
+        },
+        {
+            name: "Alertmanager",
+            uid: "alertmanager",
+            type: "alertmanager",
+            access: "proxy",
+            url: `http://${NAMES.alertmanager}.${mon}.svc:${PORTS.alertmanager}`,
+            jsonData: { implementation: "prometheus", handleGrafanaManagedAlerts: false },
+        },
+    ];
+    if (cfg.federation.enabled) {
+        datasources.push({
+            name: "Prometheus (global)",
+            uid: "prometheus-global",
+            type: "prometheus",
+            access: "proxy",
+            url: `http://${NAMES.globalPrometheus}.${mon}.svc:${PORTS.prometheus}`,
+            jsonData: { timeInterval: "30s", httpMethod: "POST" },
+        });
+    }
+    return { apiVersion: 1, datasources };
+}
+
+/** The dashboard provider: the ConfigMap mounted at /etc/grafana/dashboards, in one folder, not editable in the UI. */
+export function buildDashboardProvider(): Record<string, unknown> {
+    return {
+        apiVersion: 1,
+        providers: [
+            {
+                name: "proxy-monitor",
+                folder: "Proxy monitor",
+                type: "file",
+                disableDeletion: true,
+                allowUiUpdates: false,
+                options: { path: "/etc/grafana/dashboards" },
+            },
+        ],
+    };
+}
+
+/** Grafana settings, as GF_* environment variables. */
+export function grafanaEnv(_cfg: StackConfig): Record<string, string> {
+    return {
+        GF_PATHS_DATA: "/var/lib/grafana",
+        GF_PATHS_PLUGINS: "/var/lib/grafana/plugins",
+        GF_PATHS_PROVISIONING: "/etc/grafana/provisioning",
+        GF_LOG_MODE: "console",
+        GF_AUTH_ANONYMOUS_ENABLED: "false",
+        GF_AUTH_BASIC_ENABLED: "true",
+        GF_SECURITY_ADMIN_USER: "admin",
+        GF_SECURITY_DISABLE_INITIAL_ADMIN_CREATION: "false",
+        GF_USERS_ALLOW_SIGN_UP: "false",
+        GF_DASHBOARDS_MIN_REFRESH_INTERVAL: "5s",
+        GF_ANALYTICS_REPORTING_ENABLED: "false",
+        GF_ANALYTICS_CHECK_FOR_UPDATES: "false",
+        GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES: "false",
+        GF_NEWS_NEWS_FEED_ENABLED: "false",
+        GF_DATABASE_TYPE: "sqlite3",
+        GF_SERVER_HTTP_PORT: String(PORTS.grafana),
+        // Prometheus and Alertmanager do the alerting; Grafana only shows it.
+        GF_UNIFIED_ALERTING_ENABLED: "false",
+    };
+}
+
+/** Args for the Grafana component. */
+export interface GrafanaArgs {
+    /** The validated stack config. */
+    readonly config: StackConfig;
+    /** Resources to wait for (namespace, network policy). */
+    readonly dependsOn?: pulumi.Input<pulumi.Resource>[];
+}
+
+export class Grafana extends pulumi.ComponentResource {
+    public readonly service: k8s.core.v1.Service;
+    /** The admin password, as a Pulumi secret. */
+    public readonly adminPassword: pulumi.Output<string>;
+    public readonly url: string;
+
+    constructor(name: string, args: GrafanaArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("proxy-monitor:index:Grafana", name, {}, opts);
+        const cfg = args.config;
+        const ns = cfg.namespaces.monitoring;
+        const image = cfg.images.grafana;
+        const fixedName = NAMES.grafana;
+        const match = selectorLabels(APP.grafana, fixedName);
+        const objectLabels = labels(APP.grafana, fixedName, "grafana", imageVersion(image));
+        const childOpts = { parent: this, dependsOn: args.dependsOn };
+
+        const password = new random.RandomPassword(
+            `${name}-admin-password`,
+            { length: 32, special: false },
+            { parent: this },
+        );
+        this.adminPassword = pulumi.secret(password.result);
+        const secret = new k8s.core.v1.Secret(
+            `${name}-admin`,
+            {
+                metadata: { namespace: ns, labels: objectLabels },
+                type: "Opaque",
+                stringData: { "admin-password": this.adminPassword },
+            },
+            { ...childOpts, additionalSecretOutputs: ["stringData", "data"] },
+        );
+
+        const datasources = YAML.stringify(buildDatasources(cfg));
+        const provider = YAML.stringify(buildDashboardProvider());
+        const provisioning = new k8s.core.v1.ConfigMap(
+            `${name}-provisioning`,
+            {
+                metadata: { namespace: ns, labels: objectLabels },
+                data: { "datasources.yaml": datasources, "dashboards.yaml": provider },
+            },
+            childOpts,
+        );
+        const dashboardData = Object.fromEntries(
+            Object.entries(allDashboards(cfg)).map(([file, json]) => [`${file}.json`, JSON.stringify(json)]),
+        );
+        const dashboards = new k8s.core.v1.ConfigMap(
+            `${name}-dashboards`,
+            { metadata: { namespace: ns, labels: objectLabels }, data: dashboardData },
+            childOpts,
+        );
+
+        const persistence = cfg.grafana.persistence;
+        let claim: k8s.core.v1.PersistentVolumeClaim | undefined;
+        if (persistence) {
+            claim = new k8s.core.v1.PersistentVolumeClaim(
+                `${name}-data`,
+                {
+                    metadata: { namespace: ns, labels: objectLabels },
+                    spec: {
+                        accessModes: ["ReadWriteOnce"],
+                        resources: { requests: { storage: cfg.grafana.storageSize } },
+                    },
+                },
+                childOpts,
+            );
+        }
+        const env = grafanaEnv(cfg);
+        const probe = (period: number, failures: number) => ({
+            httpGet: { path: "/api/health", port: "http" },
+            periodSeconds: period,
+            timeoutSeconds: 3,
+            failureThreshold: failures,
+        });
+        new k8s.apps.v1.Deployment(
+            `${name}-deployment`,
+            {
+                metadata: { name: fixedName, namespace: ns, labels: objectLabels },
+                spec: {
+                    replicas: cfg.grafana.replicas,
+                    // sqlite on a ReadWriteOnce volume: never two pods at once.
+                    strategy: persistence ? { type: "Recreate" } : { type: "RollingUpdate" },
+                    selector: { matchLabels: match },
+                    template: {
+                        metadata: {
+                            labels: objectLabels,
+                            annotations: {
+                                "proxy-monitor.io/config-hash": contentHash(
+                                    datasources,
+                                    provider,
+                                    ...Object.values(dashboardData),
+                                ),
+                                "sidecar.istio.io/inject": "false",
+                            },
+                        },
+                        spec: {
+                            automountServiceAccountToken: false,
+                            serviceAccountName: new k8s.core.v1.ServiceAccount(
+                                `${name}-sa`,
+                                {
+                                    metadata: { name: fixedName, namespace: ns, labels: objectLabels },
+                                    automountServiceAccountToken: false,
+                                },
+                                childOpts,
+                            ).metadata.name,
+                            securityContext: restrictedPodSecurity(),
+                            volumes: [
+                                claim
+                                    ? { name: "data", persistentVolumeClaim: { claimName: claim.metadata.name } }
+                                    : { name: "data", emptyDir: {} },
+                                { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
+                                {
+                                    name: "provisioning",
+                                    configMap: {
+                                        name: provisioning.metadata.name,
+                                        items: [
+                                            { key: "datasources.yaml", path: "datasources/datasources.yaml" },
+                                            { key: "dashboards.yaml", path: "dashboards/dashboards.yaml" },
+                                        ],
+                                    },
+                                },
+                                { name: "dashboards", configMap: { name: dashboards.metadata.name } },
+                            ],
+                            containers: [
+                                {
+                                    name: "grafana",
+                                    image,
+                                    env: [
+                                        ...Object.entries(env).map(([k, v]) => ({ name: k, value: v })),
+                                        {
+                                            name: "GF_SECURITY_ADMIN_PASSWORD",
+                                            valueFrom: {
+                                                secretKeyRef: { name: secret.metadata.name, key: "admin-password" },
+                                            },
+                                        },
+                                    ],
+                                    ports: [{ name: "http", containerPort: PORTS.grafana }],
+                                    readinessProbe: probe(10, 3),
+                                    livenessProbe: probe(20, 5),
+                                    resources: resources(cfg.resources.grafana),
+                                    securityContext: restrictedContainerSecurity(true),
+                                    volumeMounts: [
+                                        { name: "data", mountPath: "/var/lib/grafana" },
+                                        { name: "tmp", mountPath: "/tmp" },
+                                        {
+                                            name: "provisioning",
+                                            mountPath: "/etc/grafana/provisioning",
+                                            readOnly: true,
+                                        },
+                                        { name: "dashboards", mountPath: "/etc/grafana/dashboards", readOnly: true },
+                                    ],
+                                },
+                            ],
+                        },
+                    },
+                },
+            },
+            childOpts,
+        );
+        this.service = new k8s.core.v1.Service(
+            `${name}-service`,
+            {
+                metadata: { name: fixedName, namespace: ns, labels: objectLabels },
+                spec: { selector: match, ports: [{ name: "http", port: PORTS.grafana, targetPort: "http" }] },
+            },
+            childOpts,
+        );
+        this.url = `http://${fixedName}.${ns}.svc:${PORTS.grafana}`;
+        this.registerOutputs({ url: this.url, adminPassword: this.adminPassword });
+    }
+}
