@@ -4,3 +4,4 @@ export * from "./recorded";
 export * from "./gateway";
 export * from "./simulator";
 export * from "./infra";
+export * from "./loadgen";

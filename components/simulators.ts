@@ -30,6 +30,7 @@ export function simulatorFileConfig(vendor: VendorConfig, pool: PoolConfig, secr
         bandwidthBytesPerSecond: s.bandwidthBytesPerSecond,
         outages: [],
         forward: "",
+        forwardTls: "",
     };
 }
 

@@ -8,11 +8,15 @@ import { ProgramConfigError, applyEnv, readConfigFile } from "./common/config-fi
 import { jsonLogger } from "./common/log";
 import { Gateway } from "./gateway/server";
 import { validateGatewayConfig } from "./gateway/config";
+import { Generator } from "./generate";
+import { validatePattern } from "./generate/pattern";
+import { Target, validateTargetConfig } from "./target";
 import { VendorSim, validateVendorSimConfig } from "./vendor-sim";
 
-/** A running mode: stop() shuts it down gracefully. */
+/** A running mode: stop() shuts it down gracefully; done() resolves when it ends by itself. */
 export interface Running {
     stop(): Promise<unknown>;
+    done?(): Promise<void>;
 }
 
 export type Mode = (config: unknown, file: string) => Promise<Running>;
@@ -29,6 +33,23 @@ export const MODES: Record<string, Mode> = {
         const s = new VendorSim(validateVendorSimConfig(raw, file), { logger: jsonLogger("vendor-sim") });
         await s.start();
         return s;
+    },
+    generate: async (raw, file) => {
+        const g = new Generator(validatePattern(raw, file), { logger: jsonLogger("generate") });
+        const done = g.done();
+        await g.start();
+        return {
+            done: () => done,
+            stop: async () => {
+                const summary = await g.stop();
+                process.stdout.write(JSON.stringify({ msg: "summary", ...summary }) + "\n");
+            },
+        };
+    },
+    target: async (raw, file) => {
+        const t = new Target(validateTargetConfig(raw, file), { logger: jsonLogger("target") });
+        await t.start();
+        return t;
     },
 };
 
@@ -59,6 +80,7 @@ export async function main(argv: string[]): Promise<number> {
         const onSignal = () => resolve();
         process.once("SIGTERM", onSignal);
         process.once("SIGINT", onSignal);
+        running.done?.().then(onSignal);
     });
     await running.stop();
     return 0;

@@ -232,7 +232,8 @@ export class Gateway {
         const upstream = net.connect({ host: pool.config.host, port: pool.config.port, noDelay: true });
         let settled = false;
         const timer = setTimeout(() => fail("timeout"), this.cfg.timeouts.connectMs);
-        const fail = (reason: string) => {
+        /** `status`: the pool's own answer, relayed when no other pool is tried. */
+        const fail = (reason: string, status?: number) => {
             if (settled) return;
             settled = true;
             clearTimeout(timer);
@@ -247,7 +248,14 @@ export class Gateway {
                     return this.connectVia(other, authority, client, head, destination, t0, true);
                 }
             }
-            this.refuse(client, reason === "timeout" ? 504 : 502, destination, "CONNECT", t0, pool.config.name);
+            this.refuse(
+                client,
+                status ?? (reason === "timeout" ? 504 : 502),
+                destination,
+                "CONNECT",
+                t0,
+                pool.config.name,
+            );
             this.end();
         };
         upstream.on("error", (e: NodeJS.ErrnoException) => fail(e.code === "ECONNRESET" ? "reset" : "connect_error"));
@@ -282,7 +290,7 @@ export class Gateway {
                     }
                     if ((status === 502 || status === 503) && !retried) {
                         // The pool itself is failing: count it against the pool and try another.
-                        return fail("bad_response");
+                        return fail("bad_response", status);
                     }
                     settled = true;
                     clearTimeout(timer);

@@ -38,8 +38,10 @@ export interface VendorSimConfig {
     readonly bandwidthBytesPerSecond: number;
     /** Outages: seconds after start and duration, during which every connection is reset. */
     readonly outages: readonly { readonly startSeconds: number; readonly durationSeconds: number }[];
-    /** host:port every tunnel and request is forwarded to (a target); empty: answer by itself. */
+    /** host:port every plain-HTTP request and tunnel is forwarded to (a target); empty: answer by itself. */
     readonly forward: string;
+    /** host:port that tunnels to port 443 go to instead (the target's TLS port); empty: `forward`. */
+    readonly forwardTls: string;
 }
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -85,6 +87,7 @@ export function validateVendorSimConfig(raw: unknown, file = "vendor-sim config"
         bandwidthBytesPerSecond: f.num("bandwidthBytesPerSecond", 0, 0, 1e12, true),
         outages,
         forward: f.str("forward", "", /^$|^[A-Za-z0-9.-]+:[0-9]{1,5}$/),
+        forwardTls: f.str("forwardTls", "", /^$|^[A-Za-z0-9.-]+:[0-9]{1,5}$/),
     };
     if (cfg.latencyP95Ms < cfg.latencyP50Ms) problems.push("latencyP95Ms: expected at least latencyP50Ms");
     if (problems.length > 0) throw new ProgramConfigError(file, problems);
@@ -241,8 +244,9 @@ export class VendorSim {
             }
             if (error) return reply(Number(error), error);
             this.count("200");
-            if (this.cfg.forward) {
-                const [host, port] = this.cfg.forward.split(":");
+            const forward = target.port === 443 && this.cfg.forwardTls ? this.cfg.forwardTls : this.cfg.forward;
+            if (forward) {
+                const [host, port] = forward.split(":");
                 const up = net.connect({ host, port: Number(port) }, () => {
                     client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
                     if (head.length > 0) up.write(head);
