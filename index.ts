@@ -8,6 +8,7 @@ import { resolvePoolCredentials } from "./components/credentials";
 import { VendorGateway } from "./components/gateway";
 import { Grafana } from "./components/grafana";
 import { labels } from "./components/k8s";
+import { LoadGenerator } from "./components/load-generator";
 import { ProxyMesh } from "./components/mesh";
 import { APP } from "./components/names";
 import { Prometheus } from "./components/prometheus";
@@ -64,6 +65,9 @@ const globalPrometheus = config.federation.enabled
     : undefined;
 const alerting = new Alerting("alerting", { config, dependsOn: mesh.ready });
 const grafana = new Grafana("grafana", { config, dependsOn: mesh.ready });
+
+// Synthetic crawler traffic through the gateways (dev: to the simulators and the target; prod: a trickle).
+if (config.loadGenerator.enabled) new LoadGenerator("loadgen", { config, dependsOn: mesh.ready });
 
 /** The proxy URL crawlers set as HTTP_PROXY and HTTPS_PROXY, per vendor. */
 export const proxyUrls = Object.fromEntries(gateways.map((g, i) => [config.vendors[i].name, g.proxyUrl]));

@@ -5,6 +5,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import type { TargetConfig } from "../proxy/target";
 import type { VendorSimConfig } from "../proxy/vendor-sim";
 import { PoolConfig, StackConfig, VendorConfig } from "./config";
 import { PoolCredentialMap } from "./credentials";
@@ -12,8 +13,36 @@ import { contentHash, imageVersion, labels, selectorLabels } from "./k8s";
 import { APP, NAMES, POOL_LABEL, PORTS, SCRAPE_LABEL, VENDOR_LABEL } from "./names";
 import { CONFIG_DIR, programPodSpec, scriptConfigMap } from "./node-app";
 
+/** Ban rate of the dev target: the share of requests a site answers 403 or 429, as to a banned exit IP. */
+export const TARGET_BAN_RATE = 0.02;
+
+/** The target emulator's config file. */
+export function targetFileConfig(): TargetConfig {
+    return {
+        listen: {
+            host: "0.0.0.0",
+            httpPort: PORTS.targetHttp,
+            httpsPort: PORTS.targetHttps,
+            metricsPort: PORTS.proxyMetrics,
+        },
+        banRate: TARGET_BAN_RATE,
+        maxBytes: 100_000_000,
+    };
+}
+
+/** Where simulators forward (plain HTTP and tunnels to 443): the target's Service. */
+export function targetForwards(cfg: StackConfig): { forward: string; forwardTls: string } {
+    const host = `${NAMES.target}.${cfg.namespaces.simulators}.svc.cluster.local`;
+    return { forward: `${host}:${PORTS.targetHttp}`, forwardTls: `${host}:${PORTS.targetHttps}` };
+}
+
 /** The simulator's config file for a simulated pool. */
-export function simulatorFileConfig(vendor: VendorConfig, pool: PoolConfig, secretsDir: string): VendorSimConfig {
+export function simulatorFileConfig(
+    cfg: StackConfig,
+    vendor: VendorConfig,
+    pool: PoolConfig,
+    secretsDir: string,
+): VendorSimConfig {
     const s = pool.simulator;
     if (!s) throw new Error(`pool ${vendor.name}/${pool.name} is not simulated`);
     return {
@@ -29,8 +58,7 @@ export function simulatorFileConfig(vendor: VendorConfig, pool: PoolConfig, secr
         timeoutHoldMs: 30_000,
         bandwidthBytesPerSecond: s.bandwidthBytesPerSecond,
         outages: [],
-        forward: "",
-        forwardTls: "",
+        ...targetForwards(cfg),
     };
 }
 
@@ -86,7 +114,11 @@ export class VendorSimulators extends pulumi.ComponentResource {
                     },
                     { ...childOpts, additionalSecretOutputs: ["stringData", "data"] },
                 );
-                const fileText = JSON.stringify(simulatorFileConfig(vendor, pool, `${CONFIG_DIR}/secrets`), null, 2);
+                const fileText = JSON.stringify(
+                    simulatorFileConfig(cfg, vendor, pool, `${CONFIG_DIR}/secrets`),
+                    null,
+                    2,
+                );
                 const configMap = new k8s.core.v1.ConfigMap(
                     `${name}-${svcName}-config`,
                     { metadata: { namespace: ns, labels: objectLabels }, data: { "config.json": fileText } },
@@ -153,6 +185,73 @@ export class VendorSimulators extends pulumi.ComponentResource {
                 );
                 this.services[`${vendor.name}/${pool.name}`] = svcName;
             }
+        }
+        // The destination emulator the simulators forward to (dev).
+        {
+            const simNs = ns;
+            const tMatch = selectorLabels(APP.target, NAMES.target);
+            const tLabels = labels(APP.target, NAMES.target, "target", imageVersion(image));
+            const tScript = builtImage
+                ? undefined
+                : scriptConfigMap(`${name}-target-program`, simNs, tLabels, childOpts);
+            const tText = JSON.stringify(targetFileConfig(), null, 2);
+            const tConfig = new k8s.core.v1.ConfigMap(
+                `${name}-target-config`,
+                { metadata: { namespace: simNs, labels: tLabels }, data: { "config.json": tText } },
+                childOpts,
+            );
+            const tAccount = new k8s.core.v1.ServiceAccount(
+                `${name}-target-sa`,
+                {
+                    metadata: { name: NAMES.target, namespace: simNs, labels: tLabels },
+                    automountServiceAccountToken: false,
+                },
+                childOpts,
+            );
+            new k8s.apps.v1.Deployment(
+                `${name}-target`,
+                {
+                    metadata: { name: NAMES.target, namespace: simNs, labels: tLabels },
+                    spec: {
+                        replicas: 1,
+                        selector: { matchLabels: tMatch },
+                        template: {
+                            metadata: {
+                                labels: { ...tLabels, [SCRAPE_LABEL]: "true" },
+                                annotations: {
+                                    "proxy-monitor.io/config-hash": contentHash(tText, tScript?.hash ?? "", image),
+                                },
+                            },
+                            spec: programPodSpec({
+                                mode: "target",
+                                image,
+                                builtImage,
+                                scriptConfigMap: tScript?.configMap.metadata.name,
+                                configMap: tConfig.metadata.name,
+                                serviceAccountName: tAccount.metadata.name,
+                                ports: { http: PORTS.targetHttp, https: PORTS.targetHttps },
+                                resources: cfg.resources.simulator,
+                            }),
+                        },
+                    },
+                },
+                childOpts,
+            );
+            new k8s.core.v1.Service(
+                `${name}-target-service`,
+                {
+                    metadata: { name: NAMES.target, namespace: simNs, labels: tLabels },
+                    spec: {
+                        selector: tMatch,
+                        ports: [
+                            { name: "http", port: PORTS.targetHttp, targetPort: "http", appProtocol: "http" },
+                            { name: "tcp-https", port: PORTS.targetHttps, targetPort: "https", appProtocol: "tcp" },
+                            { name: "http-metrics", port: PORTS.proxyMetrics, targetPort: "metrics" },
+                        ],
+                    },
+                },
+                childOpts,
+            );
         }
         this.registerOutputs({ services: this.services });
     }

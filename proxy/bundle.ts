@@ -4,7 +4,7 @@ import { buildSync } from "esbuild";
 
 export function bundleProxy(): string {
     const result = buildSync({
-        entryPoints: [path.join(__dirname, "main.ts")],
+        entryPoints: [path.join(__dirname, "cli.ts")],
         bundle: true,
         platform: "node",
         target: "node20",

@@ -85,13 +85,3 @@ export async function main(argv: string[]): Promise<number> {
     await running.stop();
     return 0;
 }
-
-if (require.main === module) {
-    main(process.argv.slice(2)).then(
-        (code) => process.exit(code),
-        (e: Error) => {
-            process.stderr.write(`${e.stack ?? e.message}\n`);
-            process.exit(1);
-        },
-    );
-}

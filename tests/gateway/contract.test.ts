@@ -24,7 +24,7 @@ describe("component files and the program's config validation", () => {
         let n = 0;
         for (const v of cfg.vendors) {
             for (const p of v.pools) {
-                const file = JSON.parse(JSON.stringify(simulatorFileConfig(v, p, "/s")));
+                const file = JSON.parse(JSON.stringify(simulatorFileConfig(cfg, v, p, "/s")));
                 expect(JSON.parse(JSON.stringify(validateVendorSimConfig(file)))).to.deep.equal(file);
                 expect(file.latencyP50Ms).to.equal(p.simulator!.latencyP50Ms);
                 n++;
@@ -40,7 +40,18 @@ describe("component files and the program's config validation", () => {
         );
         for (const o of objects) validateObject(o);
         expect(workloadViolations(objects).violations).to.deep.equal([]);
-        expect(find(objects, "Deployment")).to.have.length(5);
+        const deployments = find(objects, "Deployment");
+        expect(
+            deployments.filter((d) => (d.metadata.labels as any)["app.kubernetes.io/name"] === "vendor-sim"),
+        ).to.have.length(5);
+        // and the destination emulator the simulators forward to
+        expect(deployments.filter((d) => d.metadata.name === "target")).to.have.length(1);
+        const simFile = JSON.parse(
+            (find(objects, "ConfigMap").find((c) => (c.data as any)?.["config.json"]?.includes('"pool"'))!.data as any)[
+                "config.json"
+            ],
+        );
+        expect(simFile.forwardTls).to.equal("target.proxy-sim.svc.cluster.local:8443");
         const svc = find(objects, "Service", "vendor-a-dc-us-east", "proxy-sim")[0];
         expect((svc.spec as any).ports[0]).to.include({ name: "tcp-proxy", port: 3128, appProtocol: "tcp" });
         expect(Object.keys(find(objects, "Secret")[0].stringData as object).sort()).to.deep.equal([

@@ -55,9 +55,13 @@ async function query(port: number, q: string, api = "query"): Promise<any[]> {
             let t = "";
             res.on("data", (c) => (t += c));
             res.on("end", () => {
-                const body = JSON.parse(t);
-                if (body.status !== "success") reject(new Error(t));
-                else resolve(api === "series" ? body.data : body.data.result);
+                try {
+                    const body = JSON.parse(t);
+                    if (body.status !== "success") reject(new Error(t));
+                    else resolve(api === "series" ? body.data : body.data.result);
+                } catch {
+                    reject(new Error(`not JSON (Prometheus starting?): ${t.slice(0, 80)}`));
+                }
             });
         }).on("error", reject);
     });

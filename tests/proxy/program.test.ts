@@ -4,6 +4,8 @@ import * as fs from "fs";
 import * as http from "http";
 import * as os from "os";
 import * as path from "path";
+import * as zlib from "zlib";
+import { LOADER, LOADER_FILE, MAX_BUNDLE_BYTES, SCRIPT_GZ } from "../../components/node-app";
 import { bundleProxy } from "../../proxy/bundle";
 import { CREDS, HOST, freePort, waitFor } from "./helpers";
 
@@ -27,10 +29,23 @@ describe("the bundled proxy program", function () {
         return { p, exited, out: () => stdout, err: () => stderr };
     }
 
-    it("is one self-contained script small enough for a ConfigMap", () => {
-        const size = fs.statSync(script).size;
-        expect(size).to.be.below(1_000_000);
-        expect(fs.readFileSync(script, "utf8")).to.not.match(/require\("(prom-client|yaml|undici)"\)/);
+    it("is one self-contained script; gzipped, with its loader, it fits a ConfigMap, and the loader runs it", async () => {
+        const text = fs.readFileSync(script, "utf8");
+        expect(text).to.not.match(/require\("(prom-client|yaml|undici|selfsigned)"\)/);
+        const gz = zlib.gzipSync(Buffer.from(text), { level: 9 });
+        expect(gz.toString("base64").length + LOADER.length).to.be.below(MAX_BUNDLE_BYTES);
+        // The pod's layout: the ConfigMap's loader.js and proxy.js.gz in one directory.
+        const pod = fs.mkdtempSync(path.join(os.tmpdir(), "proxy-pod-"));
+        fs.writeFileSync(path.join(pod, LOADER_FILE), LOADER);
+        fs.writeFileSync(path.join(pod, SCRIPT_GZ), gz);
+        const p = spawn(process.execPath, [path.join(pod, LOADER_FILE), "nonsense"], {
+            stdio: ["ignore", "pipe", "pipe"],
+        });
+        let err = "";
+        p.stderr.on("data", (c) => (err += c));
+        const code = await new Promise((r) => p.on("exit", r));
+        expect(code).to.equal(2);
+        expect(err).to.match(/usage: proxy <gateway\|vendor-sim\|generate\|target>/);
     });
 
     it("exits 2 with every config problem named for a bad config file", async () => {
@@ -46,7 +61,7 @@ describe("the bundled proxy program", function () {
     it("prints usage for an unknown mode", async () => {
         const r = run(["nonsense"]);
         expect(await r.exited).to.equal(2);
-        expect(r.err()).to.match(/usage: proxy <gateway\|vendor-sim/);
+        expect(r.err()).to.match(/usage: proxy <gateway\|vendor-sim\|generate\|target>/);
     });
 
     it("runs a simulator and a gateway from config files (with an environment override), ready, then stops on SIGTERM", async () => {
