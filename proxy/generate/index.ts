@@ -57,6 +57,8 @@ export class Generator {
     private readonly byVendor: Record<string, Partial<Record<Outcome, number>>> = {};
     private readonly statuses: Record<string, Record<string, number>> = {};
     private doneResolve?: () => void;
+    /** Label children by key: the hot path does a Map lookup, not prom-client's label hashing. */
+    private readonly children = new Map<string, { inc(n?: number): void; dec(n?: number): void }>();
 
     constructor(
         readonly pattern: Pattern,
@@ -142,11 +144,16 @@ export class Generator {
             }
             const vendor = this.pattern.vendors[pickCumulative(this.vendorCumulative, this.random())].name;
             this.queue.push(vendor);
-            this.queueDepth.labels(vendor).inc();
+            this.child(this.queueDepth, `q\0${vendor}`, vendor).inc();
         }
+        this.drain();
+    }
+
+    /** Starts queued requests while slots are free. */
+    private drain(): void {
         while (this.queue.length > 0 && this.inflight < this.pattern.concurrency) {
             const vendor = this.queue.shift() as string;
-            this.queueDepth.labels(vendor).dec();
+            this.child(this.queueDepth, `q\0${vendor}`, vendor).dec();
             this.launch(vendor);
         }
     }
@@ -157,12 +164,15 @@ export class Generator {
         const size = this.pattern.responseBytes[Math.floor(this.random() * this.pattern.responseBytes.length)];
         this.inflight++;
         this.started++;
-        this.inflightGauge.labels(vendor).inc();
+        const inflight = this.child(this.inflightGauge, `i\0${vendor}`, vendor);
+        inflight.inc();
         const p = this.one(vendor, dest, https, size).finally(() => {
             this.inflight--;
             this.finished++;
-            this.inflightGauge.labels(vendor).dec();
+            inflight.dec();
             this.pending.delete(p);
+            // A slot is free: start the next queued request now rather than at the next tick.
+            if (!this.stopping) this.drain();
         });
         this.pending.add(p);
     }
@@ -187,9 +197,13 @@ export class Generator {
                     headersTimeout: this.pattern.timeoutMs,
                     bodyTimeout: this.pattern.timeoutMs,
                 });
-                let n = 0;
-                for await (const chunk of res.body) n += (chunk as Buffer).length;
-                this.bytes.labels(vendor).inc(n);
+                const n = await new Promise<number>((resolve, reject) => {
+                    let bytes = 0;
+                    res.body.on("data", (c: Buffer) => (bytes += c.length));
+                    res.body.on("end", () => resolve(bytes));
+                    res.body.on("error", reject);
+                });
+                this.child(this.bytes, `b\0${vendor}`, vendor).inc(n);
                 const status = res.statusCode;
                 this.countStatus(vendor, label, String(status));
                 // Plain HTTP goes through the proxy, whose own 5xx arrive as responses: retry those.
@@ -209,13 +223,23 @@ export class Generator {
                 break;
             }
         }
-        this.requests.labels(vendor, label, https ? "https" : "http", outcome).inc();
+        const scheme = https ? "https" : "http";
+        this.child(this.requests, `r\0${vendor}\0${label}\0${scheme}\0${outcome}`, vendor, label, scheme, outcome).inc();
         const v = (this.byVendor[vendor] ??= {});
         v[outcome] = (v[outcome] ?? 0) + 1;
     }
 
+    private child(metric: Counter<string> | Gauge<string>, key: string, ...labels: string[]) {
+        let c = this.children.get(key);
+        if (!c) {
+            c = metric.labels(...labels) as { inc(n?: number): void; dec(n?: number): void };
+            this.children.set(key, c);
+        }
+        return c;
+    }
+
     private countStatus(vendor: string, destination: string, status: string): void {
-        this.upstream.labels(vendor, destination, status).inc();
+        this.child(this.upstream, `u\0${vendor}\0${destination}\0${status}`, vendor, destination, status).inc();
         const s = (this.statuses[vendor] ??= {});
         s[status] = (s[status] ?? 0) + 1;
     }
