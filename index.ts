@@ -3,6 +3,7 @@
  * Every component lives in components/; this file only wires them together.
  */
 import { Alerting, alertRuleFiles, globalAlertRuleFiles } from "./components/alerting";
+import { Autoscaling, CUSTOM_METRICS } from "./components/autoscaling";
 import { loadStackConfig } from "./components/config";
 import { resolvePoolCredentials } from "./components/credentials";
 import { VendorGateway } from "./components/gateway";
@@ -67,7 +68,19 @@ const alerting = new Alerting("alerting", { config, dependsOn: mesh.ready });
 const grafana = new Grafana("grafana", { config, dependsOn: mesh.ready });
 
 // Synthetic crawler traffic through the gateways (dev: to the simulators and the target; prod: a trickle).
-if (config.loadGenerator.enabled) new LoadGenerator("loadgen", { config, dependsOn: mesh.ready });
+// With custom metrics, the generator also scales on its queue depth (requests waiting for a connection).
+if (config.loadGenerator.enabled) {
+    new LoadGenerator("loadgen", {
+        config,
+        dependsOn: mesh.ready,
+        hpaPodMetrics: config.autoscaling.customMetrics
+            ? [{ name: CUSTOM_METRICS.queueDepth, averageValue: "10" }]
+            : undefined,
+    });
+}
+
+// HPAs (and VPAs) for the crawler workloads in config, and prometheus-adapter for custom metrics.
+new Autoscaling("autoscaling", { config, dependsOn: mesh.ready });
 
 /** The proxy URL crawlers set as HTTP_PROXY and HTTPS_PROXY, per vendor. */
 export const proxyUrls = Object.fromEntries(gateways.map((g, i) => [config.vendors[i].name, g.proxyUrl]));

@@ -141,7 +141,12 @@ export function programPodSpec(a: ProgramPodArgs): pulumi.Output<k8s.types.input
                     ...(a.args ?? []),
                 ],
                 ports: { ...a.ports, [METRICS_PORT_NAME]: PORTS.proxyMetrics },
-                env: { NODE_ENV: "production", ...(a.env ?? {}) },
+                env: {
+                    NODE_ENV: "production",
+                    POD_NAME: { fieldRef: { fieldPath: "metadata.name" } },
+                    POD_NAMESPACE: { fieldRef: { fieldPath: "metadata.namespace" } },
+                    ...(a.env ?? {}),
+                },
                 resources: resources(a.resources),
                 securityContext: restrictedContainerSecurity(true),
                 volumeMounts: mounts,

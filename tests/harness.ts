@@ -146,7 +146,9 @@ export function modelOf(apiVersion: string, kind: string): Model | undefined {
     const [group, version] = apiVersion.includes("/") ? apiVersion.split("/") : ["", apiVersion];
     const candidates = group.endsWith("istio.io")
         ? [`@kubernetes-models/istio/${group}/${version}`]
-        : [group === "" ? `kubernetes-models/${version}` : `kubernetes-models/${group}/${version}`];
+        : group === "autoscaling.k8s.io"
+          ? [`@kubernetes-models/autoscaler/${group}/${version}`]
+          : [group === "" ? `kubernetes-models/${version}` : `kubernetes-models/${group}/${version}`];
     for (const mod of candidates) {
         try {
             // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -81,6 +81,11 @@ export class Generator {
         this.retries = new Counter(spec(m.retries));
         this.bytes = new Counter(spec(m.bytes));
         if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+        // In a pod, the series carry its name and namespace: prometheus-adapter maps per-pod custom metrics
+        // (queue depth, request rate) to pods by these labels.
+        if (process.env.POD_NAME && process.env.POD_NAMESPACE) {
+            this.registry.setDefaultLabels({ pod: process.env.POD_NAME, namespace: process.env.POD_NAMESPACE });
+        }
         const total = pattern.vendors.reduce((s, v) => s + v.weight, 0);
         let acc = 0;
         this.vendorCumulative = pattern.vendors.map((v) => (acc += v.weight / total));
