@@ -229,7 +229,14 @@ export class Generator {
             }
         }
         const scheme = https ? "https" : "http";
-        this.child(this.requests, `r\0${vendor}\0${label}\0${scheme}\0${outcome}`, vendor, label, scheme, outcome).inc();
+        this.child(
+            this.requests,
+            `r\0${vendor}\0${label}\0${scheme}\0${outcome}`,
+            vendor,
+            label,
+            scheme,
+            outcome,
+        ).inc();
         const v = (this.byVendor[vendor] ??= {});
         v[outcome] = (v[outcome] ?? 0) + 1;
     }
