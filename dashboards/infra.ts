@@ -124,12 +124,12 @@ export function infrastructure(cfg: StackConfig) {
             ]),
         )
         .withPanel(
-            timeseriesPanel("TSDB size", "Bytes of blocks and WAL on disk.", "bytes", [
-                query(
-                    'prometheus_tsdb_storage_blocks_bytes{cluster=~"$cluster"} + prometheus_tsdb_wal_storage_size_bytes{cluster=~"$cluster"}',
-                    "{{instance}}",
-                ),
-            ]),
+            timeseriesPanel(
+                "TSDB size",
+                "Bytes of persisted blocks on disk (what the retention size limits; Prometheus 2.42 exports no WAL size).",
+                "bytes",
+                [query('prometheus_tsdb_storage_blocks_bytes{cluster=~"$cluster"}', "{{instance}}")],
+            ),
         )
         .withPanel(
             timeseriesPanel(

@@ -212,9 +212,9 @@ export function buildAlertRules(cfg: StackConfig): { groups: AlertGroup[] } {
         rule(
             "PrometheusStorageFilling",
             "warning",
-            `(prometheus_tsdb_storage_blocks_bytes + prometheus_tsdb_wal_storage_size_bytes) > ${Math.round(budgetBytes(cfg.prometheus.retentionSize) * 0.9)}`,
+            `prometheus_tsdb_storage_blocks_bytes > ${Math.round(budgetBytes(cfg.prometheus.retentionSize) * 0.9)}`,
             "30m",
-            "Prometheus storage is above 90% of its retention size.",
+            "Prometheus blocks take more than 90% of the retention size.",
             "Prometheus {{ $labels.instance }} in {{ $labels.cluster }} stores {{ $value | humanize1024 }}B, near its retention size: old data is being deleted early, or the volume fills.",
         ),
         rule(

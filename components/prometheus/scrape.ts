@@ -51,7 +51,6 @@ export const KEPT = {
         "prometheus_tsdb_head_series",
         "prometheus_tsdb_head_samples_appended_total",
         "prometheus_tsdb_storage_blocks_bytes",
-        "prometheus_tsdb_wal_storage_size_bytes",
         "prometheus_rule_evaluation_failures_total",
         "prometheus_rule_group_last_duration_seconds",
         "prometheus_target_scrapes_exceeded_sample_limit_total",

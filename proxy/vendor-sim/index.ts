@@ -1,7 +1,8 @@
 /**
  * vendor-sim: an upstream proxy standing in for a vendor pool (tests, dev stacks, benchmarks). It requires
  * credentials, answers after a configured latency, injects a configured error mix (403, 407, 429, 502, 503,
- * timeouts, resets), caps bandwidth, and goes down on a schedule or on request (POST /admin/outage on the ops port).
+ * timeouts, resets), caps bandwidth, and goes down on a schedule or on request (POST /admin/outage, and
+ * POST /admin/errors to change the error rate, on the ops port).
  * It answers by itself (`/bytes/N` bodies over plain HTTP; an echo inside tunnels) or forwards to a target.
  */
 import * as fs from "fs";
@@ -103,6 +104,7 @@ export class VendorSim {
     private readonly sockets = new Set<net.Socket>();
     private readonly startedAt = Date.now();
     private manualOutageUntil = 0;
+    private errorOverride?: { rate: number; mix: Readonly<Partial<Record<ErrorKind, number>>> };
     private readonly log: Logger;
     private readonly random: () => number;
 
@@ -151,6 +153,30 @@ export class VendorSim {
             ready: () => true,
             routes: {
                 // POST /admin/outage?seconds=N: down for N seconds (0 ends an outage).
+                // POST /admin/errors?rate=R&status=S: from now on answer a share R of requests with status S
+                // (or the configured mix when no status is given); rate=0 ends it.
+                "/admin/errors": (req, res, url) => {
+                    if (req.method !== "POST") {
+                        res.writeHead(405);
+                        res.end();
+                        return;
+                    }
+                    const rate = Number(url.searchParams.get("rate") ?? "0");
+                    const status = url.searchParams.get("status");
+                    if (
+                        !Number.isFinite(rate) ||
+                        rate < 0 ||
+                        rate > 1 ||
+                        (status !== null && !(ERROR_KINDS as readonly string[]).includes(status))
+                    ) {
+                        res.writeHead(400);
+                        res.end(`rate must be 0..1 and status one of ${ERROR_KINDS.join(", ")}\n`);
+                        return;
+                    }
+                    this.errorOverride = { rate, mix: status ? { [status as ErrorKind]: 1 } : this.cfg.errorMix };
+                    res.writeHead(200, { "content-type": "text/plain" });
+                    res.end(`errors at ${rate}\n`);
+                },
                 "/admin/outage": (req, res, url) => {
                     if (req.method !== "POST") {
                         res.writeHead(405);
@@ -203,8 +229,9 @@ export class VendorSim {
 
     /** undefined (serve) or the error to inject. */
     pickError(): ErrorKind | undefined {
-        if (this.cfg.errorRate <= 0 || this.random() >= this.cfg.errorRate) return undefined;
-        const entries = Object.entries(this.cfg.errorMix) as [ErrorKind, number][];
+        const rate = this.errorOverride?.rate ?? this.cfg.errorRate;
+        if (rate <= 0 || this.random() >= rate) return undefined;
+        const entries = Object.entries(this.errorOverride?.mix ?? this.cfg.errorMix) as [ErrorKind, number][];
         const total = entries.reduce((s, [, w]) => s + w, 0);
         let r = this.random() * total;
         for (const [k, w] of entries) {

@@ -16,7 +16,7 @@ import { promtool, tempDir, writeYaml } from "../promtool";
 
 /**
  * Alert rules under `promtool test rules`: for every alert a case where it fires (labels and annotations) and one
- * where it stays silent, on the dev stack (cluster "dev"; vendor-a: objective 0.995, p95 800 ms, budget 20 GB).
+ * where it stays silent, on the dev stack (cluster "dev"; vendor-a: objective 0.995, p95 800 ms, budget 200 GB).
  * Inputs are recorded series (the recording rules are loaded too, so config series exist), except where the alert
  * reads raw series.
  */
@@ -201,18 +201,18 @@ const CASES: Case[] = [
     {
         alert: "VendorBandwidthBudgetProjected",
         evalTime: "35m",
-        firing: [s("vendor:proxy_bandwidth_bytes:rate5m", V, "300000x40")],
+        firing: [s("vendor:proxy_bandwidth_bytes:rate5m", V, "3000000x40")],
         labels: V,
-        value: 300000 * 86400,
-        silent: [s("vendor:proxy_bandwidth_bytes:rate5m", V, "100000x40")],
+        value: 3000000 * 86400,
+        silent: [s("vendor:proxy_bandwidth_bytes:rate5m", V, "1000000x40")],
     },
     {
         alert: "VendorBandwidthBudgetExceeded",
         evalTime: "10m",
-        firing: [s("vendor:proxy_bandwidth_bytes:increase1d", V, "25000000000x20")],
+        firing: [s("vendor:proxy_bandwidth_bytes:increase1d", V, "250000000000x20")],
         labels: V,
-        value: 25e9,
-        silent: [s("vendor:proxy_bandwidth_bytes:increase1d", V, "10000000000x20")],
+        value: 250e9,
+        silent: [s("vendor:proxy_bandwidth_bytes:increase1d", V, "100000000000x20")],
     },
     {
         alert: "VendorCostAnomaly",
@@ -315,12 +315,7 @@ const CASES: Case[] = [
             s(
                 "prometheus_tsdb_storage_blocks_bytes",
                 { cluster: "dev", instance: "localhost:9090", job: "prometheus" },
-                "7000000000x40",
-            ),
-            s(
-                "prometheus_tsdb_wal_storage_size_bytes",
-                { cluster: "dev", instance: "localhost:9090", job: "prometheus" },
-                "500000000x40",
+                "7500000000x40",
             ),
         ],
         labels: { cluster: "dev", instance: "localhost:9090", job: "prometheus" },
@@ -330,11 +325,6 @@ const CASES: Case[] = [
                 "prometheus_tsdb_storage_blocks_bytes",
                 { cluster: "dev", instance: "localhost:9090", job: "prometheus" },
                 "1000000000x40",
-            ),
-            s(
-                "prometheus_tsdb_wal_storage_size_bytes",
-                { cluster: "dev", instance: "localhost:9090", job: "prometheus" },
-                "500000000x40",
             ),
         ],
     },

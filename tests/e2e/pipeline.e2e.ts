@@ -1,0 +1,112 @@
+import { expect } from "chai";
+import { R } from "../../catalog";
+import { allDashboards } from "../../dashboards";
+import { Notification, Pipeline, httpPost, startPipeline } from "../../scripts/pipeline";
+
+/**
+ * The generated stack running for real on 127.0.0.1 (scripts/pipeline.ts, fast intervals): every dashboard query
+ * returns data; injected faults page with the right vendor and resolve; Prometheus keeps its data across a restart.
+ */
+async function eventually<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
+    const deadline = Date.now() + ms;
+    let last: unknown;
+    while (Date.now() < deadline) {
+        try {
+            const v = await check();
+            if (v !== undefined) return v;
+        } catch (e) {
+            last = e;
+        }
+        await new Promise((r) => setTimeout(r, 1000));
+    }
+    throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
+}
+
+const has = (n: Notification[], status: string, alert: string, vendor: string) =>
+    n.some((x) => x.status === status && x.labels.alertname === alert && x.labels.vendor === vendor);
+
+describe("the local pipeline, end to end", function () {
+    this.timeout(300_000);
+    let p: Pipeline;
+
+    before(async () => {
+        p = await startPipeline({ stack: "dev", fast: true, requestsPerSecond: 40 });
+        await eventually("recorded request rates of all vendors", 90_000, async () =>
+            (await p.query(R.vendorRequests)).length === p.cfg.vendors.length ? true : undefined,
+        );
+    });
+    after(async () => {
+        await p?.stop();
+    });
+
+    it("answers every PromQL target of every dashboard with data", async () => {
+        const targets = Object.values(allDashboards(p.cfg)).flatMap((d: any) =>
+            (d.panels as any[]).flatMap((panel) =>
+                (panel.targets as any[]).map((t) => ({
+                    dashboard: d.title as string,
+                    panel: panel.title as string,
+                    expr: t.expr as string,
+                })),
+            ),
+        );
+        const asQuery = (e: string) => e.replace(/\$__rate_interval/g, "1m").replace(/\$(cluster|vendor|pool)/g, ".*");
+        const empty = await eventually("every dashboard target to return data", 120_000, async () => {
+            const missing: string[] = [];
+            for (const t of targets)
+                if ((await p.query(asQuery(t.expr))).length === 0)
+                    missing.push(`${t.dashboard} / ${t.panel}: ${t.expr}`);
+            return missing.length === 0 ? missing : undefined;
+        }).catch(async (e: Error) => {
+            const missing: string[] = [];
+            for (const t of targets)
+                if ((await p.query(asQuery(t.expr))).length === 0)
+                    missing.push(`${t.dashboard} / ${t.panel}: ${t.expr}`);
+            throw new Error(`${e.message}\nno data:\n${missing.join("\n")}`);
+        });
+        expect(empty).to.deep.equal([]);
+        expect(targets.length).to.be.greaterThan(50);
+    });
+
+    it("pages with the vendor's label when a pool stops and when a vendor refuses, and resolves after recovery", async () => {
+        const down = p.simulators["vendor-b/res-us"];
+        const refusing = p.simulators["vendor-c/mobile-us"];
+        expect(await httpPost(down, "/admin/outage?seconds=600")).to.equal(200);
+        expect(await httpPost(refusing, "/admin/errors?rate=1&status=429")).to.equal(200);
+        await eventually(
+            "VendorPoolDown (vendor-b) and VendorRefusalsHigh (vendor-c) at the webhook",
+            150_000,
+            async () =>
+                has(p.notifications, "firing", "VendorPoolDown", "vendor-b") &&
+                has(p.notifications, "firing", "VendorRefusalsHigh", "vendor-c")
+                    ? true
+                    : undefined,
+        );
+        const pool = p.notifications.find((n) => n.labels.alertname === "VendorPoolDown")!;
+        expect(pool.labels).to.include({ vendor: "vendor-b", pool: "res-us", severity: "warning", cluster: "dev" });
+        // Healthy vendors stay quiet.
+        expect(p.notifications.filter((n) => n.status === "firing" && n.labels.vendor === "vendor-a")).to.deep.equal(
+            [],
+        );
+
+        expect(await httpPost(down, "/admin/outage?seconds=0")).to.equal(200);
+        expect(await httpPost(refusing, "/admin/errors?rate=0")).to.equal(200);
+        await eventually("both alerts resolved at the webhook", 150_000, async () =>
+            has(p.notifications, "resolved", "VendorPoolDown", "vendor-b") &&
+            has(p.notifications, "resolved", "VendorRefusalsHigh", "vendor-c")
+                ? true
+                : undefined,
+        );
+    });
+
+    it("keeps its data across a Prometheus restart (WAL)", async () => {
+        const q = 'count_over_time(up{job="proxy-gateways"}[10m])';
+        const before = Math.max(...(await p.query(q)).map((s) => Number(s.value[1])));
+        expect(before).to.be.greaterThan(10);
+        await p.restartPrometheus();
+        const after = await eventually("samples after the restart", 30_000, async () => {
+            const r = await p.query(q);
+            return r.length > 0 ? Math.max(...r.map((s) => Number(s.value[1]))) : undefined;
+        });
+        expect(after).to.be.at.least(before);
+    });
+});
