@@ -31,12 +31,24 @@ import { readStackFiles } from "./offline";
 
 export const HOST = "127.0.0.1";
 
+const handedOut = new Set<number>();
+
+/**
+ * A free loopback port, never one handed out before in this process: children bind their ports later, and the kernel
+ * may offer a port again while its first taker is still starting.
+ */
 export async function freePort(): Promise<number> {
-    const s = net.createServer();
-    await new Promise<void>((r) => s.listen(0, HOST, () => r()));
-    const port = (s.address() as net.AddressInfo).port;
-    await new Promise<void>((r) => s.close(() => r()));
-    return port;
+    for (let attempt = 0; attempt < 1000; attempt++) {
+        const s = net.createServer();
+        await new Promise<void>((r) => s.listen(0, HOST, () => r()));
+        const port = (s.address() as net.AddressInfo).port;
+        await new Promise<void>((r) => s.close(() => r()));
+        if (!handedOut.has(port)) {
+            handedOut.add(port);
+            return port;
+        }
+    }
+    throw new Error("no free loopback port found in 1000 attempts");
 }
 
 async function waitFor(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
@@ -46,6 +58,14 @@ async function waitFor(check: () => Promise<boolean>, ms: number, what: string):
         await new Promise((r) => setTimeout(r, 200));
     }
     throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+}
+
+/** Whether something accepts TCP connections on the loopback port. */
+function listening(port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+        const s = net.connect(port, HOST, () => (s.destroy(), resolve(true)));
+        s.on("error", () => resolve(false));
+    });
 }
 
 export function httpGet(port: number, p: string): Promise<{ status: number; body: string }> {
@@ -169,6 +189,7 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
         const gateways: Record<string, number> = {};
         const gatewayMetrics: number[] = [];
         const simMetrics: number[] = [];
+        const simProxies: number[] = [];
         const proxyPorts: Record<string, number> = {};
         for (const v of cfg.vendors) {
             const pools: { name: string; port: number }[] = [];
@@ -201,6 +222,7 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
                 simulators[`${v.name}/${p.name}`] = metrics;
                 simMetrics.push(metrics);
                 pools.push({ name: p.name, port });
+                simProxies.push(port);
             }
             const g = gatewayFileConfig(cfg, v, path.join(dir, "secrets", v.name));
             const proxyPort = await freePort();
@@ -223,6 +245,25 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
             gatewayMetrics.push(metricsPort);
             proxyPorts[v.name] = proxyPort;
         }
+        // As readiness probes would in a cluster: no crawler traffic before every listener is up, or the first
+        // requests fail as if the vendors had (and burn the error budgets of healthy vendors).
+        const listeners = [
+            t.http,
+            t.https,
+            ...Object.values(proxyPorts),
+            ...gatewayMetrics,
+            ...simMetrics,
+            ...simProxies,
+        ];
+        for (const port of listeners) await waitFor(() => listening(port), 30_000, `a listener on ${port}`);
+        for (const v of cfg.vendors)
+            for (const p of v.pools)
+                await waitFor(
+                    async () => (await httpGet(simulators[`${v.name}/${p.name}`], "/metrics")).status === 200,
+                    30_000,
+                    `simulator ${v.name}/${p.name}`,
+                );
+
         // The load generator, as a crawler with HTTP(S)_PROXY pointing at the local gateways.
         const pattern = generatorPattern(cfg);
         const lgMetrics = await freePort();
@@ -239,6 +280,8 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
                     schedule: "constant",
                     requestsPerSecond: o.requestsPerSecond ?? pattern.rate.requestsPerSecond,
                 },
+                // Enough connections to hold the rate through the slowest (mobile) simulator.
+                concurrency: Math.max(pattern.concurrency, o.requestsPerSecond ?? 0),
                 insecureTls: true,
                 metricsPort: lgMetrics,
             }),
