@@ -28,6 +28,9 @@ export const R = {
 
     // Errors that count against the vendor (see VENDOR_ERROR_STATUS_REGEX) and success ratios.
     vendorPoolErrors: "vendor_pool:proxy_request_errors:rate5m",
+    /** SLO numerator and denominator over 5m; the longer SLO windows are sums over time of these. */
+    vendorSloErrors: "vendor:proxy_slo_errors:rate5m",
+    vendorSloRequests: "vendor:proxy_slo_requests:rate5m",
     vendorPoolSuccessRatio: "vendor_pool:proxy_request_success:ratio_rate5m",
     vendorSuccessRatio: "vendor:proxy_request_success:ratio_rate5m",
 

@@ -68,15 +68,20 @@ export function buildRecordingRules(cfg: StackConfig): { groups: RuleGroup[] } {
             expr: `1 - ${R.vendorPoolErrors} / (sum ${by(C, V, P)} (rate(${REQ}{pool!=${GW}}[5m])) > 0)`,
         },
     ];
-    const slo: RecordingRule[] = SLO_WINDOWS.map((w) => ({
-        record: vendorErrorRatio(w),
-        expr: `sum ${by(C, V)} (${sloRequests(w, true)}) / (sum ${by(C, V)} (${sloRequests(w, false)}) > 0)`,
-    }));
-    // An error ratio over a window with requests but no errors has no error series: fill it with 0.
-    for (const r of slo) {
-        const w = r.record.slice(r.record.lastIndexOf("rate") + 4);
-        r.expr = `(${r.expr}) or (0 * (sum ${by(C, V)} (${sloRequests(w, false)}) > 0))`;
-    }
+    // SLO ratios: the 5m numerator and denominator are recorded from the raw series; every longer window sums those
+    // recorded series over time (a request-weighted ratio), so a 3-day window reads 3 x 17,280 samples per vendor
+    // instead of every raw series' 3 days. An error ratio over a window with requests but no errors is 0.
+    const errors5m = R.vendorSloErrors;
+    const requests5m = R.vendorSloRequests;
+    const slo: RecordingRule[] = [
+        { record: errors5m, expr: `sum ${by(C, V)} (${sloRequests("5m", true)})` },
+        { record: requests5m, expr: `sum ${by(C, V)} (${sloRequests("5m", false)})` },
+        ...SLO_WINDOWS.map((w) => {
+            const [e, r] =
+                w === "5m" ? [errors5m, requests5m] : [errors5m, requests5m].map((x) => `sum_over_time(${x}[${w}])`);
+            return { record: vendorErrorRatio(w), expr: `(${e} / (${r} > 0)) or (0 * (${r} > 0))` };
+        }),
+    ];
     slo.push({ record: R.vendorSuccessRatio, expr: `1 - ${vendorErrorRatio("5m")}` });
 
     const latency: RecordingRule[] = [
