@@ -75,6 +75,17 @@ export const R = {
     namespaceVendorCostPerHour: "crawler_namespace_vendor:proxy_cost_per_hour:rate5m",
     namespaceVendorConnections: "crawler_namespace_vendor:istio_tcp_connections_opened:rate5m",
 
+    // Infrastructure, per Kubernetes namespace (label `namespace`) and per scrape job (label `job`): the
+    // infrastructure dashboard reads these, so an hour-long panel does not read every pod's and target's series.
+    namespaceCpu: "namespace:container_cpu_usage_seconds:rate5m",
+    namespaceMemory: "namespace:container_memory_working_set_bytes:sum",
+    namespaceRestarts: "namespace:kube_pod_container_status_restarts:increase5m",
+    namespacePodsRunning: "namespace:kube_pod_status_phase_running:sum",
+    jobScrapeDuration: "job:scrape_duration_seconds:max",
+    jobSamplesPerScrape: "job:scrape_samples_post_metric_relabeling:sum",
+    jobTargetsUp: "job:up:sum",
+    jobTargets: "job:up:count",
+
     // Configuration as series (constant, one per vendor), so alerts and dashboards join thresholds by `vendor`.
     vendorPricePerGb: "vendor:proxy_price_per_gb:config",
     vendorSuccessObjective: "vendor:proxy_sla_success_objective:config",

@@ -1,11 +1,13 @@
 /** Infrastructure: crawler pods, gateways, autoscaling, and the monitoring stack's own health. */
+import { R } from "../catalog";
 import { StackConfig } from "../components/config";
 import { regexOneOf } from "../components/prometheus/escape";
 import { dashboard, query, statPanel, timeseriesPanel } from "./common";
 
 export function infrastructure(cfg: StackConfig) {
     const crawlerNs = regexOneOf(cfg.crawlers.namespaces.map((n) => n.name));
-    const ns = `cluster=~"$cluster", namespace=~"${crawlerNs}"`;
+    const c = 'cluster=~"$cluster"';
+    const ns = `${c}, namespace=~"${crawlerNs}"`;
     const budget = cfg.prometheus.seriesBudget;
     return dashboard(
         "proxy-monitor-infrastructure",
@@ -15,7 +17,7 @@ export function infrastructure(cfg: StackConfig) {
     )
         .withPanel(
             statPanel("Crawler pods running", "Running pods in the crawler namespaces (kube-state-metrics).", "short", [
-                query(`sum(kube_pod_status_phase{${ns}, phase="Running"})`, "pods"),
+                query(`sum(${R.namespacePodsRunning}{${ns}})`, "pods"),
             ]),
         )
         .withPanel(
@@ -25,7 +27,7 @@ export function infrastructure(cfg: StackConfig) {
         )
         .withPanel(
             statPanel("Scrape targets down", "Targets whose last scrape failed.", "short", [
-                query('count(up{cluster=~"$cluster"} == 0) or vector(0)', "down"),
+                query(`sum(${R.jobTargets}{${c}}) - sum(${R.jobTargetsUp}{${c}})`, "down"),
             ]),
         )
         .withPanel(
@@ -33,10 +35,7 @@ export function infrastructure(cfg: StackConfig) {
         )
         .withPanel(
             timeseriesPanel("Crawler CPU by namespace", "CPU cores used by crawler containers (cAdvisor).", "cores", [
-                query(
-                    `sum by (namespace) (rate(container_cpu_usage_seconds_total{${ns}}[$__rate_interval]))`,
-                    "{{namespace}}",
-                ),
+                query(`${R.namespaceCpu}{${ns}}`, "{{namespace}}"),
             ]),
         )
         .withPanel(
@@ -44,15 +43,12 @@ export function infrastructure(cfg: StackConfig) {
                 "Crawler memory by namespace",
                 "Working-set memory of crawler containers (cAdvisor).",
                 "bytes",
-                [query(`sum by (namespace) (container_memory_working_set_bytes{${ns}})`, "{{namespace}}")],
+                [query(`${R.namespaceMemory}{${ns}}`, "{{namespace}}")],
             ),
         )
         .withPanel(
-            timeseriesPanel("Container restarts", "Restarts over the last hour, by namespace.", "short", [
-                query(
-                    'sum by (namespace) (increase(kube_pod_container_status_restarts_total{cluster=~"$cluster"}[1h]))',
-                    "{{namespace}}",
-                ),
+            timeseriesPanel("Container restarts", "Restarts per 5 minutes, by namespace.", "short", [
+                query(`${R.namespaceRestarts}{${c}}`, "{{namespace}}"),
             ]),
         )
         .withPanel(
@@ -99,7 +95,7 @@ export function infrastructure(cfg: StackConfig) {
         )
         .withPanel(
             timeseriesPanel("Scrape durations", "Time each job's scrapes take, slowest target per job.", "s", [
-                query('max by (job) (scrape_duration_seconds{cluster=~"$cluster"})', "{{job}}"),
+                query(`${R.jobScrapeDuration}{${c}}`, "{{job}}"),
             ]),
         )
         .withPanel(
@@ -107,7 +103,7 @@ export function infrastructure(cfg: StackConfig) {
                 "Samples per scrape",
                 "Samples kept after relabelling, per job (the sample limit applies to it).",
                 "short",
-                [query('sum by (job) (scrape_samples_post_metric_relabeling{cluster=~"$cluster"})', "{{job}}")],
+                [query(`${R.jobSamplesPerScrape}{${c}}`, "{{job}}")],
             ),
         )
         .withPanel(
@@ -120,7 +116,7 @@ export function infrastructure(cfg: StackConfig) {
         )
         .withPanel(
             timeseriesPanel("Scrape targets up", "1 when a target's last scrape succeeded, per job.", "short", [
-                query('sum by (job) (up{cluster=~"$cluster"})', "{{job}}"),
+                query(`${R.jobTargetsUp}{${c}}`, "{{job}}"),
             ]),
         )
         .withPanel(

@@ -163,9 +163,33 @@ export function buildRecordingRules(cfg: StackConfig): { groups: RuleGroup[] } {
         ...(v.dailyBudgetGb > 0 ? [constant(R.vendorDailyBudgetBytes, v.name, v.dailyBudgetGb * 1e9)] : []),
     ]);
 
+    const infra: RecordingRule[] = [
+        {
+            record: R.namespaceCpu,
+            expr: `sum ${by(C, "namespace")} (rate(container_cpu_usage_seconds_total{container!=""}[5m]))`,
+        },
+        {
+            record: R.namespaceMemory,
+            expr: `sum ${by(C, "namespace")} (container_memory_working_set_bytes{container!=""})`,
+        },
+        {
+            record: R.namespaceRestarts,
+            expr: `sum ${by(C, "namespace")} (increase(kube_pod_container_status_restarts_total[5m]))`,
+        },
+        {
+            record: R.namespacePodsRunning,
+            expr: `sum ${by(C, "namespace")} (kube_pod_status_phase{phase="Running"})`,
+        },
+        { record: R.jobScrapeDuration, expr: `max ${by(C, "job")} (scrape_duration_seconds)` },
+        { record: R.jobSamplesPerScrape, expr: `sum ${by(C, "job")} (scrape_samples_post_metric_relabeling)` },
+        { record: R.jobTargetsUp, expr: `sum ${by(C, "job")} (up)` },
+        { record: R.jobTargets, expr: `count ${by(C, "job")} (up)` },
+    ];
+
     return {
         groups: [
             { name: "proxy-monitor-config.rules", rules: config },
+            { name: "proxy-monitor-infra.rules", rules: infra },
             { name: "proxy-monitor-requests.rules", rules: requests },
             { name: "proxy-monitor-slo.rules", rules: slo },
             { name: "proxy-monitor-latency.rules", rules: latency },

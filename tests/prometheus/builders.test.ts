@@ -13,7 +13,8 @@ import {
 } from "../../components/prometheus";
 import { promqlString, regexEscape, regexOneOf } from "../../components/prometheus/escape";
 import { federationMatchers } from "../../components/prometheus/federation";
-import { istioAttribution } from "../../components/prometheus/scrape";
+import { KEPT, istioAttribution } from "../../components/prometheus/scrape";
+import { PROMETHEUS_SYNTHETIC } from "../../catalog/infra";
 import { find, runRender, stackConfig, underMocks, validateObject } from "../harness";
 import { workloadViolations } from "../pod-security";
 import { promqlErrors, selectedMetrics } from "../promql";
@@ -71,8 +72,14 @@ describe("Prometheus configuration", function () {
                 expect(name).to.match(/^[a-z_]+:[a-z0-9_]+:[a-z0-9_]+$/);
             }
         });
-        it("every expression parses with the PromQL grammar and reads only data-model, Istio or recorded series", () => {
-            const recorded = new Set(rules.map((r) => r.record));
+        it("every expression parses with the PromQL grammar and reads only data-model, Istio, kept or recorded series", () => {
+            const recorded = new Set([
+                ...rules.map((r) => r.record),
+                // Infrastructure series the scrape config keeps (the infra rules aggregate them).
+                ...KEPT.cadvisor,
+                ...KEPT.kubeStateMetrics,
+                ...PROMETHEUS_SYNTHETIC,
+            ]);
             for (const r of rules) {
                 expect(promqlErrors(r.expr), r.record).to.deep.equal([]);
                 for (const m of selectedMetrics(r.expr)) {
