@@ -31,8 +31,8 @@ import { toStaticTargets } from "../components/prometheus/scrape";
 import { allDashboards } from "../dashboards";
 import { Fleet } from "./fleet";
 import { HOST, freePort, httpGet, loadStack } from "./pipeline";
+import { writeBenchSection } from "./bench-doc";
 
-const ROOT = path.resolve(__dirname, "..");
 const HOUR = 3600;
 const STEP = 15;
 const GOAL_MS = 100;
@@ -401,6 +401,12 @@ async function measure(prom: Prom, res: Result, vendorMatch: string, liveSeconds
     res.intervalP99S = (await prom.selfMetric("prometheus_target_interval_length_seconds", 'quantile="0.99"'))[0];
 }
 
+async function teardown(prom: Prom, fleet: Fleet, dir: string): Promise<void> {
+    await prom.stop();
+    await fleet.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+}
+
 async function runOurs(cfg: StackConfig, pods: number): Promise<Result> {
     const t0 = Math.floor(Date.now() / 1000) - 2 * HOUR;
     const fleet = new Fleet(cfg, pods, t0);
@@ -463,9 +469,7 @@ async function runOurs(cfg: StackConfig, pods: number): Promise<Result> {
         );
         res.peakWithQueriesMb = prom.rss().peak;
     } finally {
-        await prom.stop();
-        await fleet.close();
-        fs.rmSync(dir, { recursive: true, force: true });
+        await teardown(prom, fleet, dir);
     }
     return res;
 }
@@ -499,9 +503,7 @@ async function runAnchor(cfg: StackConfig, pods: number, bytesPerSeries: number)
         res.queries.push(await timeQueries(prom, "Istio-based dashboards", anchorQueries(), Math.min(REPEATS, 5)));
         res.peakWithQueriesMb = prom.rss().peak;
     } finally {
-        await prom.stop();
-        await fleet.close();
-        fs.rmSync(dir, { recursive: true, force: true });
+        await teardown(prom, fleet, dir);
     }
     return res;
 }
@@ -564,19 +566,7 @@ async function main(): Promise<void> {
     }
     const table = report(results);
     process.stdout.write(table + "\n");
-    if (process.argv.includes("--write")) {
-        const doc = path.join(ROOT, "docs", "performance-tuning.md");
-        const text = fs.readFileSync(doc, "utf8");
-        const begin = "<!-- fleet-bench:begin -->";
-        const end = "<!-- fleet-bench:end -->";
-        const i = text.indexOf(begin);
-        const j = text.indexOf(end);
-        if (i < 0 || j < 0) throw new Error(`${doc} has no ${begin} ... ${end} markers`);
-        fs.writeFileSync(doc, text.slice(0, i + begin.length) + "\n" + table + "\n" + text.slice(j));
-        spawnSync(process.execPath, [require.resolve("prettier/bin/prettier.cjs"), "--write", doc], {
-            stdio: "ignore",
-        });
-    }
+    if (process.argv.includes("--write")) writeBenchSection("fleet-bench", table);
 }
 
 function cleanup(): void {

@@ -13,6 +13,7 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { bundleProxy } from "../proxy/bundle";
+import { writeBenchSection } from "./bench-doc";
 
 const HOST = "127.0.0.1";
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -346,20 +347,7 @@ async function main(): Promise<void> {
     );
     const table = lines.join("\n");
     process.stdout.write(table + "\n");
-    if (process.argv.includes("--write")) {
-        const doc = path.join(ROOT, "docs", "performance-tuning.md");
-        const text = fs.readFileSync(doc, "utf8");
-        const begin = "<!-- gateway-bench:begin -->";
-        const end = "<!-- gateway-bench:end -->";
-        const i = text.indexOf(begin);
-        const j = text.indexOf(end);
-        if (i < 0 || j < 0) throw new Error(`${doc} has no ${begin} ... ${end} markers`);
-        fs.writeFileSync(doc, text.slice(0, i + begin.length) + "\n" + table + "\n" + text.slice(j));
-        spawnSync(process.execPath, [require.resolve("prettier/bin/prettier.cjs"), "--write", doc], {
-            stdio: "ignore",
-        });
-        process.stderr.write(`wrote the table to ${path.relative(process.cwd(), doc)}\n`);
-    }
+    if (process.argv.includes("--write")) writeBenchSection("gateway-bench", table);
 }
 
 function cleanup(): void {
