@@ -13,7 +13,8 @@ export const FEDERATION_SECRETS_DIR = "/etc/prometheus/federation";
 
 /** The `match[]` selectors: every recorded series, and `up`. */
 export function federationMatchers(): string[] {
-    return [`{__name__=~"${regexOneOf(allRecordedSeries())}"}`, "up"];
+    // Not raw `up`: one series per scrape target grows with the fleet; `job:up:sum` and `job:up:count` are recorded.
+    return [`{__name__=~"${regexOneOf(allRecordedSeries())}"}`];
 }
 
 export function buildFederationConfig(cfg: StackConfig): Obj {
