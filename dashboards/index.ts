@@ -13,6 +13,21 @@ export const DASHBOARDS = {
     infrastructure,
 };
 
+/** One PromQL target of a dashboard panel, with the titles a reader would look for. */
+export interface DashboardTarget {
+    readonly dashboard: string;
+    readonly panel: string;
+    readonly expr: string;
+}
+
+/** Every PromQL target of every dashboard, as Grafana would send it (template variables unexpanded). */
+export function dashboardTargets(cfg: StackConfig): DashboardTarget[] {
+    type Json = { title: string; panels: { title: string; targets?: { expr: string }[] }[] };
+    return (Object.values(allDashboards(cfg)) as unknown as Json[]).flatMap((d) =>
+        d.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ dashboard: d.title, panel: p.title, expr: t.expr }))),
+    );
+}
+
 /** File name (without .json) to dashboard JSON. */
 export function allDashboards(cfg: StackConfig): Record<string, Record<string, unknown>> {
     return Object.fromEntries(

@@ -28,9 +28,10 @@ import { StackConfig } from "../components/config";
 import { buildRecordingRules, buildScrapeConfig } from "../components/prometheus";
 import { RuleGroup } from "../components/prometheus/rules";
 import { toStaticTargets } from "../components/prometheus/scrape";
-import { allDashboards } from "../dashboards";
+import { dashboardTargets } from "../dashboards";
 import { Fleet } from "./fleet";
-import { HOST, freePort, httpGet, loadStack } from "./pipeline";
+import { HOST, freePort } from "./loopback";
+import { httpGet, loadStack } from "./pipeline";
 import { writeBenchSection } from "./bench-doc";
 
 const HOUR = 3600;
@@ -159,19 +160,13 @@ class Prom {
 
 /** The queries every dashboard panel runs, as Grafana sends them with every vendor and pool selected. */
 function dashboardQueries(cfg: StackConfig): Query[] {
-    const out: Query[] = [];
-    type Dashboard = { title: string; panels: { title: string; targets?: { expr: string }[] }[] };
-    for (const d of Object.values(allDashboards(cfg)) as unknown as Dashboard[])
-        for (const panel of d.panels)
-            for (const t of panel.targets ?? [])
-                out.push({
-                    name: `${d.title} / ${panel.title}`,
-                    expr: (t.expr as string)
-                        .replace(/\$__rate_interval/g, "1m")
-                        .replace(/\$cluster/g, cfg.cluster)
-                        .replace(/\$(vendor|pool)/g, ".*"),
-                });
-    return out;
+    return dashboardTargets(cfg).map((t) => ({
+        name: `${t.dashboard} / ${t.panel}`,
+        expr: t.expr
+            .replace(/\$__rate_interval/g, "1m")
+            .replace(/\$cluster/g, cfg.cluster)
+            .replace(/\$(vendor|pool)/g, ".*"),
+    }));
 }
 
 /** Without recorded series, the dashboards would run the recording rules' expressions themselves. */
@@ -223,12 +218,33 @@ function anchorQueries(): Query[] {
     ];
 }
 
-function targetsFor(fleet: Fleet, port: number, path: (i: number) => string, instance: (i: number) => string) {
-    return fleet.pods.map((p) => ({
-        targets: [`${HOST}:${port}`],
-        labels: { __metrics_path__: path(p.index), instance: instance(p.index), namespace: p.namespace, pod: p.name },
-    }));
+/**
+ * One target per crawler pod on the emulator. Sidecar targets carry the pod's labels, as Kubernetes discovery would add
+ * them; cAdvisor's series carry them already (in a cluster its target is the node's kubelet).
+ */
+function podTargets(
+    fleet: Fleet,
+    port: number,
+    kind: "sidecar" | "cadvisor",
+): { targets: string[]; labels: Record<string, string> }[] {
+    return fleet.pods.map((p) => {
+        const labels: Record<string, string> =
+            kind === "sidecar"
+                ? {
+                      instance: `10.0.${Math.floor(p.index / 250)}.${p.index % 250}:15020`,
+                      namespace: p.namespace,
+                      pod: p.name,
+                  }
+                : { instance: `node-${p.index}:10250` };
+        return { targets: [`${HOST}:${port}`], labels: { __metrics_path__: `/pod/${p.index}/${kind}`, ...labels } };
+    });
 }
+
+/** The single kube-state-metrics target, serving every pod's objects. */
+const ksmTarget = (port: number) => ({
+    targets: [`${HOST}:${port}`],
+    labels: { __metrics_path__: "/kube-state-metrics" },
+});
 
 function gatewayTargets(fleet: Fleet, port: number, kind: "metrics" | "envoy") {
     return fleet.cfg.vendors.flatMap((v) =>
@@ -243,15 +259,8 @@ function ourConfig(cfg: StackConfig, fleet: Fleet, fleetPort: number, promPort: 
     const generated = toStaticTargets(buildScrapeConfig(cfg, { replicaLabel: false }), {
         "proxy-gateways": gatewayTargets(fleet, fleetPort, "metrics"),
         "istio-gateways": gatewayTargets(fleet, fleetPort, "envoy"),
-        "kubelet-cadvisor": targetsFor(
-            fleet,
-            fleetPort,
-            (i) => `/pod/${i}/cadvisor`,
-            (i) => `node-${i}:10250`,
-        ).map((t) => ({ ...t, labels: { __metrics_path__: t.labels.__metrics_path__, instance: t.labels.instance } })),
-        "kube-state-metrics": [
-            { targets: [`${HOST}:${fleetPort}`], labels: { __metrics_path__: "/kube-state-metrics" } },
-        ],
+        "kubelet-cadvisor": podTargets(fleet, fleetPort, "cadvisor"),
+        "kube-state-metrics": [ksmTarget(fleetPort)],
         prometheus: [{ targets: [`${HOST}:${promPort}`] }],
     }) as Record<string, unknown>;
     generated.rule_files = [path.join(rulesDir, "*.yaml")];
@@ -263,27 +272,9 @@ function anchorConfig(fleet: Fleet, fleetPort: number, promPort: number) {
     return {
         global: { scrape_interval: "15s", evaluation_interval: "15s", scrape_timeout: "10s" },
         scrape_configs: [
-            job(
-                "kubernetes-pods",
-                targetsFor(
-                    fleet,
-                    fleetPort,
-                    (i) => `/pod/${i}/sidecar`,
-                    (i) => `10.0.${Math.floor(i / 250)}.${i % 250}:15020`,
-                ),
-            ),
-            job(
-                "kubernetes-cadvisor",
-                targetsFor(
-                    fleet,
-                    fleetPort,
-                    (i) => `/pod/${i}/cadvisor`,
-                    (i) => `node-${i}:10250`,
-                ).map((t) => ({ targets: t.targets, labels: { __metrics_path__: t.labels.__metrics_path__ } })),
-            ),
-            job("kube-state-metrics", [
-                { targets: [`${HOST}:${fleetPort}`], labels: { __metrics_path__: "/kube-state-metrics" } },
-            ]),
+            job("kubernetes-pods", podTargets(fleet, fleetPort, "sidecar")),
+            job("kubernetes-cadvisor", podTargets(fleet, fleetPort, "cadvisor")),
+            job("kube-state-metrics", [ksmTarget(fleetPort)]),
             job("prometheus", [{ targets: [`${HOST}:${promPort}`] }]),
         ],
     };

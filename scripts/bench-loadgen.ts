@@ -7,38 +7,17 @@
  */
 import { ChildProcess, execFileSync, spawn } from "child_process";
 import * as fs from "fs";
-import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { bundleProxy } from "../proxy/bundle";
 import { writeBenchSection } from "./bench-doc";
+import { HOST, freePort, waitListening } from "./loopback";
 
-const HOST = "127.0.0.1";
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = 50;
 const ROOT = path.resolve(__dirname, "..");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-loadgen-"));
 const children: ChildProcess[] = [];
-
-async function freePort(): Promise<number> {
-    const s = net.createServer();
-    await new Promise<void>((r) => s.listen(0, HOST, () => r()));
-    const port = (s.address() as net.AddressInfo).port;
-    await new Promise<void>((r) => s.close(() => r()));
-    return port;
-}
-
-async function waitListening(port: number): Promise<void> {
-    for (let i = 0; i < 200; i++) {
-        const ok = await new Promise<boolean>((resolve) => {
-            const s = net.connect(port, HOST, () => (s.destroy(), resolve(true)));
-            s.on("error", () => resolve(false));
-        });
-        if (ok) return;
-        await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`nothing listens on ${port}`);
-}
 
 function cpuSeconds(pid: number): number {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");

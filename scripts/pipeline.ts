@@ -27,29 +27,10 @@ import { toStaticTargets } from "../components/prometheus/scrape";
 import { simulatorFileConfig, targetFileConfig } from "../components/simulators";
 import { formatProblem } from "../components/validate";
 import { bundleProxy } from "../proxy/bundle";
+import { HOST, freePort, waitListening } from "./loopback";
 import { readStackFiles } from "./offline";
 
-export const HOST = "127.0.0.1";
-
-const handedOut = new Set<number>();
-
-/**
- * A free loopback port, never one handed out before in this process: children bind their ports later, and the kernel
- * may offer a port again while its first taker is still starting.
- */
-export async function freePort(): Promise<number> {
-    for (let attempt = 0; attempt < 1000; attempt++) {
-        const s = net.createServer();
-        await new Promise<void>((r) => s.listen(0, HOST, () => r()));
-        const port = (s.address() as net.AddressInfo).port;
-        await new Promise<void>((r) => s.close(() => r()));
-        if (!handedOut.has(port)) {
-            handedOut.add(port);
-            return port;
-        }
-    }
-    throw new Error("no free loopback port found in 1000 attempts");
-}
+export { HOST, freePort };
 
 async function waitFor(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
     const deadline = Date.now() + ms;
@@ -58,14 +39,6 @@ async function waitFor(check: () => Promise<boolean>, ms: number, what: string):
         await new Promise((r) => setTimeout(r, 200));
     }
     throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-}
-
-/** Whether something accepts TCP connections on the loopback port. */
-function listening(port: number): Promise<boolean> {
-    return new Promise((resolve) => {
-        const s = net.connect(port, HOST, () => (s.destroy(), resolve(true)));
-        s.on("error", () => resolve(false));
-    });
 }
 
 export function httpGet(port: number, p: string): Promise<{ status: number; body: string }> {
@@ -255,14 +228,7 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
             ...simMetrics,
             ...simProxies,
         ];
-        for (const port of listeners) await waitFor(() => listening(port), 30_000, `a listener on ${port}`);
-        for (const v of cfg.vendors)
-            for (const p of v.pools)
-                await waitFor(
-                    async () => (await httpGet(simulators[`${v.name}/${p.name}`], "/metrics")).status === 200,
-                    30_000,
-                    `simulator ${v.name}/${p.name}`,
-                );
+        for (const port of listeners) await waitListening(port, 30_000);
 
         // The load generator, as a crawler with HTTP(S)_PROXY pointing at the local gateways.
         const pattern = generatorPattern(cfg);

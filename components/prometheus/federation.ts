@@ -11,7 +11,7 @@ import { Obj, RULES_DIR, svcDns } from "./scrape";
 /** Where the global Prometheus mounts the federation Secret (one file per remote cluster, plus remoteWrite). */
 export const FEDERATION_SECRETS_DIR = "/etc/prometheus/federation";
 
-/** The `match[]` selectors: every recorded series, and `up`. */
+/** The `match[]` selector: every recorded series, and nothing else. */
 export function federationMatchers(): string[] {
     // Not raw `up`: one series per scrape target grows with the fleet; `job:up:sum` and `job:up:count` are recorded.
     return [`{__name__=~"${regexOneOf(allRecordedSeries())}"}`];

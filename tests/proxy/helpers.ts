@@ -4,8 +4,9 @@ import * as net from "net";
 import { GatewayFileConfig, GatewayPool } from "../../proxy/gateway/config";
 import { Gateway } from "../../proxy/gateway/server";
 import { VendorSim, VendorSimConfig, validateVendorSimConfig } from "../../proxy/vendor-sim";
+import { HOST, freePort } from "../../scripts/loopback";
 
-export const HOST = "127.0.0.1";
+export { HOST, freePort };
 
 /** A destination: `/bytes/N` answers N bytes, anything else echoes the request body; counts requests. */
 export async function startTarget(): Promise<{ server: http.Server; port: number; hits: () => number }> {
@@ -252,13 +253,4 @@ export async function waitFor(check: () => boolean | Promise<boolean>, ms = 3000
 export function closeServer(s: { close(cb: () => void): void; closeAllConnections?: () => void }): Promise<void> {
     s.closeAllConnections?.();
     return new Promise((r) => s.close(() => r()));
-}
-
-/** A free loopback port (listen on 0, read it, close). */
-export async function freePort(): Promise<number> {
-    const s = net.createServer();
-    await new Promise<void>((r) => s.listen(0, HOST, () => r()));
-    const port = (s.address() as net.AddressInfo).port;
-    await new Promise<void>((r) => s.close(() => r()));
-    return port;
 }
