@@ -41,6 +41,11 @@ function sloRequests(window: string, errorsOnly: boolean): string {
     return `rate(${REQ}{pool!=${GW}${status}}[${window}]) or rate(${REQ}{pool=${GW}, status="503"}[${window}])`;
 }
 
+/** num / den where den > 0; 0 where den > 0 but num has no series (no errors at all); nothing where den is 0. */
+function ratioOrZero(num: string, den: string): string {
+    return `(${num} / (${den} > 0)) or (0 * (${den} > 0))`;
+}
+
 export function buildRecordingRules(cfg: StackConfig): { groups: RuleGroup[] } {
     const requests: RecordingRule[] = [
         { record: R.vendorPoolRequests, expr: `sum ${by(C, V, P)} (rate(${REQ}[5m]))` },
@@ -63,11 +68,12 @@ export function buildRecordingRules(cfg: StackConfig): { groups: RuleGroup[] } {
             record: R.vendorPoolErrors,
             expr: `sum ${by(C, V, P)} (rate(${REQ}{pool!=${GW}, status=~"${VENDOR_ERROR_STATUS_REGEX}"}[5m]))`,
         },
-        {
-            record: R.vendorPoolSuccessRatio,
-            expr: `1 - ${R.vendorPoolErrors} / (sum ${by(C, V, P)} (rate(${REQ}{pool!=${GW}}[5m])) > 0)`,
-        },
     ];
+    // A pool that answered without a single error has no error series: its success ratio is 1, not "no data".
+    requests.push({
+        record: R.vendorPoolSuccessRatio,
+        expr: `1 - (${ratioOrZero(R.vendorPoolErrors, `sum ${by(C, V, P)} (rate(${REQ}{pool!=${GW}}[5m]))`)})`,
+    });
     // SLO ratios: the 5m numerator and denominator are recorded from the raw series; every longer window sums those
     // recorded series over time (a request-weighted ratio), so a 3-day window reads 3 x 17,280 samples per vendor
     // instead of every raw series' 3 days. An error ratio over a window with requests but no errors is 0.
@@ -79,7 +85,7 @@ export function buildRecordingRules(cfg: StackConfig): { groups: RuleGroup[] } {
         ...SLO_WINDOWS.map((w) => {
             const [e, r] =
                 w === "5m" ? [errors5m, requests5m] : [errors5m, requests5m].map((x) => `sum_over_time(${x}[${w}])`);
-            return { record: vendorErrorRatio(w), expr: `(${e} / (${r} > 0)) or (0 * (${r} > 0))` };
+            return { record: vendorErrorRatio(w), expr: ratioOrZero(e, r) };
         }),
     ];
     slo.push({ record: R.vendorSuccessRatio, expr: `1 - ${vendorErrorRatio("5m")}` });

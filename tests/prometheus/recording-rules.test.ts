@@ -111,16 +111,26 @@ const EXPECTED = [
     at('vendor:proxy_sla_success_objective:config{vendor="vendor-a"}', [[{}, 0.995]]),
 ];
 
+/** A vendor whose only pool answered everything: success ratio 1 and error ratio 0, not "no data". */
+const HEALTHY_INPUT = [req("p1", "200", "0+60x20")];
+const HEALTHY_EXPECTED = [
+    at("vendor_pool:proxy_request_success:ratio_rate5m", [[{ pool: "p1" }, 1]]),
+    at("vendor:proxy_request_errors:ratio_rate5m", [[{}, 0]]),
+];
+
 describe("recording rules under promtool test rules (hand-computed expectations)", function () {
     this.timeout(60_000);
 
-    it("computes rates, ratios, status classes, quantiles, bandwidth, cost, health and per-namespace cost", () => {
+    it("computes rates, ratios (also without errors), status classes, quantiles, bandwidth, cost, health and per-namespace cost", () => {
         const dir = tempDir("rules-test-");
         writeYaml(dir, "recording.yaml", buildRecordingRules(stackConfig("dev")));
         const tests = {
             rule_files: ["recording.yaml"],
             evaluation_interval: "1m",
-            tests: [{ interval: "1m", input_series: INPUT, promql_expr_test: EXPECTED }],
+            tests: [
+                { interval: "1m", input_series: INPUT, promql_expr_test: EXPECTED },
+                { interval: "1m", input_series: HEALTHY_INPUT, promql_expr_test: HEALTHY_EXPECTED },
+            ],
         };
         const r = promtool(["test", "rules", writeYaml(dir, "recording.test.yaml", tests)], dir);
         expect(r.code, r.out).to.equal(0);
