@@ -29,7 +29,22 @@ export const L = {
     crawlerNamespace: "crawler_namespace",
     /** The crawler workload on Istio-derived series (renamed from `source_workload`; a Deployment, not a pod). */
     crawlerWorkload: "crawler_workload",
+    /** Who an outcome is charged to: one of FAULTS (DESIGN.md, "Failure semantics"). */
+    fault: "fault",
 } as const;
+
+/**
+ * Who an outcome is charged to. The gateway decides (one classifier in proxy/gateway), rules and alerts read it:
+ * - `none`: the vendor carried the request (a CONNECT 2xx; a plain-HTTP response of any status).
+ * - `vendor`: the pool could not be reached, timed out, reset before answering, refused the credentials, or
+ *   answered with its own error. Only these count against the vendor's SLO and toward ejecting a pool.
+ * - `destination`: the destination's doing (a plain-HTTP response status; a CONNECT the vendor reports as the
+ *   destination being unreachable). Shown per destination, never charged to the vendor.
+ * - `gateway`: answered by the gateway itself without a vendor (`pool="none"`: refused by policy, bad request,
+ *   at capacity). Its own alerts.
+ */
+export const FAULTS = ["none", "vendor", "destination", "gateway"] as const;
+export type Fault = (typeof FAULTS)[number];
 
 /** Values of the `protocol` label. */
 export const PROTOCOLS = ["HTTP/1.1", "HTTP/2", "CONNECT"] as const;
@@ -88,6 +103,17 @@ export const DATA_MODEL = {
         type: "gauge",
         help: "1 when the gateway's last probes of the pool succeeded, 0 when the pool is considered down.",
         labels: [L.vendor, L.pool],
+    },
+    /**
+     * The SLO's counter: every request and tunnel by who its outcome is charged to. The gateway creates the
+     * `none`, `vendor` and `destination` children of every configured pool at start (at 0), so that `rate()` sees
+     * a pool's first failure; `fault="gateway"` has `pool="none"`. A few series per pool and replica.
+     */
+    outcomes: {
+        name: "proxy_pool_outcomes_total",
+        type: "counter",
+        help: "Requests and tunnels per pool, by who the outcome is charged to (none, vendor, destination, gateway).",
+        labels: [L.vendor, L.pool, L.fault],
     },
     destinationBandwidth: {
         name: "proxy_destination_bandwidth_bytes_total",
