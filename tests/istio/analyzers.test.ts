@@ -1,0 +1,59 @@
+/**
+ * Istio's analyzers (istioctl analyze) as offline checks over every stack file's rendered objects. Each test is
+ * named by its IST code and links the message page; tests/istio/analyzers.ts holds the rules.
+ */
+import { expect } from "chai";
+import * as fs from "fs";
+import * as path from "path";
+import { StackConfig } from "../../components/config";
+import { K8sObject, ROOT, renderedStack, stackConfig } from "../harness";
+import { ANALYZERS, MeshContext, messageUrl } from "./analyzers";
+
+/** The stack files in the repository. */
+export const STACKS = fs
+    .readdirSync(ROOT)
+    .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
+    .filter((s): s is string => s !== undefined)
+    .sort();
+
+/** What the analyzers assume of the cluster, from the stack config. */
+export function meshContext(cfg: StackConfig): MeshContext {
+    return {
+        trustDomain: cfg.mesh.trustDomain,
+        istioNamespace: cfg.namespaces.istio,
+        externalNamespaces: [
+            "kube-system",
+            ...cfg.crawlers.namespaces.filter((c) => c.manage === "label").map((c) => c.name),
+            ...cfg.mesh.ingressNamespaces,
+        ],
+        controlPlaneAutoAllocate: (cfg.mesh as { addressAllocation?: string }).addressAllocation === "istiod",
+    };
+}
+
+describe("Istio analyzers over the rendered stacks", function () {
+    this.timeout(180_000);
+    it("finds the stack files", () => {
+        expect(STACKS).to.include.members(["dev", "prod"]);
+        expect(path.basename(ROOT)).to.be.a("string");
+    });
+    for (const stack of STACKS) {
+        describe(`--stack ${stack}`, () => {
+            let objects: K8sObject[];
+            let ctx: MeshContext;
+            before(async () => {
+                objects = (await renderedStack(stack)).objects;
+                ctx = meshContext(stackConfig(stack));
+            });
+            for (const [codes, analyze] of Object.entries(ANALYZERS)) {
+                const urls = codes.split("/").map(messageUrl).join(" ");
+                it(`${codes}: no finding (${urls})`, () => {
+                    const findings = analyze(objects, ctx);
+                    expect(
+                        findings.map((f) => `${f.code} ${f.object}: ${f.message}`),
+                        findings.map((f) => `${f.code} ${f.object}: ${f.message}`).join("\n"),
+                    ).to.deep.equal([]);
+                });
+            }
+        });
+    }
+});
