@@ -17,6 +17,7 @@ import {
     contentHash,
     imageVersion,
     labels,
+    OUT_OF_MESH,
     resources,
     restrictedContainerSecurity,
     restrictedPodSecurity,
@@ -224,11 +225,8 @@ export class Autoscaling extends pulumi.ComponentResource {
                     selector: { matchLabels: match },
                     template: {
                         metadata: {
-                            labels: objectLabels,
-                            annotations: {
-                                "proxy-monitor.io/config-hash": contentHash(rulesText),
-                                "sidecar.istio.io/inject": "false",
-                            },
+                            labels: { ...objectLabels, ...OUT_OF_MESH },
+                            annotations: { "proxy-monitor.io/config-hash": contentHash(rulesText) },
                         },
                         spec: {
                             serviceAccountName: fixedName,

@@ -5,6 +5,7 @@
  * JSON) and returns either a StackConfig or every problem found. `loadStackConfig` reads the keys from the Pulumi
  * runtime and throws a ConfigError listing all problems.
  */
+import { isIP } from "net";
 import * as pulumi from "@pulumi/pulumi";
 import {
     ConfigError,
@@ -41,6 +42,11 @@ export interface PoolConfig {
     /** Relative share of traffic among the vendor's healthy pools. */
     readonly weight: number;
     readonly region: string;
+    /**
+     * Fixed IP addresses of the pool's endpoint, when the vendor publishes them: its ServiceEntry then uses
+     * `resolution: STATIC` with these as addresses and endpoints, so sidecars route it by IP without DNS capture.
+     */
+    readonly addresses?: readonly string[];
     /**
      * When set, the pool is an in-mesh vendor simulator deployed by this program (dev stacks): `host` must be
      * `<service>.<namespaces.simulators>.svc.cluster.local`, and credentials are generated unless given.
@@ -244,6 +250,14 @@ export interface StackConfig {
         readonly trustDomain: string;
         /** Namespaces (e.g. an ingress controller's) allowed to reach Grafana and the Prometheus web port. */
         readonly ingressNamespaces: readonly string[];
+        /**
+         * How the gateways' sidecars tell apart pools that share a port without fixed addresses (TCP is routed on
+         * destination IP and port only): `istiod` (DNS capture on the gateway pods, addresses allocated by istiod's
+         * PILOT_ENABLE_IP_AUTOALLOCATE: Istio 1.23+, on by default from 1.25), `sidecar` (DNS capture and
+         * ISTIO_META_DNS_AUTO_ALLOCATE on the gateway pods: Istio 1.9+, deprecated from 1.25) or `off` (every pool
+         * that shares a port with another of its vendor must set `addresses`).
+         */
+        readonly addressAllocation: AddressAllocation;
     };
     readonly autoscaling: {
         /** Create VPA objects (needs the VPA CRDs in the cluster). */
@@ -256,6 +270,9 @@ export interface StackConfig {
         readonly workloads: readonly CrawlerWorkloadConfig[];
     };
 }
+
+export const ADDRESS_ALLOCATIONS = ["istiod", "sidecar", "off"] as const;
+export type AddressAllocation = (typeof ADDRESS_ALLOCATIONS)[number];
 
 export interface CrawlerWorkloadConfig {
     readonly namespace: string;
@@ -354,7 +371,12 @@ export const DEFAULTS = {
         scaleUpStabilization: "0s",
         scaleDownStabilization: "5m",
     },
-    mesh: { istioCni: true, trustDomain: "cluster.local", ingressNamespaces: [] as string[] },
+    mesh: {
+        istioCni: true,
+        trustDomain: "cluster.local",
+        ingressNamespaces: [] as string[],
+        addressAllocation: "istiod" as AddressAllocation,
+    },
     simulator: { latencyP50Ms: 80, latencyP95Ms: 400, errorRate: 0.01, bandwidthBytesPerSecond: 0 },
     vendor: { dailyBudgetGb: 0 },
     pool: { weight: 1, region: "global" },
@@ -677,6 +699,10 @@ export function parseStackConfig(
         istioCni: mR.bool("istioCni", DEFAULTS.mesh.istioCni),
         trustDomain: mR.str("trustDomain", DEFAULTS.mesh.trustDomain, HOST),
         ingressNamespaces: mR.strList("ingressNamespaces", DEFAULTS.mesh.ingressNamespaces, LABEL),
+        addressAllocation: mR.str("addressAllocation", DEFAULTS.mesh.addressAllocation, {
+            re: new RegExp(`^(${ADDRESS_ALLOCATIONS.join("|")})$`),
+            expected: `one of ${ADDRESS_ALLOCATIONS.join(", ")}`,
+        }) as AddressAllocation,
     };
 
     // Cross-section checks.
@@ -821,7 +847,7 @@ function parseVendors(problems: ConfigProblem[], value: unknown, simNamespace: s
 
 function parsePool(problems: ConfigProblem[], x: unknown, p: string, simNamespace: string): PoolConfig | undefined {
     const r = Reader.of(problems, p, x);
-    r.only(["name", "host", "port", "weight", "region", "simulator"]);
+    r.only(["name", "host", "port", "weight", "region", "addresses", "simulator"]);
     if (!r.has("name")) r.problem(r.key("name"), LABEL.expected, undefined);
     if (!r.has("host")) r.problem(r.key("host"), HOST.expected, undefined);
     if (!r.has("port")) r.problem(r.key("port"), "an integer from 1 to 65535", undefined);
@@ -830,6 +856,7 @@ function parsePool(problems: ConfigProblem[], x: unknown, p: string, simNamespac
     const port = r.num("port", 0, { min: 1, max: 65535, int: true });
     const weight = r.num("weight", DEFAULTS.pool.weight, { min: 0, max: 1000 });
     const region = r.str("region", DEFAULTS.pool.region, LABEL);
+    const addresses = r.has("addresses") ? parseAddresses(r) : undefined;
     let simulator: SimulatorConfig | undefined;
     if (r.has("simulator")) {
         const s = r.sub("simulator");
@@ -858,7 +885,30 @@ function parsePool(problems: ConfigProblem[], x: unknown, p: string, simNamespac
         }
     }
     if (name === undefined || host === undefined || port === 0) return undefined;
-    return { name, host, port, weight, region, ...(simulator ? { simulator } : {}) };
+    return {
+        name,
+        host,
+        port,
+        weight,
+        region,
+        ...(addresses && addresses.length > 0 ? { addresses } : {}),
+        ...(simulator ? { simulator } : {}),
+    };
+}
+
+/** A pool's fixed `addresses`: IPv4 or IPv6 literals, each once, not on a simulated pool. */
+function parseAddresses(r: Reader): string[] {
+    const key = r.key("addresses");
+    const raw = r.strList("addresses", []);
+    const out: string[] = [];
+    raw.forEach((a, i) => {
+        if (isIP(a) === 0) r.problem(`${key}[${i}]`, "an IPv4 or IPv6 address such as 203.0.113.10", a);
+        else if (out.includes(a)) r.problem(`${key}[${i}]`, "each address once", a);
+        else out.push(a);
+    });
+    if (raw.length === 0) r.problem(key, "a list of at least 1 IP address", raw);
+    if (r.has("simulator")) r.problem(key, "no addresses on a simulated pool (its Service has a cluster IP)", raw);
+    return out;
 }
 
 function parseCredentials(

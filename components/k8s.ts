@@ -8,6 +8,12 @@ import { Resources } from "./config";
 
 export const PART_OF = "proxy-monitor";
 
+/**
+ * Pod-template labels of a pod that stays outside the mesh (Prometheus scrapes in plain text). The label, not the
+ * annotation of the same name, which Istio deprecates (IST0135).
+ */
+export const OUT_OF_MESH = { "sidecar.istio.io/inject": "false" } as const;
+
 /** The recommended labels. Selectors use `selectorLabels` (no version), objects use `labels`. */
 export function selectorLabels(name: string, instance: string): Record<string, string> {
     return { "app.kubernetes.io/name": name, "app.kubernetes.io/instance": instance };

@@ -13,8 +13,9 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import { StackConfig, VendorConfig } from "./config";
+import { PROJECT, StackConfig, VendorConfig } from "./config";
 import { PART_OF } from "./k8s";
+import { ConfigError, ConfigProblem, show } from "./validate";
 import { APP, ISTIO_API, NAMES, PORTS, SCRAPE_LABEL, VENDOR_LABEL } from "./names";
 
 /** A plain Kubernetes object: what the builders return and the component creates. */
@@ -108,7 +109,12 @@ function externalPools(v: VendorConfig) {
     return v.pools.filter((p) => !p.simulator);
 }
 
-/** One ServiceEntry per external vendor pool endpoint, visible only in the gateway namespace. */
+/**
+ * One ServiceEntry per external vendor pool endpoint, visible only in the gateway namespace. A pool with fixed
+ * `addresses` is `resolution: STATIC` with them as addresses and endpoints; the others are `resolution: DNS`
+ * without addresses, which on TCP match every connection to their port unless the gateway's sidecar answers DNS
+ * for them with an allocated address (gatewayProxyConfig; checkPoolRouting refuses the config otherwise).
+ */
 export function buildServiceEntries(cfg: StackConfig): ObjectSpec[] {
     return cfg.vendors.flatMap((v) =>
         externalPools(v).map((p) => ({
@@ -121,13 +127,87 @@ export function buildServiceEntries(cfg: StackConfig): ObjectSpec[] {
             },
             spec: {
                 hosts: [p.host],
+                ...(p.addresses ? { addresses: [...p.addresses] } : {}),
                 location: "MESH_EXTERNAL",
-                resolution: "DNS",
+                resolution: p.addresses ? "STATIC" : "DNS",
                 ports: [{ number: p.port, name: `tcp-${p.port}`, protocol: "TCP" }],
+                ...(p.addresses ? { endpoints: p.addresses.map((address) => ({ address })) } : {}),
                 exportTo: ["."],
             },
         })),
     );
+}
+
+/** Istio proxy config (annotation `proxy.istio.io/config`) of a pod. */
+export interface ProxyConfig {
+    holdApplicationUntilProxyStarts?: boolean;
+    proxyMetadata?: Record<string, string>;
+}
+
+/**
+ * The gateway pods' proxy config. With `mesh.addressAllocation` `istiod` or `sidecar` the sidecar captures DNS
+ * (ISTIO_META_DNS_CAPTURE), so the gateway's lookup of a pool host gets that ServiceEntry's own address (allocated
+ * by istiod, or by the sidecar with ISTIO_META_DNS_AUTO_ALLOCATE) and its connection is routed to that pool.
+ */
+export function gatewayProxyConfig(cfg: StackConfig): ProxyConfig {
+    const dns: Record<string, string> =
+        cfg.mesh.addressAllocation === "off"
+            ? {}
+            : cfg.mesh.addressAllocation === "sidecar"
+              ? { ISTIO_META_DNS_CAPTURE: "true", ISTIO_META_DNS_AUTO_ALLOCATE: "true" }
+              : { ISTIO_META_DNS_CAPTURE: "true" };
+    return {
+        holdApplicationUntilProxyStarts: true,
+        ...(Object.keys(dns).length > 0 ? { proxyMetadata: dns } : {}),
+    };
+}
+
+/** Whether a proxy config gets allocated addresses for address-less ServiceEntries (DNS capture + allocation). */
+export function allocatesAddresses(pc: ProxyConfig, cfg: StackConfig): boolean {
+    const md = pc.proxyMetadata ?? {};
+    if (md.ISTIO_META_DNS_CAPTURE !== "true") return false;
+    return md.ISTIO_META_DNS_AUTO_ALLOCATE === "true" || cfg.mesh.addressAllocation === "istiod";
+}
+
+/**
+ * The check `pulumi preview` fails on: two address-less TCP ServiceEntries visible to one gateway's sidecar (its
+ * Sidecar egress hosts) on the same port, while that gateway's pods do not allocate addresses. Such a sidecar has
+ * one listener on 0.0.0.0:<port> and sends every pool's connections to one of them. One problem per colliding pool,
+ * naming its key.
+ */
+export function checkPoolRouting(cfg: StackConfig): ConfigProblem[] {
+    const entries = buildServiceEntries(cfg);
+    const sidecars = buildSidecars(cfg);
+    const problems: ConfigProblem[] = [];
+    const allocates = allocatesAddresses(gatewayProxyConfig(cfg), cfg);
+    cfg.vendors.forEach((v, vi) => {
+        const sidecar = sidecars.find((s) => s.metadata.name === NAMES.gateway(v.name))!;
+        const egress = ((sidecar.spec!.egress as { hosts: string[] }[]) ?? []).flatMap((e) => e.hosts);
+        const visible = entries.filter((e) => {
+            const spec = e.spec as { hosts: string[] };
+            return spec.hosts.some((h) => egress.includes(`./${h}`) || egress.includes(`${e.metadata.namespace}/${h}`));
+        });
+        const byPort = new Map<number, string[]>();
+        for (const e of visible) {
+            const spec = e.spec as { addresses?: string[]; ports: { number: number; protocol?: string }[] };
+            if ((spec.addresses ?? []).length > 0) continue;
+            for (const port of spec.ports.filter((p) => !p.protocol || /^tcp$/i.test(p.protocol)))
+                byPort.set(port.number, [...(byPort.get(port.number) ?? []), e.metadata.name]);
+        }
+        if (allocates) return;
+        for (const [port, names] of byPort) {
+            if (names.length < 2) continue;
+            v.pools.forEach((p, pi) => {
+                if (p.simulator || p.addresses || p.port !== port) return;
+                problems.push({
+                    path: `${PROJECT}:vendors[${vi}].pools[${pi}].addresses`,
+                    expected: `the pool's fixed IP addresses, since pools ${names.join(", ")} share TCP port ${port} without addresses and mesh.addressAllocation is "off" (or set ${PROJECT}:mesh.addressAllocation to istiod or sidecar)`,
+                    found: show(undefined),
+                });
+            });
+        }
+    });
+    return problems;
 }
 
 const gatewayHost = (cfg: StackConfig, vendor: string) =>
@@ -509,6 +589,8 @@ export class ProxyMesh extends pulumi.ComponentResource {
     constructor(name: string, args: ProxyMeshArgs, opts?: pulumi.ComponentResourceOptions) {
         super("proxy-monitor:index:ProxyMesh", name, {}, opts);
         const cfg = args.config;
+        const routing = checkPoolRouting(cfg);
+        if (routing.length > 0) throw new ConfigError(routing);
         const plan = planNamespaces(cfg);
         for (const n of plan.create) {
             const ns = new k8s.core.v1.Namespace(

@@ -10,6 +10,7 @@ import {
     contentHash,
     imageVersion,
     labels,
+    OUT_OF_MESH,
     resources,
     restrictedContainerSecurity,
     restrictedPodSecurity,
@@ -96,11 +97,8 @@ export class Alerting extends pulumi.ComponentResource {
                     selector: { matchLabels: match },
                     template: {
                         metadata: {
-                            labels: objectLabels,
-                            annotations: {
-                                "proxy-monitor.io/config-hash": shapeHash,
-                                "sidecar.istio.io/inject": "false",
-                            },
+                            labels: { ...objectLabels, ...OUT_OF_MESH },
+                            annotations: { "proxy-monitor.io/config-hash": shapeHash },
                         },
                         spec: {
                             serviceAccountName: account.metadata.name,

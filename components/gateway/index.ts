@@ -9,6 +9,7 @@ import { PoolCredentialMap } from "../credentials";
 import { hpaSpec } from "../hpa";
 import { contentHash, imageVersion, labels, selectorLabels, spreadOverNodes } from "../k8s";
 import { APP, NAMES, PORTS, SCRAPE_LABEL, VENDOR_LABEL } from "../names";
+import { gatewayProxyConfig } from "../mesh";
 import { CONFIG_DIR, programPodSpec, scriptConfigMap } from "../node-app";
 import { GATEWAY_DRAIN_SECONDS, gatewayFileConfig } from "./file-config";
 
@@ -85,7 +86,7 @@ export class VendorGateway extends pulumi.ComponentResource {
                             labels: { ...objectLabels, [SCRAPE_LABEL]: "true" },
                             annotations: {
                                 "proxy-monitor.io/config-hash": contentHash(fileText, args.scriptHash ?? "", image),
-                                "proxy.istio.io/config": JSON.stringify({ holdApplicationUntilProxyStarts: true }),
+                                "proxy.istio.io/config": JSON.stringify(gatewayProxyConfig(cfg)),
                             },
                         },
                         spec: programPodSpec({

@@ -13,6 +13,7 @@ import {
     contentHash,
     imageVersion,
     labels,
+    OUT_OF_MESH,
     resources,
     restrictedContainerSecurity,
     restrictedPodSecurity,
@@ -188,14 +189,13 @@ export class Grafana extends pulumi.ComponentResource {
                     selector: { matchLabels: match },
                     template: {
                         metadata: {
-                            labels: objectLabels,
+                            labels: { ...objectLabels, ...OUT_OF_MESH },
                             annotations: {
                                 "proxy-monitor.io/config-hash": contentHash(
                                     datasources,
                                     provider,
                                     ...Object.values(dashboardData),
                                 ),
-                                "sidecar.istio.io/inject": "false",
                             },
                         },
                         spec: {

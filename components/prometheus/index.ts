@@ -13,6 +13,7 @@ import {
     contentHash,
     imageVersion,
     labels,
+    OUT_OF_MESH,
     resources,
     restrictedContainerSecurity,
     restrictedPodSecurity,
@@ -157,11 +158,10 @@ export class Prometheus extends pulumi.ComponentResource {
                     selector: { matchLabels: match },
                     template: {
                         metadata: {
-                            labels: objectLabels,
+                            // Outside the mesh: Prometheus scrapes in plain text (see the mesh component).
+                            labels: { ...objectLabels, ...OUT_OF_MESH },
                             annotations: {
                                 "proxy-monitor.io/config-hash": contentHash(configText, ...Object.values(ruleFiles)),
-                                // Outside the mesh: Prometheus scrapes in plain text (see the mesh component).
-                                "sidecar.istio.io/inject": "false",
                             },
                         },
                         spec: {
@@ -279,7 +279,7 @@ export class Prometheus extends pulumi.ComponentResource {
                     replicas: 1,
                     selector: { matchLabels: match },
                     template: {
-                        metadata: { labels: objectLabels, annotations: { "sidecar.istio.io/inject": "false" } },
+                        metadata: { labels: { ...objectLabels, ...OUT_OF_MESH } },
                         spec: {
                             serviceAccountName: fixedName,
                             securityContext: restrictedPodSecurity(),

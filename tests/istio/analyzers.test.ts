@@ -26,7 +26,7 @@ export function meshContext(cfg: StackConfig): MeshContext {
             ...cfg.crawlers.namespaces.filter((c) => c.manage === "label").map((c) => c.name),
             ...cfg.mesh.ingressNamespaces,
         ],
-        controlPlaneAutoAllocate: (cfg.mesh as { addressAllocation?: string }).addressAllocation === "istiod",
+        controlPlaneAutoAllocate: cfg.mesh.addressAllocation === "istiod",
     };
 }
 
