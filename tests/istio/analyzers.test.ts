@@ -5,9 +5,8 @@
 import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
-import { StackConfig } from "../../components/config";
 import { K8sObject, ROOT, renderedStack, stackConfig } from "../harness";
-import { ANALYZERS, MeshContext, messageUrl } from "./analyzers";
+import { ANALYZERS, MeshContext, meshContext, messageUrl } from "./analyzers";
 
 /** The stack files in the repository. */
 export const STACKS = fs
@@ -15,20 +14,6 @@ export const STACKS = fs
     .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
     .filter((s): s is string => s !== undefined)
     .sort();
-
-/** What the analyzers assume of the cluster, from the stack config. */
-export function meshContext(cfg: StackConfig): MeshContext {
-    return {
-        trustDomain: cfg.mesh.trustDomain,
-        istioNamespace: cfg.namespaces.istio,
-        externalNamespaces: [
-            "kube-system",
-            ...cfg.crawlers.namespaces.filter((c) => c.manage === "label").map((c) => c.name),
-            ...cfg.mesh.ingressNamespaces,
-        ],
-        controlPlaneAutoAllocate: cfg.mesh.addressAllocation === "istiod",
-    };
-}
 
 describe("Istio analyzers over the rendered stacks", function () {
     this.timeout(180_000);

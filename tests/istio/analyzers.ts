@@ -10,6 +10,7 @@
  * EnvoyFilter, RequestAuthentication, webhooks, multicluster, Gateway API, waypoints, image: auto, and those that need
  * running pods or the control plane's own objects: IST0103, IST0143, IST0139, IST0158) are not implemented.
  */
+import { StackConfig } from "../../components/config";
 import { K8sObject } from "../../scripts/offline";
 
 type Obj = Record<string, any>;
@@ -36,6 +37,20 @@ export interface MeshContext {
     externalNamespaces: string[];
     /** istiod allocates addresses for address-less ServiceEntries (PILOT_ENABLE_IP_AUTOALLOCATE). */
     controlPlaneAutoAllocate: boolean;
+}
+
+/** What the analyzers assume of the cluster, from the stack config. */
+export function meshContext(cfg: StackConfig): MeshContext {
+    return {
+        trustDomain: cfg.mesh.trustDomain,
+        istioNamespace: cfg.namespaces.istio,
+        externalNamespaces: [
+            "kube-system",
+            ...cfg.crawlers.namespaces.filter((c) => c.manage === "label").map((c) => c.name),
+            ...cfg.mesh.ingressNamespaces,
+        ],
+        controlPlaneAutoAllocate: cfg.mesh.addressAllocation === "istiod",
+    };
 }
 
 /** Message page of an IST code. */
