@@ -106,6 +106,20 @@ export function readStackFiles(stack: string, dir = ROOT): StackFileConfig {
     return { config, secretKeys: [...secretKeys].sort(), placeholders: placeholders.sort(), missingSecrets };
 }
 
+/** The `proxy-monitor:*` values of a stack file's config, keys without the namespace, JSON decoded. */
+export function rawProjectConfig(config: Record<string, string>): Record<string, unknown> {
+    const raw: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(config)) {
+        if (!key.startsWith(`${PROJECT}:`)) continue;
+        try {
+            raw[key.slice(PROJECT.length + 1)] = JSON.parse(value);
+        } catch {
+            raw[key.slice(PROJECT.length + 1)] = value;
+        }
+    }
+    return raw;
+}
+
 export function listStacks(dir = ROOT): string[] {
     return fs
         .readdirSync(dir)

@@ -9,7 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import YAML from "yaml";
-import { PROJECT, StackConfig, parseStackConfig } from "../components/config";
+import { StackConfig, parseStackConfig } from "../components/config";
 import { formatProblem } from "../components/validate";
 import {
     K8sObject,
@@ -17,6 +17,7 @@ import {
     RecordedResource,
     installRecordingMocks,
     kubernetesObjects,
+    rawProjectConfig,
     readStackFiles,
     settle,
 } from "../scripts/offline";
@@ -25,17 +26,7 @@ export { K8sObject, ROOT };
 
 /** Raw `proxy-monitor:*` config of a stack file (secrets as placeholders), keys without the namespace. */
 export function rawStackConfig(stack: string): Record<string, unknown> {
-    const { config } = readStackFiles(stack);
-    const raw: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(config)) {
-        if (!key.startsWith(`${PROJECT}:`)) continue;
-        try {
-            raw[key.slice(PROJECT.length + 1)] = JSON.parse(value);
-        } catch {
-            raw[key.slice(PROJECT.length + 1)] = value;
-        }
-    }
-    return raw;
+    return rawProjectConfig(readStackFiles(stack).config);
 }
 
 /** The validated config of a stack file, optionally with some raw keys replaced. */
