@@ -181,6 +181,32 @@ describe("Istio analyzers catch what they are named for", function () {
         expect(f).to.have.length(4);
     });
 
+    it("IST0106/IST0133: what Istio's webhook rejects or warns about in ServiceEntries and Telemetry", () => {
+        const objs = copy();
+        const se = get(objs, "ServiceEntry", "vendor-a-dc-eu-west").spec as Obj;
+        se.hosts.push("other.example.net");
+        se.addresses = ["10.0.0.0/24"];
+        se.ports.push({ number: 8000, name: "tcp-8000", protocol: "SCTP" });
+        const tags = (get(objs, "Telemetry", "proxy-gateways").spec as Obj).metrics[0].overrides.find(
+            (o: Obj) => o.tagOverrides,
+        ).tagOverrides;
+        tags.source_app = { operation: "REMOVE", value: "x" };
+        tags.extra = { operation: "UPSERT" };
+        expect(codes(A.IST0106_IST0133(objs, ctx))).to.deep.equal([
+            "IST0106 ServiceEntry proxy-gateways/vendor-a-dc-eu-west: CIDR addresses are allowed only for NONE/STATIC resolution types",
+            "IST0106 ServiceEntry proxy-gateways/vendor-a-dc-eu-west: port name tcp-8000 already defined",
+            "IST0106 ServiceEntry proxy-gateways/vendor-a-dc-eu-west: port 8000 already defined",
+            "IST0106 ServiceEntry proxy-gateways/vendor-a-dc-eu-west: unsupported protocol SCTP",
+            "IST0106 ServiceEntry proxy-gateways/vendor-a-dc-eu-west: multiple hosts provided with non-HTTP, non-TLS ports",
+            "IST0106 Telemetry proxy-gateways/proxy-gateways: tagOverrides.source_app: value may only be set when operation is UPSERT",
+            "IST0106 Telemetry proxy-gateways/proxy-gateways: tagOverrides.extra: value must be set when operation is UPSERT",
+        ]);
+        // without istiod's allocation, Istio's webhook warns on every address-less TCP entry
+        expect(A.IST0106_IST0133(base, { ...ctx, controlPlaneAutoAllocate: false }).map((f) => f.code)).to.deep.equal(
+            Array(9).fill("IST0133"),
+        );
+    });
+
     it("IST0107, IST0108, IST0125, IST0135: misplaced, unknown, invalid and deprecated Istio annotations", () => {
         const objs = copy();
         const ann = gatewayTemplate(objs).metadata.annotations;

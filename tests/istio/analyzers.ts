@@ -10,6 +10,7 @@
  * EnvoyFilter, RequestAuthentication, webhooks, multicluster, Gateway API, waypoints, image: auto, and those that need
  * running pods or the control plane's own objects: IST0103, IST0143, IST0139, IST0158) are not implemented.
  */
+import { isIP } from "net";
 import { StackConfig } from "../../components/config";
 import { K8sObject } from "../../scripts/offline";
 
@@ -678,10 +679,91 @@ export const ANNOTATIONS: Analyzer = (objects) => {
     return out;
 };
 
+const PROTOCOLS = ["HTTP", "HTTPS", "GRPC", "GRPC-WEB", "HTTP2", "MONGO", "REDIS", "MYSQL", "TCP", "TLS", "UDP"];
+const isIpOrCidr = (a: string) => {
+    const [ip, bits] = a.split("/");
+    if (isIP(ip) === 0) return false;
+    if (bits === undefined) return true;
+    return /^\d+$/.test(bits) && Number(bits) <= (isIP(ip) === 4 ? 32 : 128);
+};
+
+/**
+ * IST0106 SchemaValidationError and IST0133 SchemaWarning: the semantic rules Istio's validating webhook applies
+ * beyond the OpenAPI schema (istio/istio pkg/config/validation), for the kinds this program renders with rules
+ * that can fail: ServiceEntry (addresses, ports, protocols, hosts per resolution, endpoints; the warning that TCP
+ * ports need addresses when istiod does not allocate them) and Telemetry (providers, tag overrides).
+ */
+export const IST0106_IST0133: Analyzer = (objects, ctx) => {
+    const out: Finding[] = [];
+    const err = (o: K8sObject, m: string) => out.push({ code: "IST0106", object: ref(o), message: m });
+    const warn = (o: K8sObject, m: string) => out.push({ code: "IST0133", object: ref(o), message: m });
+    for (const se of byKind(objects, "ServiceEntry")) {
+        const s = spec(se);
+        const resolution: string = s.resolution ?? "NONE";
+        const addresses: string[] = s.addresses ?? [];
+        for (const a of addresses) if (!isIpOrCidr(a)) err(se, `address ${a} is not an IP or CIDR`);
+        if (addresses.some((a) => a.includes("/")) && !["NONE", "STATIC"].includes(resolution))
+            err(se, "CIDR addresses are allowed only for NONE/STATIC resolution types");
+        const names = new Set<string>();
+        const numbers = new Set<number>();
+        const optedOut = se.metadata.labels?.["networking.istio.io/enable-autoallocate-ip"] === "false";
+        const allocated = ctx.controlPlaneAutoAllocate && resolution !== "NONE" && !optedOut;
+        for (const p of (s.ports ?? []) as Obj[]) {
+            if (names.has(p.name)) err(se, `port name ${p.name} already defined`);
+            if (numbers.has(p.number)) err(se, `port ${p.number} already defined`);
+            names.add(p.name);
+            numbers.add(p.number);
+            if (p.protocol && !PROTOCOLS.includes(String(p.protocol).toUpperCase()))
+                err(se, `unsupported protocol ${p.protocol}`);
+            if (addresses.length === 0 && !allocated && isTcp(p.protocol))
+                warn(
+                    se,
+                    "addresses are required for ports serving TCP (or unset) protocol when IP Autoallocation is not enabled",
+                );
+        }
+        if (
+            resolution !== "NONE" &&
+            (s.hosts ?? []).length > 1 &&
+            ((s.ports ?? []) as Obj[]).some((p) => !/^(HTTP|HTTP2|GRPC|GRPC-WEB|HTTPS|TLS)$/i.test(p.protocol ?? ""))
+        )
+            err(se, "multiple hosts provided with non-HTTP, non-TLS ports");
+        const endpoints = (s.endpoints ?? []) as Obj[];
+        if (resolution === "STATIC")
+            for (const e of endpoints)
+                if (isIP(e.address ?? "") === 0) err(se, `STATIC endpoint address ${e.address} is not an IP`);
+        if (resolution === "NONE" && endpoints.length > 0)
+            err(se, "no endpoints should be provided for resolution type none");
+        for (const e of endpoints)
+            for (const name of Object.keys(e.ports ?? {}))
+                if (!names.has(name)) err(se, `endpoint port ${name} is not defined by the service entry`);
+    }
+    for (const t of byKind(objects, "Telemetry")) {
+        const s = spec(t);
+        for (const section of ["metrics", "accessLogging", "tracing"])
+            for (const entry of (s[section] ?? []) as Obj[])
+                for (const pr of (entry.providers ?? []) as Obj[])
+                    if (!pr?.name) err(t, "providers.name may not be empty");
+        if ((s.tracing ?? []).length > 1) warn(t, "multiple tracing is not currently supported");
+        for (const m of (s.metrics ?? []) as Obj[])
+            for (const o of (m.overrides ?? []) as Obj[]) {
+                if (o.match?.customMetric === "") err(t, "customMetric may not be empty");
+                for (const [tag, to] of Object.entries((o.tagOverrides ?? {}) as Obj)) {
+                    if (tag === "") warn(t, "tagOverrides.name may not be empty");
+                    if (to?.operation === "REMOVE" && to.value)
+                        err(t, `tagOverrides.${tag}: value may only be set when operation is UPSERT`);
+                    if ((to?.operation ?? "UPSERT") === "UPSERT" && !to?.value)
+                        err(t, `tagOverrides.${tag}: value must be set when operation is UPSERT`);
+                }
+            }
+    }
+    return out;
+};
+
 /** Every analyzer, by the IST codes it reports. */
 export const ANALYZERS: Record<string, Analyzer> = {
     IST0101,
     IST0102,
+    "IST0106/IST0133": IST0106_IST0133,
     "IST0107/IST0108/IST0125/IST0135": ANNOTATIONS,
     "IST0110/IST0111": IST0110_IST0111,
     IST0116,
