@@ -7,23 +7,15 @@
 import * as fs from "fs";
 import * as path from "path";
 import { allDashboards } from "../dashboards";
-import { parseStackConfig, PROJECT } from "../components/config";
+import { parseStackConfig } from "../components/config";
 import { formatProblem } from "../components/validate";
-import { ROOT, readStackFiles } from "./offline";
+import { ROOT, rawProjectConfig, readStackFiles } from "./offline";
 
 export const DASHBOARD_STACK = "prod";
 
 export function dashboardFiles(): Record<string, string> {
     const { config } = readStackFiles(DASHBOARD_STACK);
-    const raw: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(config)) {
-        if (!k.startsWith(`${PROJECT}:`)) continue;
-        try {
-            raw[k.slice(PROJECT.length + 1)] = JSON.parse(v);
-        } catch {
-            raw[k.slice(PROJECT.length + 1)] = v;
-        }
-    }
+    const raw = rawProjectConfig(config);
     const parsed = parseStackConfig(raw, DASHBOARD_STACK);
     if (!parsed.config) throw new Error(parsed.problems.map(formatProblem).join("\n"));
     return Object.fromEntries(

@@ -19,7 +19,7 @@ import * as path from "path";
 import YAML from "yaml";
 import { buildAlertRules } from "../components/alerting";
 import { buildAlertmanagerConfig } from "../components/alerting/alertmanager-config";
-import { PROJECT, StackConfig, parseStackConfig } from "../components/config";
+import { StackConfig, parseStackConfig } from "../components/config";
 import { gatewayFileConfig } from "../components/gateway/file-config";
 import { generatorPattern } from "../components/load-generator";
 import { buildRecordingRules, buildScrapeConfig } from "../components/prometheus";
@@ -28,7 +28,7 @@ import { simulatorFileConfig, targetFileConfig } from "../components/simulators"
 import { formatProblem } from "../components/validate";
 import { bundleProxy } from "../proxy/bundle";
 import { HOST, freePort, waitListening } from "./loopback";
-import { readStackFiles } from "./offline";
+import { rawProjectConfig, readStackFiles } from "./offline";
 
 export { HOST, freePort };
 
@@ -65,15 +65,7 @@ export function httpPost(port: number, p: string): Promise<number> {
 /** The validated config of a committed stack. */
 export function loadStack(stack: string): StackConfig {
     const { config } = readStackFiles(stack);
-    const raw: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(config)) {
-        if (!k.startsWith(`${PROJECT}:`)) continue;
-        try {
-            raw[k.slice(PROJECT.length + 1)] = JSON.parse(v);
-        } catch {
-            raw[k.slice(PROJECT.length + 1)] = v;
-        }
-    }
+    const raw = rawProjectConfig(config);
     const parsed = parseStackConfig(raw, stack);
     if (!parsed.config) throw new Error(parsed.problems.map(formatProblem).join("\n"));
     return parsed.config;

@@ -94,6 +94,23 @@ export function runRender(stack: string, extraArgs: string[] = []): Promise<Rend
     });
 }
 
+/**
+ * Renders a committed stack file changed by `change` (its parsed YAML `config`), saved as Pulumi.<name>.yaml beside
+ * a copy of Pulumi.yaml in a temp dir.
+ */
+export function runRenderChanged(
+    from: string,
+    name: string,
+    change: (config: Record<string, any>) => void,
+): Promise<RenderRun> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `config-${name}-`));
+    fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
+    const doc = YAML.parse(fs.readFileSync(path.join(ROOT, `Pulumi.${from}.yaml`), "utf8"));
+    change(doc.config);
+    fs.writeFileSync(path.join(dir, `Pulumi.${name}.yaml`), YAML.stringify(doc));
+    return runRender(name, ["--config-dir", dir]);
+}
+
 /** Reads every object of a render directory. */
 export function readRendered(dir: string): K8sObject[] {
     const out: K8sObject[] = [];

@@ -4,14 +4,10 @@
  * (resolution STATIC); anything else fails the render (and `pulumi preview`) naming the key.
  */
 import { expect } from "chai";
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
-import YAML from "yaml";
 import { StackConfig } from "../components/config";
 import { ProxyMesh, buildServiceEntries, checkPoolRouting, gatewayProxyConfig } from "../components/mesh";
 import { ConfigError, formatProblem } from "../components/validate";
-import { ROOT, find, rawStackConfig, renderedStack, runRender, stackConfig, underMocks } from "./harness";
+import { find, rawStackConfig, renderedStack, runRenderChanged, stackConfig, underMocks } from "./harness";
 
 type Obj = Record<string, any>;
 const prodWith = (change: (raw: Obj) => void): StackConfig => {
@@ -112,12 +108,9 @@ describe("pool routing through the gateways' sidecars", function () {
     });
 
     it("npm run render fails (as pulumi preview would) on address-less shared ports without allocation, naming the keys", async () => {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "routing-"));
-        fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
-        const prod = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.prod.yaml"), "utf8"));
-        prod.config["proxy-monitor:mesh"] = { ...prod.config["proxy-monitor:mesh"], addressAllocation: "off" };
-        fs.writeFileSync(path.join(dir, "Pulumi.off.yaml"), YAML.stringify(prod));
-        const run = await runRender("off", ["--config-dir", dir]);
+        const run = await runRenderChanged("prod", "off", (config) => {
+            config["proxy-monitor:mesh"] = { ...config["proxy-monitor:mesh"], addressAllocation: "off" };
+        });
         expect(run.code).to.equal(1);
         expect(run.stderr).to.contain("Pulumi.off.yaml has 9 configuration problem(s)");
         expect(run.stderr).to.contain(

@@ -1,9 +1,16 @@
 import { expect } from "chai";
 import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
 import YAML from "yaml";
-import { K8sObject, ROOT, find, modelOf, readRendered, renderedStack, runRender, validateObject } from "./harness";
+import {
+    K8sObject,
+    find,
+    modelOf,
+    readRendered,
+    renderedStack,
+    runRender,
+    runRenderChanged,
+    validateObject,
+} from "./harness";
 import { restrictedViolations, workloadViolations } from "./pod-security";
 
 describe("npm run render", function () {
@@ -78,14 +85,11 @@ describe("npm run render", function () {
     });
 
     it("rejects invalid config with every problem on stderr, naming the keys, and a non-zero exit", async () => {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bad-config-"));
-        fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
-        const dev = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8"));
-        dev.config["proxy-monitor:vendors"][0].pools[0].port = 70000;
-        dev.config["proxy-monitor:vendors"][1].pools = [];
-        dev.config["proxy-monitor:scrapeInterval"] = "often";
-        fs.writeFileSync(path.join(dir, "Pulumi.bad.yaml"), YAML.stringify(dev));
-        const run = await runRender("bad", ["--config-dir", dir]);
+        const run = await runRenderChanged("dev", "bad", (config) => {
+            config["proxy-monitor:vendors"][0].pools[0].port = 70000;
+            config["proxy-monitor:vendors"][1].pools = [];
+            config["proxy-monitor:scrapeInterval"] = "often";
+        });
         expect(run.code).to.equal(1);
         expect(run.stderr).to.contain("Pulumi.bad.yaml has 3 configuration problem(s)");
         expect(run.stderr).to.contain(

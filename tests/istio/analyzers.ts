@@ -461,61 +461,61 @@ export const IST0127: Analyzer = (objects, ctx) => {
         .map((ap) => ({ code: "IST0127", object: ref(ap), message: "no workload matches the policy" }));
 };
 
+/**
+ * Two selectors on one pod (conflictCode), or several selector-less objects of the kind in one namespace
+ * (nsWideCode): Istio then applies one of them arbitrarily.
+ */
+function selectorConflicts(
+    kind: string,
+    selectorOf: (o: K8sObject) => Record<string, string> | undefined,
+    conflictCode: string,
+    nsWideCode: string,
+): Analyzer {
+    return (objects) => {
+        const out: Finding[] = [];
+        const all = byKind(objects, kind);
+        for (const p of podTemplates(objects)) {
+            const selecting = all.filter(
+                (o) => o.metadata.namespace === p.namespace && matches(selectorOf(o), p.labels),
+            );
+            if (selecting.length > 1)
+                for (const o of selecting)
+                    out.push({
+                        code: conflictCode,
+                        object: ref(o),
+                        message: `selects ${ref(p.owner)} with ${selecting.map((x) => x.metadata.name).join(", ")}`,
+                    });
+        }
+        const nsWide = new Map<string, K8sObject[]>();
+        for (const o of all.filter((x) => !selectorOf(x)))
+            nsWide.set(o.metadata.namespace!, [...(nsWide.get(o.metadata.namespace!) ?? []), o]);
+        for (const [ns, list] of nsWide)
+            if (list.length > 1)
+                for (const o of list)
+                    out.push({
+                        code: nsWideCode,
+                        object: ref(o),
+                        message: `more than one selector-less ${kind} in ${ns}`,
+                    });
+        return out;
+    };
+}
+
 /** IST0110 ConflictingSidecarWorkloadSelectors and IST0111 MultipleSidecarsWithoutWorkloadSelectors. */
-export const IST0110_IST0111: Analyzer = (objects) => {
-    const out: Finding[] = [];
-    const sidecars = byKind(objects, "Sidecar");
-    for (const p of podTemplates(objects)) {
-        const selecting = sidecars.filter(
-            (s) => s.metadata.namespace === p.namespace && matches(spec(s).workloadSelector?.labels, p.labels),
-        );
-        if (selecting.length > 1)
-            for (const s of selecting)
-                out.push({
-                    code: "IST0110",
-                    object: ref(s),
-                    message: `selects ${ref(p.owner)} with ${selecting.map((x) => x.metadata.name).join(", ")}`,
-                });
-    }
-    const nsWide = new Map<string, K8sObject[]>();
-    for (const s of sidecars.filter((x) => !spec(x).workloadSelector))
-        nsWide.set(s.metadata.namespace!, [...(nsWide.get(s.metadata.namespace!) ?? []), s]);
-    for (const [ns, list] of nsWide)
-        if (list.length > 1)
-            for (const s of list)
-                out.push({ code: "IST0111", object: ref(s), message: `more than one selector-less Sidecar in ${ns}` });
-    return out;
-};
+export const IST0110_IST0111 = selectorConflicts(
+    "Sidecar",
+    (o) => spec(o).workloadSelector?.labels,
+    "IST0110",
+    "IST0111",
+);
 
 /** IST0159 ConflictingTelemetryWorkloadSelectors and IST0160 MultipleTelemetriesWithoutWorkloadSelectors. */
-export const IST0159_IST0160: Analyzer = (objects) => {
-    const out: Finding[] = [];
-    const telemetries = byKind(objects, "Telemetry");
-    for (const p of podTemplates(objects)) {
-        const selecting = telemetries.filter(
-            (t) => t.metadata.namespace === p.namespace && matches(spec(t).selector?.matchLabels, p.labels),
-        );
-        if (selecting.length > 1)
-            for (const t of selecting)
-                out.push({
-                    code: "IST0159",
-                    object: ref(t),
-                    message: `selects ${ref(p.owner)} with another Telemetry`,
-                });
-    }
-    const nsWide = new Map<string, K8sObject[]>();
-    for (const t of telemetries.filter((x) => !spec(x).selector))
-        nsWide.set(t.metadata.namespace!, [...(nsWide.get(t.metadata.namespace!) ?? []), t]);
-    for (const [ns, list] of nsWide)
-        if (list.length > 1)
-            for (const t of list)
-                out.push({
-                    code: "IST0160",
-                    object: ref(t),
-                    message: `more than one selector-less Telemetry in ${ns}`,
-                });
-    return out;
-};
+export const IST0159_IST0160 = selectorConflicts(
+    "Telemetry",
+    (o) => spec(o).selector?.matchLabels,
+    "IST0159",
+    "IST0160",
+);
 
 /** Providers Istio's default mesh config defines (extensionProviders prometheus, stackdriver, envoy). */
 export const DEFAULT_TELEMETRY_PROVIDERS = ["prometheus", "stackdriver", "envoy"];
