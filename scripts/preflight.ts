@@ -6,7 +6,8 @@
  * Checks: Kubernetes version; Istio (istiod and its version, the Istio CRDs at the API versions the program uses,
  * DNS capture and address allocation for the gateways' pool routing, mesh-wide DNS capture); Istio CNI when an
  * in-mesh namespace enforces a Pod Security level that forbids istio-init's capabilities; the existing crawler
- * namespaces and service accounts the AuthorizationPolicies name; metrics-server for the HPAs; the VPA CRDs when
+ * namespaces and service accounts the AuthorizationPolicies name; the crawler workloads the HPAs target;
+ * metrics-server for the HPAs; the VPA CRDs when
  * VPAs are on; the custom-metrics APIService when the adapter is on. (The program has no prometheus-operator mode,
  * so it needs no operator CRDs.)
  *
@@ -216,6 +217,13 @@ export async function preflight(cfg: StackConfig, kubectl: Kubectl): Promise<Che
             );
     }
 
+    // Autoscaling: the crawler workloads the HPAs target are the user's.
+    for (const [i, w] of cfg.autoscaling.workloads.entries()) {
+        if (await getJson(kubectl, ["-n", w.namespace, "get", w.kind.toLowerCase(), w.name])) continue;
+        missing(
+            `${w.kind} ${w.namespace}/${w.name} (autoscaling.workloads[${i}]) does not exist: its HPA would scale nothing`,
+        );
+    }
     // Autoscaling.
     const metrics = await getJson(kubectl, ["get", "apiservice", METRICS_API]);
     if (available(metrics)) ok(`metrics-server (APIService ${METRICS_API} available) for the HPAs`);

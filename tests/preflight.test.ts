@@ -26,6 +26,8 @@ interface World {
     cni?: string;
     namespaces: Record<string, Record<string, string>>;
     serviceAccounts: string[];
+    /** `namespace/kind/name` of existing workloads. */
+    workloads?: string[];
     apiServices: Record<string, { available: boolean; service?: { namespace: string; name: string } }>;
 }
 
@@ -54,6 +56,7 @@ function complete(): World {
             "ingress-nginx": {},
         },
         serviceAccounts: ["crawlers/crawler", "crawlers-mobile/crawler"],
+        workloads: ["crawlers/deployment/crawler"],
         apiServices: {
             "v1beta1.metrics.k8s.io": {
                 available: true,
@@ -154,6 +157,11 @@ describe("npm run preflight", function () {
             what: "an ingress namespace that does not exist",
             world: (w) => delete w.namespaces["ingress-nginx"],
             line: /^namespace ingress-nginx \(mesh\.ingressNamespaces\) does not exist$/,
+        },
+        {
+            what: "a crawler workload an HPA targets that does not exist",
+            world: (w) => (w.workloads = []),
+            line: /^Deployment crawlers\/crawler \(autoscaling\.workloads\[0\]\) does not exist: its HPA would scale nothing$/,
         },
         {
             what: "no metrics-server",
