@@ -1,51 +1,42 @@
 /**
- * The proxy program (proxy/: gateway, vendor simulator, load generator, target) ships as one bundled script in a
- * ConfigMap, run by the official Node image; or, when `images.gateway` is set, as a team-built image (see
- * proxy/Dockerfile) that has the script at the same path. These helpers build the pieces every such workload shares.
+ * The proxy program (proxy/: gateway, vendor simulator, load generator, target) ships as one bundled script, gzipped
+ * beside its loader (proxy/loader.ts), in a ConfigMap run by the official Node image; or, when `images.gateway` is
+ * set, as a team-built image (see proxy/Dockerfile) that has the same two files at the same path. Either way the pod
+ * runs `node /opt/proxy-monitor/loader.js <mode> --config …`. These helpers build the pieces every such workload
+ * shares.
  */
-import * as zlib from "zlib";
 import * as k8s from "@pulumi/kubernetes";
 import * as kx from "@pulumi/kubernetesx";
 import * as pulumi from "@pulumi/pulumi";
 import { Resources } from "./config";
 import { NOBODY, contentHash, resources, restrictedContainerSecurity, restrictedPodSecurity } from "./k8s";
+import { LOADER, LOADER_FILE, SCRIPT_FILE, SCRIPT_GZ } from "../proxy/loader";
 import { METRICS_PORT_NAME, PORTS } from "./names";
 
 /** Where the bundled script is mounted in the pod. */
 export const SCRIPT_DIR = "/opt/proxy-monitor";
-export const SCRIPT_FILE = "proxy.js";
-/** The gzipped bundle and the loader that runs it (the bundle is larger than a ConfigMap holds uncompressed). */
-export const SCRIPT_GZ = "proxy.js.gz";
-export const LOADER_FILE = "loader.js";
-/** Unzips the bundle in memory and runs it as a CommonJS module (nothing is written: the root filesystem is read-only). */
-export const LOADER = [
-    '"use strict";',
-    'const fs = require("fs"), path = require("path"), zlib = require("zlib"), Module = require("module");',
-    `const file = path.join(__dirname, ${JSON.stringify(SCRIPT_FILE)});`,
-    `const source = zlib.gunzipSync(fs.readFileSync(path.join(__dirname, ${JSON.stringify(SCRIPT_GZ)}))).toString("utf8");`,
-    "const m = new Module(file, module);",
-    "m.filename = file;",
-    "m.paths = Module._nodeModulePaths(__dirname);",
-    "m._compile(source, file);",
-    "",
-].join("\n");
+export { LOADER, LOADER_FILE, SCRIPT_FILE, SCRIPT_GZ };
+/** The file a pod runs: the loader beside the gzipped bundle, from the script ConfigMap or a built image. */
+export const ENTRY_FILE = `${SCRIPT_DIR}/${LOADER_FILE}`;
 /** Where a workload's JSON config is mounted. */
 export const CONFIG_DIR = "/etc/proxy-monitor";
 
 /** Kubernetes caps a ConfigMap at 1 MiB; the gzipped bundle (base64) must leave room for the object's metadata. */
 export const MAX_BUNDLE_BYTES = 1_000_000;
 
-let cachedBundle: string | undefined;
+type Bundler = typeof import("../proxy/bundle");
+let cached: { script: string; files: ReturnType<Bundler["programFiles"]> } | undefined;
 
-/** The bundled proxy program (built once per process with esbuild). */
-export function proxyBundle(): string {
-    if (cachedBundle === undefined) {
+/** The bundled proxy program and the files it ships as (built once per process with esbuild). */
+export function proxyProgram(): NonNullable<typeof cached> {
+    if (cached === undefined) {
         // Loaded lazily: bundling needs esbuild and the proxy sources, which only this path uses.
         // eslint-disable-next-line @typescript-eslint/no-require-imports
-        const { bundleProxy } = require("../proxy/bundle") as { bundleProxy: () => string };
-        cachedBundle = bundleProxy();
+        const { bundleProxy, programFiles } = require("../proxy/bundle") as Bundler;
+        const script = bundleProxy();
+        cached = { script, files: programFiles(script) };
     }
-    return cachedBundle;
+    return cached;
 }
 
 /** A ConfigMap holding the gzipped bundle and its loader, one per namespace that runs the program. */
@@ -55,8 +46,8 @@ export function scriptConfigMap(
     labels: Record<string, string>,
     opts: pulumi.CustomResourceOptions,
 ): { configMap: k8s.core.v1.ConfigMap; hash: string } {
-    const script = proxyBundle();
-    const gz = zlib.gzipSync(Buffer.from(script), { level: 9 }).toString("base64");
+    const { script, files } = proxyProgram();
+    const gz = files[SCRIPT_GZ].toString("base64");
     if (gz.length + LOADER.length > MAX_BUNDLE_BYTES) {
         throw new Error(
             `the gzipped proxy program is ${gz.length} bytes in base64, over the ${MAX_BUNDLE_BYTES} a ConfigMap holds; set images.gateway to a built image (proxy/Dockerfile)`,
@@ -64,7 +55,11 @@ export function scriptConfigMap(
     }
     const configMap = new k8s.core.v1.ConfigMap(
         name,
-        { metadata: { namespace, labels }, data: { [LOADER_FILE]: LOADER }, binaryData: { [SCRIPT_GZ]: gz } },
+        {
+            metadata: { namespace, labels },
+            data: { [LOADER_FILE]: files[LOADER_FILE] },
+            binaryData: { [SCRIPT_GZ]: gz },
+        },
         opts,
     );
     return { configMap, hash: contentHash(script) };
@@ -133,13 +128,7 @@ export function programPodSpec(a: ProgramPodArgs): pulumi.Output<k8s.types.input
                 name: a.mode,
                 image: a.image,
                 command: ["node"],
-                args: [
-                    `${SCRIPT_DIR}/${SCRIPT_FILE}`,
-                    a.mode,
-                    "--config",
-                    `${CONFIG_DIR}/config.json`,
-                    ...(a.args ?? []),
-                ],
+                args: [ENTRY_FILE, a.mode, "--config", `${CONFIG_DIR}/config.json`, ...(a.args ?? [])],
                 ports: { ...a.ports, [METRICS_PORT_NAME]: PORTS.proxyMetrics },
                 env: {
                     NODE_ENV: "production",

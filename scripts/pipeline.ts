@@ -26,7 +26,7 @@ import { buildRecordingRules, buildScrapeConfig } from "../components/prometheus
 import { toStaticTargets } from "../components/prometheus/scrape";
 import { simulatorFileConfig, targetFileConfig } from "../components/simulators";
 import { formatProblem } from "../components/validate";
-import { bundleProxy } from "../proxy/bundle";
+import { writeProgram } from "../proxy/bundle";
 import { HOST, freePort, waitListening } from "./loopback";
 import { rawProjectConfig, readStackFiles } from "./offline";
 
@@ -124,7 +124,8 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
         fs.writeFileSync(f, typeof obj === "string" ? obj : JSON.stringify(obj, null, 2));
         return f;
     };
-    const script = write("proxy.js", bundleProxy());
+    // What the pods run: the loader and the gzipped bundle of the script ConfigMap (components/node-app.ts).
+    const script = writeProgram(path.join(dir, "program"));
     const run = (name: string, args: string[]) => {
         const out = fs.openSync(path.join(dir, `${name}.log`), "a");
         const p = spawn(args[0], args.slice(1), { stdio: ["ignore", out, out] });

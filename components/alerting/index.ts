@@ -126,10 +126,23 @@ export class Alerting extends pulumi.ComponentResource {
                                               ]
                                             : ["--cluster.listen-address="]),
                                     ],
+                                    // The gossip ports only where they listen: one replica runs unclustered.
                                     ports: [
                                         { name: "web", containerPort: PORTS.alertmanager },
-                                        { name: "mesh-tcp", containerPort: PORTS.alertmanagerCluster, protocol: "TCP" },
-                                        { name: "mesh-udp", containerPort: PORTS.alertmanagerCluster, protocol: "UDP" },
+                                        ...(replicas > 1
+                                            ? [
+                                                  {
+                                                      name: "mesh-tcp",
+                                                      containerPort: PORTS.alertmanagerCluster,
+                                                      protocol: "TCP",
+                                                  },
+                                                  {
+                                                      name: "mesh-udp",
+                                                      containerPort: PORTS.alertmanagerCluster,
+                                                      protocol: "UDP",
+                                                  },
+                                              ]
+                                            : []),
                                     ],
                                     readinessProbe: probe("/-/ready"),
                                     livenessProbe: probe("/-/healthy"),
@@ -167,8 +180,22 @@ export class Alerting extends pulumi.ComponentResource {
                     selector: match,
                     ports: [
                         { name: "http-web", port: PORTS.alertmanager, targetPort: "web" },
-                        { name: "tcp-mesh", port: PORTS.alertmanagerCluster, targetPort: "mesh-tcp", protocol: "TCP" },
-                        { name: "udp-mesh", port: PORTS.alertmanagerCluster, targetPort: "mesh-udp", protocol: "UDP" },
+                        ...(replicas > 1
+                            ? [
+                                  {
+                                      name: "tcp-mesh",
+                                      port: PORTS.alertmanagerCluster,
+                                      targetPort: "mesh-tcp",
+                                      protocol: "TCP",
+                                  },
+                                  {
+                                      name: "udp-mesh",
+                                      port: PORTS.alertmanagerCluster,
+                                      targetPort: "mesh-udp",
+                                      protocol: "UDP",
+                                  },
+                              ]
+                            : []),
                     ],
                 },
             },
