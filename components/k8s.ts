@@ -89,6 +89,15 @@ export function spreadOverNodes(match: Record<string, string>): k8s.types.input.
     };
 }
 
+/**
+ * The PodDisruptionBudget spec of our replicated workloads: all but one pod keep serving through voluntary
+ * disruptions, and pods that are not ready may always be evicted, so a crash-looping fleet cannot block node drains
+ * (the default policy, IfHealthyBudget, refuses evictions while the budget is not met).
+ */
+export function disruptionBudgetSpec(match: Record<string, string>): k8s.types.input.policy.v1.PodDisruptionBudgetSpec {
+    return { maxUnavailable: 1, unhealthyPodEvictionPolicy: "AlwaysAllow", selector: { matchLabels: match } };
+}
+
 /** In-cluster DNS name of a Service. */
 export function serviceHost(name: string, namespace: string): string {
     return `${name}.${namespace}.svc.cluster.local`;

@@ -91,8 +91,8 @@ export class LoadGenerator extends pulumi.ComponentResource {
             `${name}-deployment`,
             {
                 metadata: { name: fixedName, namespace: ns, labels: objectLabels },
+                // No `replicas`: the HPA below owns it (see components/gateway).
                 spec: {
-                    replicas: lg.replicas,
                     selector: { matchLabels: match },
                     template: {
                         metadata: {

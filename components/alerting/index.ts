@@ -8,6 +8,7 @@ import YAML from "yaml";
 import { StackConfig } from "../config";
 import {
     contentHash,
+    disruptionBudgetSpec,
     imageVersion,
     labels,
     OUT_OF_MESH,
@@ -214,7 +215,7 @@ export class Alerting extends pulumi.ComponentResource {
                 `${name}-pdb`,
                 {
                     metadata: { namespace: ns, labels: objectLabels },
-                    spec: { maxUnavailable: 1, selector: { matchLabels: match } },
+                    spec: disruptionBudgetSpec(match),
                 },
                 childOpts,
             );

@@ -9,6 +9,13 @@ import { durationMs } from "../validate";
 
 /** Seconds the gateway lets tunnels drain on SIGTERM; the pod's grace period is this plus a margin. */
 export const GATEWAY_DRAIN_SECONDS = 30;
+/**
+ * Seconds Istio's agent keeps the gateway's sidecar up after SIGTERM (`terminationDrainDuration`, 5 s by default):
+ * longer than the gateway's own drain, so tunnels are not cut under it, and shorter than the grace period.
+ */
+export const SIDECAR_DRAIN_SECONDS = GATEWAY_DRAIN_SECONDS + 5;
+/** The gateway pod's terminationGracePeriodSeconds: the sidecar's drain plus a margin for the last flush. */
+export const GATEWAY_GRACE_SECONDS = SIDECAR_DRAIN_SECONDS + 5;
 
 export type { GatewayFileConfig };
 

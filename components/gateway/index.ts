@@ -7,11 +7,11 @@ import * as pulumi from "@pulumi/pulumi";
 import { StackConfig, VendorConfig } from "../config";
 import { PoolCredentialMap } from "../credentials";
 import { hpaSpec } from "../hpa";
-import { contentHash, imageVersion, labels, selectorLabels, spreadOverNodes } from "../k8s";
+import { contentHash, disruptionBudgetSpec, imageVersion, labels, selectorLabels, spreadOverNodes } from "../k8s";
 import { APP, NAMES, PORTS, SCRAPE_LABEL, VENDOR_LABEL } from "../names";
 import { gatewayProxyConfig } from "../mesh";
 import { CONFIG_DIR, programPodSpec, scriptConfigMap } from "../node-app";
-import { GATEWAY_DRAIN_SECONDS, gatewayFileConfig } from "./file-config";
+import { GATEWAY_GRACE_SECONDS, SIDECAR_DRAIN_SECONDS, gatewayFileConfig } from "./file-config";
 
 export { gatewayFileConfig };
 
@@ -77,8 +77,10 @@ export class VendorGateway extends pulumi.ComponentResource {
             `${name}-deployment`,
             {
                 metadata: { name: fixedName, namespace: ns, labels: objectLabels },
+                // No `replicas`: the HPA owns it (with server-side apply, a value here would fight the HPA's field
+                // manager, or reset a scaled-out fleet mid-tunnel). A new Deployment starts one pod; the HPA raises
+                // it to minReplicas.
                 spec: {
-                    replicas,
                     selector: { matchLabels: match },
                     strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: "25%" } },
                     template: {
@@ -86,7 +88,11 @@ export class VendorGateway extends pulumi.ComponentResource {
                             labels: { ...objectLabels, [SCRAPE_LABEL]: "true" },
                             annotations: {
                                 "proxy-monitor.io/config-hash": contentHash(fileText, args.scriptHash ?? "", image),
-                                "proxy.istio.io/config": JSON.stringify(gatewayProxyConfig(cfg)),
+                                // The sidecar outlives the gateway's drain (Istio's default would stop it after 5 s).
+                                "proxy.istio.io/config": JSON.stringify({
+                                    ...gatewayProxyConfig(cfg),
+                                    terminationDrainDuration: `${SIDECAR_DRAIN_SECONDS}s`,
+                                }),
                             },
                         },
                         spec: programPodSpec({
@@ -99,7 +105,7 @@ export class VendorGateway extends pulumi.ComponentResource {
                             serviceAccountName: fixedName,
                             ports: { proxy: PORTS.gatewayProxy },
                             resources: cfg.resources.gateway,
-                            terminationGracePeriodSeconds: GATEWAY_DRAIN_SECONDS + 10,
+                            terminationGracePeriodSeconds: GATEWAY_GRACE_SECONDS,
                             affinity: spreadOverNodes(match),
                         }),
                     },
@@ -176,7 +182,7 @@ export class VendorGateway extends pulumi.ComponentResource {
                 `${name}-pdb`,
                 {
                     metadata: { namespace: ns, labels: objectLabels },
-                    spec: { maxUnavailable: 1, selector: { matchLabels: match } },
+                    spec: disruptionBudgetSpec(match),
                 },
                 childOpts,
             );

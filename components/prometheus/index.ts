@@ -11,6 +11,7 @@ import YAML from "yaml";
 import { Resources, StackConfig } from "../config";
 import {
     contentHash,
+    disruptionBudgetSpec,
     imageVersion,
     labels,
     OUT_OF_MESH,
@@ -227,7 +228,7 @@ export class Prometheus extends pulumi.ComponentResource {
                 `${name}-pdb`,
                 {
                     metadata: { namespace: ns, labels: objectLabels },
-                    spec: { maxUnavailable: 1, selector: { matchLabels: match } },
+                    spec: disruptionBudgetSpec(match),
                 },
                 childOpts,
             );

@@ -19,7 +19,7 @@ describe("VendorGateway", () => {
         const [dep] = find(objects, "Deployment");
         expect(dep.metadata.name).to.equal("vendor-b-gateway");
         const spec = dep.spec as any;
-        expect(spec.replicas).to.equal(3);
+        expect(spec.replicas, "the HPA owns replicas").to.equal(undefined);
         expect(spec.selector.matchLabels).to.deep.equal({
             "app.kubernetes.io/name": "proxy-gateway",
             "app.kubernetes.io/instance": "vendor-b-gateway",
@@ -46,6 +46,7 @@ describe("VendorGateway", () => {
             kind: "Deployment",
             name: "vendor-b-gateway",
         });
+        expect((hpa.spec as any).minReplicas).to.equal(3);
         expect((hpa.spec as any).maxReplicas).to.equal(20);
         expect((hpa.spec as any).behavior.scaleDown.stabilizationWindowSeconds).to.equal(300);
         expect(find(objects, "PodDisruptionBudget")).to.have.length(1);

@@ -1,0 +1,67 @@
+/**
+ * What the first `pulumi up` on a real cluster would hit, read from the rendered objects as a kubelet, the HPA
+ * controller, the eviction API and Istio's agent would read them.
+ */
+import { expect } from "chai";
+import YAML from "yaml";
+import { APP } from "../components/names";
+import { durationMs } from "../components/validate";
+import { K8sObject, find, renderedStack } from "./harness";
+
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+describe("the first pulumi up on a real cluster", function () {
+    this.timeout(180_000);
+
+    for (const stack of ["dev", "prod"]) {
+        describe(`--stack ${stack}`, () => {
+            let objects: K8sObject[];
+            before(async () => {
+                objects = (await renderedStack(stack)).objects;
+            });
+
+            it("sets no spec.replicas on a workload an HPA scales (server-side apply would fight the HPA)", () => {
+                const hpas = find(objects, "HorizontalPodAutoscaler");
+                expect(hpas.length).to.be.greaterThan(0);
+                const fights: string[] = [];
+                for (const h of hpas) {
+                    const ref = (h.spec as Obj).scaleTargetRef;
+                    const target = find(objects, ref.kind, ref.name, h.metadata.namespace)[0];
+                    if (target && (target.spec as Obj).replicas !== undefined)
+                        fights.push(
+                            `${ref.kind} ${h.metadata.namespace}/${ref.name}: replicas ${(target.spec as Obj).replicas}`,
+                        );
+                }
+                expect(fights, fights.join("\n")).to.deep.equal([]);
+            });
+
+            it("lets unhealthy pods be evicted past every PodDisruptionBudget (a crash-looping fleet must not block drains)", () => {
+                const pdbs = find(objects, "PodDisruptionBudget");
+                if (stack === "prod") expect(pdbs.length).to.be.greaterThan(0);
+                for (const p of pdbs)
+                    expect((p.spec as Obj).unhealthyPodEvictionPolicy, p.metadata.name).to.equal("AlwaysAllow");
+            });
+
+            it("keeps each gateway's sidecar up while the gateway drains: drain <= sidecar drain < grace period", () => {
+                const gateways = find(objects, "Deployment").filter(
+                    (d) => (d.spec as Obj).template.metadata.labels["app.kubernetes.io/name"] === APP.gateway,
+                );
+                expect(gateways.length).to.be.greaterThan(0);
+                for (const d of gateways) {
+                    const tpl = (d.spec as Obj).template;
+                    const cmName = (tpl.spec.volumes as Obj[]).find((v) => v.name === "config")!.configMap.name;
+                    const cm = find(objects, "ConfigMap", cmName, d.metadata.namespace)[0];
+                    const drainMs = JSON.parse((cm.data as Obj)["config.json"]).shutdownGraceMs as number;
+                    // The agent reads the annotation as YAML (JSON is YAML); absent, Istio stops Envoy after 5 s.
+                    const proxyConfig = YAML.parse(tpl.metadata.annotations?.["proxy.istio.io/config"] ?? "{}") ?? {};
+                    const sidecarMs = durationMs(proxyConfig.terminationDrainDuration ?? "5s");
+                    const graceMs = (tpl.spec.terminationGracePeriodSeconds ?? 30) * 1000;
+                    const where = `${d.metadata.name}: gateway drain ${drainMs} ms, sidecar ${sidecarMs} ms, grace ${graceMs} ms`;
+                    expect(drainMs, where).to.be.greaterThan(0);
+                    expect(sidecarMs, where).to.be.at.least(drainMs);
+                    expect(sidecarMs, where).to.be.below(graceMs);
+                }
+            });
+        });
+    }
+});
