@@ -488,14 +488,8 @@ export function buildNetworkPolicies(cfg: StackConfig): ObjectSpec[] {
         np(mon, "grafana", {
             podSelector: app(APP.grafana),
             policyTypes: ["Ingress"],
-            ingress: [
-                {
-                    ...(ingressFrom.length > 0
-                        ? { from: ingressFrom }
-                        : { from: [{ podSelector: app(APP.prometheus) }] }),
-                    ports: tcp(PORTS.grafana),
-                },
-            ],
+            // Prometheus scrapes Grafana (job grafana) whether or not an ingress also reaches it.
+            ingress: [{ from: [{ podSelector: app(APP.prometheus) }, ...ingressFrom], ports: tcp(PORTS.grafana) }],
         }),
         np(mon, "kube-state-metrics", {
             podSelector: app(APP.kubeStateMetrics),
