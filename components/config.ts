@@ -96,6 +96,12 @@ export interface CrawlerNamespaceConfig {
     readonly serviceAccounts: readonly string[];
     /** Vendors these crawlers may use. Defaults to every vendor. */
     readonly vendors: readonly string[];
+    /**
+     * Destinations the crawlers may reach besides the gateways and the control plane, as Istio Sidecar egress hosts
+     * (`<namespace>/<host>`, such as `queues/*`, `./redis` or `data/results.data.svc.cluster.local`). Their Sidecar is
+     * REGISTRY_ONLY: what is not listed here is refused (a host outside the cluster also needs a ServiceEntry).
+     */
+    readonly egressHosts: readonly string[];
 }
 
 export interface ReceiverConfig {
@@ -265,6 +271,12 @@ export interface StackConfig {
         readonly vpaMode: "Off" | "Initial" | "Auto";
         /** Deploy prometheus-adapter and custom-metric HPAs. */
         readonly customMetrics: boolean;
+        /**
+         * Register the deployed prometheus-adapter as the cluster's custom metrics API (the cluster-scoped APIService
+         * v1beta1.custom.metrics.k8s.io). Cluster-wide: every custom-metrics HPA in the cluster then reads from it.
+         * Defaults to false: where another adapter already serves that API, add our adapter rules to it instead.
+         */
+        readonly customMetricsApiService: boolean;
         readonly scaleUpStabilization: string;
         readonly scaleDownStabilization: string;
         readonly workloads: readonly CrawlerWorkloadConfig[];
@@ -368,6 +380,7 @@ export const DEFAULTS = {
         vpa: false,
         vpaMode: "Off" as const,
         customMetrics: false,
+        customMetricsApiService: false,
         scaleUpStabilization: "0s",
         scaleDownStabilization: "5m",
     },
@@ -490,6 +503,11 @@ const k = (key: string) => `${PROJECT}:${key}`;
 const LABEL = { re: DNS_LABEL, expected: "a DNS label (lower-case letters, digits and '-', at most 63 characters)" };
 const HOST = { re: DNS_SUBDOMAIN, expected: "a DNS host name (lower-case letters, digits, '-' and '.')" };
 const DURATION = { re: PROM_DURATION, expected: "a duration such as 30s, 5m, 1h30m or 30d" };
+/** An Istio Sidecar egress host: `<namespace>/<dnsName>`, namespace `*`, `.`, `~` or a name, host `*`, `*.suffix` or a name. */
+const SIDECAR_HOST = {
+    re: /^(\*|\.|~|[a-z0-9]([-a-z0-9]*[a-z0-9])?)\/(\*|(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/,
+    expected: "an Istio Sidecar egress host <namespace>/<host>, such as queues/*, ./redis or */api.example.com",
+};
 const BYTES = { re: K8S_BYTES, expected: "a Kubernetes quantity such as 512Mi or 100Gi" };
 const CPU = { re: K8S_CPU, expected: "a CPU quantity such as 250m or 2" };
 const PROM_BYTES = { re: PROM_SIZE, expected: "a size such as 500MB or 90GB" };
@@ -968,7 +986,7 @@ function parseCrawlers(problems: ConfigProblem[], r: Reader, vendorNames: string
         "namespaces",
         (x, p) => {
             const n = Reader.of(problems, p, x);
-            n.only(["name", "manage", "serviceAccounts", "vendors"]);
+            n.only(["name", "manage", "serviceAccounts", "vendors", "egressHosts"]);
             if (!n.has("name")) n.problem(n.key("name"), LABEL.expected, undefined);
             const name = n.str("name", undefined, LABEL);
             const manage = n.str("manage", "create", { re: /^(create|label)$/, expected: "create or label" });
@@ -979,8 +997,9 @@ function parseCrawlers(problems: ConfigProblem[], r: Reader, vendorNames: string
                     n.problem(`${n.key("vendors")}[${i}]`, `a configured vendor (${vendorNames.join(", ")})`, v);
                 }
             });
+            const egressHosts = n.strList("egressHosts", [], SIDECAR_HOST);
             if (name === undefined) return undefined;
-            return { name, manage: manage as "create" | "label", serviceAccounts, vendors };
+            return { name, manage: manage as "create" | "label", serviceAccounts, vendors, egressHosts };
         },
         { minItems: 1 },
     );
@@ -1251,6 +1270,7 @@ function parseAutoscaling(problems: ConfigProblem[], r: Reader): StackConfig["au
         vpa: r.bool("vpa", D.vpa),
         vpaMode,
         customMetrics: r.bool("customMetrics", D.customMetrics),
+        customMetricsApiService: r.bool("customMetricsApiService", D.customMetricsApiService),
         scaleUpStabilization: r.str("scaleUpStabilization", D.scaleUpStabilization, DURATION),
         scaleDownStabilization: r.str("scaleDownStabilization", D.scaleDownStabilization, DURATION),
         workloads,

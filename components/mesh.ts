@@ -13,7 +13,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import { PROJECT, StackConfig, VendorConfig } from "./config";
+import { CrawlerNamespaceConfig, PROJECT, StackConfig, VendorConfig } from "./config";
 import { PART_OF } from "./k8s";
 import { ConfigError, ConfigProblem, show } from "./validate";
 import { APP, ISTIO_API, NAMES, PORTS, SCRAPE_LABEL, VENDOR_LABEL } from "./names";
@@ -67,6 +67,15 @@ export function planNamespaces(cfg: StackConfig): NamespacePlan {
     return { create, label };
 }
 
+/**
+ * The pods the program's policy applies to in a crawler namespace: every pod where the program created the namespace;
+ * only the crawler pods (`crawlers.podSelector`) where it merely labels an existing one, so the other workloads there
+ * keep their egress and their callers from outside the mesh. Undefined: the whole namespace.
+ */
+export function crawlerScope(cfg: StackConfig, c: CrawlerNamespaceConfig): Record<string, string> | undefined {
+    return c.manage === "label" ? { ...cfg.crawlers.podSelector } : undefined;
+}
+
 /** Istio identity of a service account. */
 export function principal(cfg: StackConfig, namespace: string, account: string): string {
     return `${cfg.mesh.trustDomain}/ns/${namespace}/sa/${account}`;
@@ -84,24 +93,35 @@ export function meshNamespaces(cfg: StackConfig): string[] {
  * PERMISSIVE, so the out-of-mesh Prometheus can scrape it (NetworkPolicy admits only the monitoring namespace).
  */
 export function buildPeerAuthentications(cfg: StackConfig): ObjectSpec[] {
-    return meshNamespaces(cfg).flatMap((namespace) => [
-        {
-            apiVersion: ISTIO_API.security,
-            kind: "PeerAuthentication",
-            metadata: { name: "default", namespace },
-            spec: { mtls: { mode: "STRICT" } },
-        },
-        {
-            apiVersion: ISTIO_API.security,
-            kind: "PeerAuthentication",
-            metadata: { name: "metrics-scrape", namespace },
-            spec: {
-                selector: { matchLabels: { [SCRAPE_LABEL]: "true" } },
-                mtls: { mode: "STRICT" },
-                portLevelMtls: { [String(PORTS.proxyMetrics)]: { mode: "PERMISSIVE" } },
+    return meshNamespaces(cfg).flatMap((namespace) => {
+        const crawlers = cfg.crawlers.namespaces.find((c) => c.name === namespace);
+        const scope = crawlers && crawlerScope(cfg, crawlers);
+        return [
+            scope
+                ? {
+                      apiVersion: ISTIO_API.security,
+                      kind: "PeerAuthentication",
+                      metadata: { name: "crawlers", namespace },
+                      spec: { selector: { matchLabels: scope }, mtls: { mode: "STRICT" } },
+                  }
+                : {
+                      apiVersion: ISTIO_API.security,
+                      kind: "PeerAuthentication",
+                      metadata: { name: "default", namespace },
+                      spec: { mtls: { mode: "STRICT" } },
+                  },
+            {
+                apiVersion: ISTIO_API.security,
+                kind: "PeerAuthentication",
+                metadata: { name: "metrics-scrape", namespace },
+                spec: {
+                    selector: { matchLabels: { [SCRAPE_LABEL]: "true" } },
+                    mtls: { mode: "STRICT" },
+                    portLevelMtls: { [String(PORTS.proxyMetrics)]: { mode: "PERMISSIVE" } },
+                },
             },
-        },
-    ]);
+        ];
+    });
 }
 
 /** External (non-simulated) pool endpoints of a vendor. */
@@ -214,20 +234,25 @@ const gatewayHost = (cfg: StackConfig, vendor: string) =>
     `${cfg.namespaces.gateways}/${NAMES.gateway(vendor)}.${cfg.namespaces.gateways}.svc.cluster.local`;
 
 /**
- * Sidecars: in each crawler namespace, outbound only to the gateways of the vendors it may use and the control
- * plane (REGISTRY_ONLY); on each vendor's gateway, outbound only to that vendor's pools and the control plane.
+ * Sidecars: for the crawlers of each crawler namespace (crawlerScope), outbound only to the gateways of the vendors
+ * they may use, the control plane and their configured `egressHosts` (REGISTRY_ONLY); on each vendor's gateway,
+ * outbound only to that vendor's pools and the control plane.
  */
 export function buildSidecars(cfg: StackConfig): ObjectSpec[] {
     const controlPlane = `${cfg.namespaces.istio}/*`;
-    const crawlers = cfg.crawlers.namespaces.map((c) => ({
-        apiVersion: ISTIO_API.networking,
-        kind: "Sidecar",
-        metadata: { name: "default", namespace: c.name },
-        spec: {
-            outboundTrafficPolicy: { mode: "REGISTRY_ONLY" },
-            egress: [{ hosts: [...c.vendors.map((v) => gatewayHost(cfg, v)), controlPlane] }],
-        },
-    }));
+    const crawlers = cfg.crawlers.namespaces.map((c) => {
+        const scope = crawlerScope(cfg, c);
+        return {
+            apiVersion: ISTIO_API.networking,
+            kind: "Sidecar",
+            metadata: { name: scope ? "crawlers" : "default", namespace: c.name },
+            spec: {
+                ...(scope ? { workloadSelector: { labels: scope } } : {}),
+                outboundTrafficPolicy: { mode: "REGISTRY_ONLY" },
+                egress: [{ hosts: [...c.vendors.map((v) => gatewayHost(cfg, v)), controlPlane, ...c.egressHosts] }],
+            },
+        };
+    });
     const gateways = cfg.vendors.map((v) => ({
         apiVersion: ISTIO_API.networking,
         kind: "Sidecar",
@@ -405,6 +430,7 @@ export function buildTelemetry(cfg: StackConfig): ObjectSpec[] {
         kind: "Telemetry",
         metadata: { name: "crawler-metrics-off", namespace: c.name },
         spec: {
+            ...(crawlerScope(cfg, c) ? { selector: { matchLabels: crawlerScope(cfg, c) } } : {}),
             metrics: [
                 {
                     providers: [{ name: "prometheus" }],
@@ -541,8 +567,10 @@ export function buildNetworkPolicies(cfg: StackConfig): ObjectSpec[] {
     }
     if (cfg.loadGenerator.enabled) {
         const lg = cfg.loadGenerator.namespace;
+        // Default-deny only in a namespace of ours: in a labelled one it would isolate every workload there.
+        const owned = planNamespaces(cfg).create.some((n) => n.name === lg);
         out.push(
-            denyAll(lg),
+            ...(owned ? [denyAll(lg)] : []),
             np(lg, "loadgen-metrics", {
                 podSelector: app(APP.loadGenerator),
                 policyTypes: ["Ingress"],

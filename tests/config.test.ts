@@ -66,7 +66,27 @@ describe("stack config", () => {
             manage: "create",
             serviceAccounts: ["default"],
             vendors: ["vendor-a", "vendor-b", "vendor-c"],
+            egressHosts: [],
         });
+    });
+
+    it("validates crawler egress hosts as Istio Sidecar hosts, naming the key", () => {
+        const parse = (egressHosts: unknown) =>
+            parseStackConfig(
+                {
+                    vendors: rawStackConfig("dev").vendors,
+                    simulatorsEnabled: true,
+                    crawlers: { namespaces: [{ name: "c", egressHosts }] },
+                },
+                "x",
+            );
+        const ok = parse(["queues/*", "./redis", "*/api.example.com", "data/*.data.svc.cluster.local"]);
+        expect(ok.problems).to.deep.equal([]);
+        expect(ok.config!.crawlers.namespaces[0].egressHosts).to.have.length(4);
+        const bad = parse(["api.example.com", "queues/*"]);
+        expect(bad.problems.map(formatProblem)).to.deep.equal([
+            'proxy-monitor:crawlers.namespaces[0].egressHosts[0]: expected an Istio Sidecar egress host <namespace>/<host>, such as queues/*, ./redis or */api.example.com, found "api.example.com"',
+        ]);
     });
 
     it("declares every simple key in Pulumi.yaml with the type and default of DEFAULTS", () => {

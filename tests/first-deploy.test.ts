@@ -4,9 +4,10 @@
  */
 import { expect } from "chai";
 import YAML from "yaml";
-import { APP } from "../components/names";
+import { planNamespaces } from "../components/mesh";
+import { APP, SCRAPE_LABEL } from "../components/names";
 import { durationMs } from "../components/validate";
-import { K8sObject, find, renderedStack } from "./harness";
+import { K8sObject, find, renderedStack, stackConfig } from "./harness";
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -40,6 +41,27 @@ describe("the first pulumi up on a real cluster", function () {
                 if (stack === "prod") expect(pdbs.length).to.be.greaterThan(0);
                 for (const p of pdbs)
                     expect((p.spec as Obj).unhealthyPodEvictionPolicy, p.metadata.name).to.equal("AlwaysAllow");
+            });
+
+            it("scopes every mesh object and NetworkPolicy in a namespace it only labels to the crawler pods (crawlers.podSelector)", () => {
+                const cfg = stackConfig(stack);
+                const labelled = planNamespaces(cfg).label.map((n) => n.name);
+                if (stack === "prod") expect(labelled).to.have.length.greaterThan(0);
+                const crawlerPod = { ...cfg.crawlers.podSelector };
+                const unscoped: string[] = [];
+                for (const o of objects.filter((x) => labelled.includes(x.metadata.namespace ?? ""))) {
+                    if (!/istio\.io$/.test(o.apiVersion.split("/")[0]) && o.kind !== "NetworkPolicy") continue;
+                    const spec = (o.spec ?? {}) as Obj;
+                    const sel: Record<string, string> | undefined =
+                        spec.workloadSelector?.labels ?? spec.selector?.matchLabels ?? spec.podSelector?.matchLabels;
+                    // Scoped to the crawlers, or to pods of ours (labelled for scraping).
+                    const ok =
+                        sel !== undefined &&
+                        (Object.entries(crawlerPod).every(([k, v]) => sel[k] === v) || sel[SCRAPE_LABEL] === "true");
+                    if (!ok)
+                        unscoped.push(`${o.kind} ${o.metadata.namespace}/${o.metadata.name}: ${JSON.stringify(sel)}`);
+                }
+                expect(unscoped, unscoped.join("\n")).to.deep.equal([]);
             });
 
             it("keeps each gateway's sidecar up while the gateway drains: drain <= sidecar drain < grace period", () => {

@@ -12,7 +12,7 @@ import {
     buildTelemetry,
     planNamespaces,
 } from "../components/mesh";
-import { find, stackConfig, underMocks, validateObject } from "./harness";
+import { find, rawStackConfig, stackConfig, underMocks, validateObject } from "./harness";
 
 type Obj = Record<string, any>;
 const spec = (o: ObjectSpec): Obj => o.spec as Obj;
@@ -57,11 +57,17 @@ describe("ProxyMesh", () => {
     it("enforces STRICT mTLS in every mesh namespace, with only the metrics port of scrape-labelled pods permissive", () => {
         const pas = buildPeerAuthentications(prod);
         const strict = pas.filter((p) => !spec(p).selector);
-        expect(strict.map((p) => p.metadata.namespace).sort()).to.deep.equal(
-            ["crawler-synthetic", "crawlers", "crawlers-mobile", "proxy-gateways"].sort(),
-        );
+        expect(strict.map((p) => p.metadata.namespace).sort()).to.deep.equal(["crawler-synthetic", "proxy-gateways"]);
         for (const p of strict) expect(spec(p).mtls).to.deep.equal({ mode: "STRICT" });
-        for (const p of pas.filter((x) => spec(x).selector)) {
+        // In the namespaces the program only labels, STRICT holds for the crawler pods alone.
+        const crawlers = pas.filter((p) => p.metadata.name === "crawlers");
+        expect(crawlers.map((p) => p.metadata.namespace)).to.deep.equal(["crawlers", "crawlers-mobile"]);
+        for (const p of crawlers)
+            expect(spec(p)).to.deep.equal({
+                selector: { matchLabels: { "app.kubernetes.io/component": "crawler" } },
+                mtls: { mode: "STRICT" },
+            });
+        for (const p of pas.filter((x) => spec(x).portLevelMtls)) {
             expect(spec(p).mtls.mode).to.equal("STRICT");
             expect(spec(p).portLevelMtls).to.deep.equal({ "9102": { mode: "PERMISSIVE" } });
         }
@@ -86,9 +92,26 @@ describe("ProxyMesh", () => {
         const sidecars = buildSidecars(prod);
         const mobile = sidecars.find((s) => s.metadata.namespace === "crawlers-mobile")!;
         expect(spec(mobile).outboundTrafficPolicy).to.deep.equal({ mode: "REGISTRY_ONLY" });
+        expect(spec(mobile).workloadSelector).to.deep.equal({ labels: { "app.kubernetes.io/component": "crawler" } });
         expect(spec(mobile).egress[0].hosts).to.deep.equal([
             "proxy-gateways/vendor-c-gateway.proxy-gateways.svc.cluster.local",
             "istio-system/*",
+        ]);
+        // A namespace the program created is its own: its Sidecar is the namespace default.
+        const synthetic = sidecars.find((s) => s.metadata.namespace === "crawler-synthetic")!;
+        expect(synthetic.metadata.name).to.equal("default");
+        expect(spec(synthetic).workloadSelector).to.equal(undefined);
+        // Configured extra egress lands after the gateways and the control plane.
+        const withEgress = stackConfig("prod", {
+            crawlers: {
+                ...(rawStackConfig("prod").crawlers as object),
+                namespaces: [{ name: "crawlers", manage: "label", egressHosts: ["queues/*", "*/api.example.com"] }],
+            },
+            loadGenerator: { ...(rawStackConfig("prod").loadGenerator as object), namespace: "crawlers" },
+        });
+        expect(spec(buildSidecars(withEgress)[0]).egress[0].hosts.slice(-2)).to.deep.equal([
+            "queues/*",
+            "*/api.example.com",
         ]);
         const gwB = sidecars.find((s) => s.metadata.name === "vendor-b-gateway")!;
         expect(spec(gwB).workloadSelector.labels["proxy-monitor.io/vendor"]).to.equal("vendor-b");
@@ -178,7 +201,8 @@ describe("ProxyMesh", () => {
                 .map((s) => s.metadata.name)
                 .sort(),
         ).to.deep.equal(["vendor-a-gateway", "vendor-b-gateway", "vendor-c-gateway"]);
-        expect(find(objects, "PeerAuthentication", "default")).to.have.length(4);
+        expect(find(objects, "PeerAuthentication", "default")).to.have.length(2);
+        expect(find(objects, "PeerAuthentication", "crawlers")).to.have.length(2);
         expect(
             find(objects, "Namespace")
                 .map((n) => n.metadata.name)
