@@ -1,7 +1,8 @@
 /**
  * Autoscaling of the crawler workloads named in config: HPAs on CPU and memory (and, with custom metrics, on proxy
  * queue depth), VerticalPodAutoscalers when the cluster has the VPA CRDs, and prometheus-adapter serving per-pod
- * custom metrics from Prometheus (`custom.metrics.k8s.io`).
+ * custom metrics from Prometheus. The adapter becomes the cluster's `custom.metrics.k8s.io` (a cluster-scoped
+ * APIService, so a takeover of every custom-metrics HPA in the cluster) only with `autoscaling.customMetricsApiService`.
  *
  * VPA and HPA never act on the same resource metric: a workload whose HPA scales on CPU and memory gets a VPA in
  * `Off` mode (recommendations only). Only when custom metrics are on and the workload has a queue-depth target does
@@ -281,6 +282,9 @@ export class Autoscaling extends pulumi.ComponentResource {
             },
             childOpts,
         );
+        // Cluster-wide: the API server sends every custom-metrics request of the cluster to the APIService's adapter.
+        // Only when asked for; elsewhere another adapter may serve it (add buildAdapterRules' rules to that one).
+        if (!cfg.autoscaling.customMetricsApiService) return;
         new k8s.apiregistration.v1.APIService(
             `${name}-apiservice`,
             {

@@ -81,8 +81,11 @@ describe("autoscaling", function () {
         }
     });
 
-    it("renders prometheus-adapter restricted, with least-privilege RBAC and the custom-metrics APIService", async () => {
-        const { objects } = await underMocks(() => new Autoscaling("as-test", { config: prod }));
+    it("renders prometheus-adapter restricted, with least-privilege RBAC and, when asked for, the custom-metrics APIService", async () => {
+        const takeover = stackConfig("prod", {
+            autoscaling: { ...(rawStackConfig("prod").autoscaling as object), customMetricsApiService: true },
+        });
+        const { objects } = await underMocks(() => new Autoscaling("as-test", { config: takeover }));
         for (const o of objects) validateObject(o);
         expect(workloadViolations(objects).violations).to.deep.equal([]);
         const api = find(objects, "APIService", "v1beta1.custom.metrics.k8s.io")[0].spec as any;
@@ -107,6 +110,14 @@ describe("autoscaling", function () {
         expect(find(objects, "VerticalPodAutoscaler")).to.deep.equal([]);
     });
 
+    it("registers no cluster-wide APIService unless customMetricsApiService is set (another adapter may own it)", async () => {
+        const { objects } = await underMocks(() => new Autoscaling("as-no-api-test", { config: prod }));
+        expect(prod.autoscaling.customMetrics).to.equal(true);
+        expect(prod.autoscaling.customMetricsApiService).to.equal(false);
+        expect(find(objects, "APIService")).to.deep.equal([]);
+        expect(find(objects, "Deployment", "prometheus-adapter")).to.have.length(1);
+    });
+
     it("creates VPA objects only when switched on", async () => {
         const on = stackConfig("prod", { vpaEnabled: true });
         const { objects } = await underMocks(() => new Autoscaling("as-vpa-test", { config: on }));
@@ -126,7 +137,9 @@ describe("autoscaling", function () {
             expect((h.spec as any).behavior.scaleDown.policies).to.have.length(1);
         expect(find(dev, "APIService")).to.deep.equal([]);
         const p = (await renderedStack("prod")).objects;
-        expect(find(p, "APIService")).to.have.length(1);
+        // Custom metrics on, but the cluster-wide APIService only when asked for: prod does not ask.
+        expect(find(p, "Deployment", "prometheus-adapter")).to.have.length(1);
+        expect(find(p, "APIService")).to.deep.equal([]);
         const lg = find(p, "HorizontalPodAutoscaler").find((h) => h.metadata.namespace === "crawler-synthetic")!;
         expect((lg.spec as any).metrics.map((m: any) => m.pods?.metric.name ?? m.resource.name)).to.deep.equal([
             "cpu",
