@@ -9,7 +9,7 @@ import { APP, SCRAPE_LABEL } from "../components/names";
 import { durationMs } from "../components/validate";
 import { K8sObject, find, renderedStack, stackConfig } from "./harness";
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;
 
 describe("the first pulumi up on a real cluster", function () {
     this.timeout(180_000);

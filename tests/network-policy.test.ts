@@ -9,7 +9,7 @@ import YAML from "yaml";
 import { K8sObject, find, renderedStack } from "./harness";
 import { Workload, workloadsOf } from "./pod-emulator";
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;
 type Labels = Record<string, string>;
 
 interface Selector {

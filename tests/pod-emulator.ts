@@ -25,7 +25,7 @@ import * as os from "os";
 import * as path from "path";
 import { K8sObject } from "../scripts/offline";
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;
 
 /** The pod IP every emulated pod gets (each in its own network namespace). */
 export const POD_IP = "10.244.0.10";

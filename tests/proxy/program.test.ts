@@ -6,15 +6,28 @@ import * as os from "os";
 import * as path from "path";
 import * as zlib from "zlib";
 import { LOADER, LOADER_FILE, MAX_BUNDLE_BYTES, SCRIPT_GZ } from "../../components/node-app";
-import { bundleProxy } from "../../proxy/bundle";
+import { writeProgram } from "../../proxy/bundle";
+import { find, renderedStack } from "../harness";
 import { CREDS, HOST, freePort, waitFor } from "./helpers";
 
-/** The bundled program as the pods run it: one script, `node proxy.js <mode> --config <file>`. */
+/** The bundled program as the pods run it: `node loader.js <mode> --config <file>`, the bundle gzipped beside it. */
 describe("the bundled proxy program", function () {
-    this.timeout(30_000);
+    this.timeout(60_000);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "proxy-program-"));
-    const script = path.join(dir, "proxy.js");
-    before(() => fs.writeFileSync(script, bundleProxy()));
+    let script: string;
+    before(() => (script = writeProgram(dir)));
+
+    it("is byte for byte what the rendered script ConfigMaps hold (what npm run local and the e2e test run)", async () => {
+        const { objects } = await renderedStack("dev");
+        const maps = find(objects, "ConfigMap").filter((c) => (c.binaryData as any)?.[SCRIPT_GZ]);
+        expect(maps.length).to.be.greaterThan(0);
+        for (const c of maps) {
+            expect((c.data as any)[LOADER_FILE], c.metadata.name).to.equal(fs.readFileSync(script, "utf8"));
+            expect((c.binaryData as any)[SCRIPT_GZ], c.metadata.name).to.equal(
+                fs.readFileSync(path.join(dir, SCRIPT_GZ)).toString("base64"),
+            );
+        }
+    });
 
     function run(args: string[], env: NodeJS.ProcessEnv = {}) {
         const p = spawn(process.execPath, [script, ...args], {
@@ -30,9 +43,9 @@ describe("the bundled proxy program", function () {
     }
 
     it("is one self-contained script; gzipped, with its loader, it fits a ConfigMap, and the loader runs it", async () => {
-        const text = fs.readFileSync(script, "utf8");
+        const gz = fs.readFileSync(path.join(dir, SCRIPT_GZ));
+        const text = zlib.gunzipSync(gz).toString("utf8");
         expect(text).to.not.match(/require\("(prom-client|yaml|undici|selfsigned)"\)/);
-        const gz = zlib.gzipSync(Buffer.from(text), { level: 9 });
         expect(gz.toString("base64").length + LOADER.length).to.be.below(MAX_BUNDLE_BYTES);
         // The pod's layout: the ConfigMap's loader.js and proxy.js.gz in one directory.
         const pod = fs.mkdtempSync(path.join(os.tmpdir(), "proxy-pod-"));
