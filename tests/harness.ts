@@ -180,3 +180,22 @@ export function validateObject(o: K8sObject): void {
         throw new Error(`${where}: ${(e as Error).message}`);
     }
 }
+
+/** Committed stacks whose renders the tests read. */
+export const STACKS = ["dev", "prod"] as const;
+
+/**
+ * One `describe("--stack <name>")` per committed stack, its render read once before the tests; `body` defines the
+ * tests and reads the objects through `objects()`.
+ */
+export function describeRenderedStacks(body: (stack: string, objects: () => K8sObject[]) => void): void {
+    for (const stack of STACKS) {
+        describe(`--stack ${stack}`, () => {
+            let objects: K8sObject[] = [];
+            before(async () => {
+                objects = (await renderedStack(stack)).objects;
+            });
+            body(stack, () => objects);
+        });
+    }
+}

@@ -6,7 +6,7 @@ import { expect } from "chai";
 import YAML from "yaml";
 import { SCRIPT_DIR } from "../components/node-app";
 import { APP } from "../components/names";
-import { K8sObject, renderedStack } from "./harness";
+import { describeRenderedStacks, renderedStack } from "./harness";
 import {
     IMAGE_ENTRYPOINTS,
     PodResult,
@@ -67,39 +67,32 @@ describe("the rendered pods, started as a kubelet would (pod emulator)", functio
         dev: { ours: 10, upstream: 2 },
         prod: { ours: 4, upstream: 3 },
     };
-    for (const stack of ["dev", "prod"]) {
-        describe(`--stack ${stack}`, () => {
-            let objects: K8sObject[];
-            let workloads: Workload[];
-            before(async () => {
-                objects = (await renderedStack(stack)).objects;
-                workloads = workloadsOf(objects);
-            });
-
-            it("every pod of our program starts, listens on every containerPort, answers its probes and exits within its grace period after SIGTERM", async () => {
-                const ours = workloads.filter(runsOurProgram);
-                expect(ours.map((w) => w.name)).to.have.length(expected[stack].ours);
-                const results = await runPods(objects, ours, { outsideDependent, limit: 5 });
-                try {
-                    expect(report(results), report(results)).to.equal("");
-                    for (const r of results) expect(r.termMs, r.workload).to.be.below(r.graceSeconds * 1000);
-                } finally {
-                    cleanup(results);
-                }
-            });
-
-            it("Prometheus and Alertmanager (Debian's binaries) start with the rendered args, config and volumes", async () => {
-                const upstream = workloads.filter(runsUpstream);
-                expect(upstream.map((w) => w.name)).to.have.length(expected[stack].upstream);
-                const results = await runPods(objects, upstream, { limit: 3, adaptFile: withoutKubernetesSd });
-                try {
-                    expect(report(results), report(results)).to.equal("");
-                } finally {
-                    cleanup(results);
-                }
-            });
+    describeRenderedStacks((stack, rendered) => {
+        it("every pod of our program starts, listens on every containerPort, answers its probes and exits within its grace period after SIGTERM", async () => {
+            const objects = rendered();
+            const ours = workloadsOf(objects).filter(runsOurProgram);
+            expect(ours.map((w) => w.name)).to.have.length(expected[stack].ours);
+            const results = await runPods(objects, ours, { outsideDependent, limit: 5 });
+            try {
+                expect(report(results), report(results)).to.equal("");
+                for (const r of results) expect(r.termMs, r.workload).to.be.below(r.graceSeconds * 1000);
+            } finally {
+                cleanup(results);
+            }
         });
-    }
+
+        it("Prometheus and Alertmanager (Debian's binaries) start with the rendered args, config and volumes", async () => {
+            const objects = rendered();
+            const upstream = workloadsOf(objects).filter(runsUpstream);
+            expect(upstream.map((w) => w.name)).to.have.length(expected[stack].upstream);
+            const results = await runPods(objects, upstream, { limit: 3, adaptFile: withoutKubernetesSd });
+            try {
+                expect(report(results), report(results)).to.equal("");
+            } finally {
+                cleanup(results);
+            }
+        });
+    });
 
     it("the emulator itself fails a pod whose entry file is missing, or that ignores a declared port", async () => {
         const { objects } = await renderedStack("dev");
