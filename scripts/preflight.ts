@@ -74,9 +74,9 @@ async function getJson(kubectl: Kubectl, args: string[]): Promise<Obj | undefine
     }
 }
 
-/** Whether the custom-metrics APIService is one the program creates (today: whenever the adapter is on). */
+/** Whether the custom-metrics APIService is one the program creates (only with autoscaling.customMetricsApiService). */
 export function createsCustomMetricsApiService(cfg: StackConfig): boolean {
-    return cfg.autoscaling.customMetrics;
+    return cfg.autoscaling.customMetrics && cfg.autoscaling.customMetricsApiService;
 }
 
 const available = (apiService: Obj | undefined) =>
@@ -241,12 +241,12 @@ export async function preflight(cfg: StackConfig, kubectl: Kubectl): Promise<Che
         if (createsCustomMetricsApiService(cfg)) {
             if (api && backend !== `${cfg.namespaces.monitoring}/${APP.prometheusAdapter}`)
                 missing(
-                    `APIService ${CUSTOM_METRICS_API} already exists (served by ${backend ?? "no service"}): the program's prometheus-adapter would take it over; remove it or turn customMetricsEnabled off`,
+                    `APIService ${CUSTOM_METRICS_API} already exists (served by ${backend ?? "no service"}): the program's prometheus-adapter would take it over; remove it, or leave autoscaling.customMetricsApiService off and add the program's adapter rules to that adapter`,
                 );
             else ok(`APIService ${CUSTOM_METRICS_API}: the program registers it for its prometheus-adapter`);
         } else if (!api)
             missing(
-                `APIService ${CUSTOM_METRICS_API} is not registered, but the adapter is on and the program does not create it`,
+                `APIService ${CUSTOM_METRICS_API} is not registered: nothing serves the HPAs' custom metrics (set autoscaling.customMetricsApiService to register the program's prometheus-adapter)`,
             );
         else if (!available(api)) missing(`APIService ${CUSTOM_METRICS_API} (served by ${backend}) is not available`);
         else ok(`APIService ${CUSTOM_METRICS_API} available (served by ${backend})`);

@@ -62,6 +62,11 @@ function complete(): World {
                 available: true,
                 service: { namespace: "kube-system", name: "metrics-server" },
             },
+            // prod leaves autoscaling.customMetricsApiService off: the cluster's own adapter serves custom metrics.
+            "v1beta1.custom.metrics.k8s.io": {
+                available: true,
+                service: { namespace: "monitoring", name: "prometheus-adapter" },
+            },
         },
     };
 }
@@ -93,6 +98,17 @@ describe("npm run preflight", function () {
         );
         expect(lines).to.include("ok Istio CNI (DaemonSet istio-system/istio-cni-node)");
         expect(lines).to.include(
+            "ok APIService v1beta1.custom.metrics.k8s.io available (served by monitoring/prometheus-adapter)",
+        );
+    });
+
+    it("with autoscaling.customMetricsApiService, needs the APIService free, and says the program registers it", async () => {
+        const takeover = prodWith((r) => (r.autoscaling = { ...r.autoscaling, customMetricsApiService: true }));
+        const world = complete();
+        delete world.apiServices["v1beta1.custom.metrics.k8s.io"];
+        const checks = await run(takeover, world);
+        expect(missingLines(checks)).to.deep.equal([]);
+        expect(checks.map((c) => `${c.status} ${c.line}`)).to.include(
             "ok APIService v1beta1.custom.metrics.k8s.io: the program registers it for its prometheus-adapter",
         );
     });
@@ -165,7 +181,7 @@ describe("npm run preflight", function () {
         },
         {
             what: "no metrics-server",
-            world: (w) => (w.apiServices = {}),
+            world: (w) => delete w.apiServices["v1beta1.metrics.k8s.io"],
             line: /^metrics-server: APIService v1beta1\.metrics\.k8s\.io is not registered; the HPAs cannot read CPU or memory$/,
         },
         {
@@ -174,13 +190,19 @@ describe("npm run preflight", function () {
             line: /^metrics-server: APIService v1beta1\.metrics\.k8s\.io is not available/,
         },
         {
-            what: "another custom-metrics adapter already registered",
+            what: "another custom-metrics adapter already registered, with customMetricsApiService on",
+            cfg: () => prodWith((r) => (r.autoscaling = { ...r.autoscaling, customMetricsApiService: true })),
             world: (w) =>
                 (w.apiServices["v1beta1.custom.metrics.k8s.io"] = {
                     available: true,
                     service: { namespace: "keda", name: "keda-operator-metrics-apiserver" },
                 }),
             line: /^APIService v1beta1\.custom\.metrics\.k8s\.io already exists \(served by keda\/keda-operator-metrics-apiserver\): the program's prometheus-adapter would take it over/,
+        },
+        {
+            what: "no custom-metrics adapter, with customMetricsApiService off",
+            world: (w) => delete w.apiServices["v1beta1.custom.metrics.k8s.io"],
+            line: /^APIService v1beta1\.custom\.metrics\.k8s\.io is not registered: nothing serves the HPAs' custom metrics/,
         },
         {
             what: "no VPA CRD with VPAs on",
