@@ -406,7 +406,14 @@ export async function runPod(objects: K8sObject[], w: Workload, o: EmulatorOptio
         const probeSpec = { host: POD_IP, ports, probes, deadlineMs: o.startupMs ?? 30_000 };
         // Probe only once the process is in its own network namespace: before, nsenter would enter the host's.
         await inOwnNetns(child.pid!, exited);
-        const report = await Promise.race([runProbe(child.pid!, probeSpec), exited.then(() => undefined)]);
+        // The probe process is the emulator's, not the pod's: if it dies (a loaded machine), it runs once more.
+        const probing = runProbe(child.pid!, probeSpec)
+            .catch(() => (exit === undefined ? runProbe(child.pid!, probeSpec) : undefined))
+            .catch((e: Error) => {
+                if (exit === undefined) problems.push(`${where}: ${e.message}`);
+                return undefined;
+            });
+        const report = await Promise.race([probing, exited.then(() => undefined)]);
         if (exit !== undefined) {
             problems.push(`${where}: exited before SIGTERM (${exit}):\n${tail(log())}`);
             return { workload: where, root, graceSeconds, log: log(), exitedEarly: exit, problems };
@@ -471,11 +478,15 @@ function runProbe(pid: number, spec: unknown): Promise<ProbeReport> {
         let err = "";
         p.stdout.on("data", (d) => (out += d));
         p.stderr.on("data", (d) => (err += d));
-        p.on("exit", () => {
+        p.on("exit", (code, signal) => {
             try {
                 resolve(JSON.parse(out) as ProbeReport);
             } catch {
-                reject(new Error(`probe failed: ${err || out}`));
+                reject(
+                    new Error(
+                        `the probe in the pod's network namespace failed (${signal ?? `exit ${code}`}): ${err || out}`,
+                    ),
+                );
             }
         });
     });
