@@ -2,13 +2,14 @@
  * `npm run render -- --stack <name> [--out <dir>]`: runs the real program offline against Pulumi.<name>.yaml and
  * writes every Kubernetes object it would create as YAML, one file per object, under <dir>/<namespace>/ (cluster-
  * scoped objects under <dir>/_cluster/). Secret values are marked placeholders. Invalid config: every problem on
- * stderr and exit code 1.
+ * stderr and exit code 1. It never deletes a file it did not write (see `prepareOut`).
  */
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import YAML from "yaml";
 import { ConfigError, formatProblem } from "../components/validate";
+import { command, helpText, parseCommand } from "./cli";
 import {
     K8sObject,
     ROOT,
@@ -19,6 +20,31 @@ import {
     stripUndefined,
 } from "./offline";
 
+/** The file render leaves in every folder it writes, listing what it wrote there (paths relative to the folder). */
+export const MARKER = ".proxy-monitor-render.json";
+
+export const RENDER = command({
+    usage: "npm run render -- --stack <name>",
+    description: `
+Runs the program offline against Pulumi.<name>.yaml and writes every Kubernetes object it would create as YAML,
+one file per object, under <dir>/<namespace>/ (cluster-scoped objects under <dir>/_cluster/), plus
+_stack-outputs.yaml. Secrets are placeholders; the secrets the stack file does not set yet are listed.
+
+Folder safety: render leaves a marker file, ${MARKER}, listing the files it wrote. It writes only
+into a folder that is missing, empty, or holds that marker; there it replaces only the files the marker lists and
+keeps every other file. A non-empty folder without the marker is refused (exit 1) and left untouched.`,
+    flags: {
+        stack: { type: "string", short: "s", value: "<name>", help: "the stack to render (required)" },
+        out: { type: "string", short: "o", value: "<dir>", help: "where to write", defaultText: "rendered/<name>" },
+        "config-dir": {
+            type: "string",
+            value: "<dir>",
+            help: "folder holding Pulumi.yaml and Pulumi.<name>.yaml",
+            defaultText: "the project's",
+        },
+    },
+});
+
 interface Args {
     stack: string;
     out: string;
@@ -26,39 +52,71 @@ interface Args {
     configDir: string;
 }
 
-function parseArgs(argv: string[]): Args {
-    let stack: string | undefined;
-    let out: string | undefined;
-    let configDir = ROOT;
-    for (let i = 0; i < argv.length; i++) {
-        const a = argv[i];
-        if (a === "--stack" || a === "-s") stack = argv[++i];
-        else if (a.startsWith("--stack=")) stack = a.slice(8);
-        else if (a === "--out" || a === "-o") out = argv[++i];
-        else if (a.startsWith("--out=")) out = a.slice(6);
-        else if (a === "--config-dir") configDir = path.resolve(argv[++i]);
-        else if (a === "--help" || a === "-h") {
-            process.stdout.write("usage: npm run render -- --stack <name> [--out <dir>] [--config-dir <dir>]\n");
-            process.exit(0);
-        } else
-            throw new Error(
-                `unknown argument ${a} (usage: npm run render -- --stack <name> [--out <dir>] [--config-dir <dir>])`,
-            );
-    }
-    if (!stack)
-        throw new Error(
-            "missing --stack <name> (usage: npm run render -- --stack <name> [--out <dir>] [--config-dir <dir>])",
-        );
-    return { stack, out: out ?? path.join(ROOT, "rendered", stack), configDir };
+function parseCli(argv: string[]): Args {
+    const v = parseCommand(RENDER, argv);
+    if (!v.stack) throw new UsageError(`missing --stack <name>\n\n${helpText(RENDER)}`);
+    return {
+        stack: v.stack,
+        out: path.resolve(v.out ?? path.join(ROOT, "rendered", v.stack)),
+        configDir: v["config-dir"] ? path.resolve(v["config-dir"]) : ROOT,
+    };
 }
+
+class UsageError extends Error {}
 
 /** `<kind>-<name>.yaml`, lower-case kind, so a directory listing reads like `kubectl get`. */
 export function fileNameOf(o: K8sObject): string {
     return `${o.kind.toLowerCase()}-${o.metadata.name}.yaml`;
 }
 
-export function writeObjects(objects: K8sObject[], out: string): string[] {
-    fs.rmSync(out, { recursive: true, force: true });
+/** A folder render may not write into: non-empty, not written by render before. */
+export class UnsafeOutError extends Error {}
+
+/**
+ * Makes `out` ready for a new render without destroying anything render did not create: a missing or empty folder is
+ * used as is; a folder with render's marker loses only the files the marker lists (and folders they leave empty);
+ * anything else is refused. Returns the files kept because render did not write them.
+ */
+export function prepareOut(out: string): string[] {
+    const listed = renderedFilesIn(out);
+    for (const rel of listed) {
+        const file = path.resolve(out, rel);
+        // Only files inside the folder, whatever the marker says.
+        if (!file.startsWith(out + path.sep)) continue;
+        fs.rmSync(file, { force: true });
+        const dir = path.dirname(file);
+        if (dir !== out && fs.existsSync(dir) && fs.readdirSync(dir).length === 0) fs.rmdirSync(dir);
+    }
+    fs.rmSync(path.join(out, MARKER), { force: true });
+    return fs.existsSync(out) ? listFiles(out) : [];
+}
+
+/** The files render wrote in `out` before, by its marker; [] for a missing or empty folder; throws for any other. */
+export function renderedFilesIn(out: string): string[] {
+    if (!fs.existsSync(out)) return [];
+    if (!fs.statSync(out).isDirectory()) throw new UnsafeOutError(`--out ${out} is a file, not a folder`);
+    const entries = fs.readdirSync(out);
+    if (entries.length === 0) return [];
+    const markerFile = path.join(out, MARKER);
+    if (!fs.existsSync(markerFile))
+        throw new UnsafeOutError(
+            `--out ${out} is not empty and has no ${MARKER}, so render did not write it: nothing was changed. ` +
+                "Choose a new or empty folder, or one render wrote before.",
+        );
+    return (JSON.parse(fs.readFileSync(markerFile, "utf8")) as { files?: string[] }).files ?? [];
+}
+
+function listFiles(dir: string, base = dir): string[] {
+    return fs
+        .readdirSync(dir, { withFileTypes: true })
+        .flatMap((e) =>
+            e.isDirectory() ? listFiles(path.join(dir, e.name), base) : [path.relative(base, path.join(dir, e.name))],
+        );
+}
+
+/** Writes the objects under `out` (which `prepareOut` made ready) and the marker listing them; returns the files. */
+export function writeObjects(objects: K8sObject[], out: string, extra: Record<string, string> = {}): string[] {
+    fs.mkdirSync(out, { recursive: true });
     const written: string[] = [];
     for (const o of objects) {
         const dir = path.join(out, o.metadata.namespace ?? "_cluster");
@@ -68,6 +126,15 @@ export function writeObjects(objects: K8sObject[], out: string): string[] {
         fs.writeFileSync(file, YAML.stringify(ordered(o), { lineWidth: 0 }));
         written.push(file);
     }
+    for (const [name, text] of Object.entries(extra)) {
+        fs.writeFileSync(path.join(out, name), text);
+        written.push(path.join(out, name));
+    }
+    fs.writeFileSync(
+        path.join(out, MARKER),
+        JSON.stringify({ writtenBy: "npm run render", files: written.map((f) => path.relative(out, f)) }, null, 1) +
+            "\n",
+    );
     return written;
 }
 
@@ -78,7 +145,9 @@ function ordered(o: K8sObject): K8sObject {
 }
 
 async function main(): Promise<number> {
-    const args = parseArgs(process.argv.slice(2));
+    const args = parseCli(process.argv.slice(2));
+    // Refuse an unsafe folder before the (slow) program run; touch nothing until the program has run.
+    renderedFilesIn(args.out);
     const stackFiles = readStackFiles(args.stack, args.configDir);
     process.env.PULUMI_CONFIG = JSON.stringify(stackFiles.config);
     process.env.PULUMI_CONFIG_SECRET_KEYS = JSON.stringify(stackFiles.secretKeys);
@@ -97,15 +166,17 @@ async function main(): Promise<number> {
     }
     await settle();
     const objects = kubernetesObjects(recorded);
-    const files = writeObjects(objects, args.out);
     const resolved: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(outputs)) {
         if (k === "default" || typeof v === "function") continue;
         resolved[k] = await valueOf(v);
     }
-    fs.writeFileSync(path.join(args.out, "_stack-outputs.yaml"), YAML.stringify(stripUndefined(resolved)));
+    const kept = prepareOut(args.out);
+    writeObjects(objects, args.out, { "_stack-outputs.yaml": YAML.stringify(stripUndefined(resolved)) });
     const rel = path.relative(process.cwd(), args.out) || ".";
-    process.stdout.write(`rendered ${files.length} objects of stack ${args.stack} to ${rel}/\n`);
+    process.stdout.write(`rendered ${objects.length} objects of stack ${args.stack} to ${rel}/\n`);
+    if (kept.length > 0)
+        process.stdout.write(`kept ${kept.length} file(s) in ${rel}/ that render did not write: ${kept.join(", ")}\n`);
     const encrypted = stackFiles.placeholders.filter((p) => !stackFiles.missingSecrets.includes(p));
     if (encrypted.length > 0) {
         process.stdout.write(`secrets rendered as placeholders: ${encrypted.join(", ")}\n`);
@@ -129,6 +200,14 @@ if (require.main === module) {
     main().then(
         (code) => process.exit(code),
         (e: Error) => {
+            if (e instanceof UsageError) {
+                process.stderr.write(`${e.message}`);
+                process.exit(2);
+            }
+            if (e instanceof UnsafeOutError) {
+                process.stderr.write(`render: ${e.message}\n`);
+                process.exit(1);
+            }
             process.stderr.write(`render failed: ${e.message}\n`);
             process.exit(2);
         },

@@ -69,9 +69,12 @@ export interface RenderRun {
     dir: string;
 }
 
-/** Runs `npm run render` for a stack in a child process, into a fresh temp dir. */
-export function runRender(stack: string, extraArgs: string[] = []): Promise<RenderRun> {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `render-${stack}-`));
+/** Runs `npm run render` for a stack in a child process, into a fresh temp dir (or `dir`). */
+export function runRender(
+    stack: string,
+    extraArgs: string[] = [],
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), `render-${stack}-`)),
+): Promise<RenderRun> {
     return new Promise((resolve) => {
         execFile(
             process.execPath,

@@ -1,5 +1,7 @@
 import { expect } from "chai";
 import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import YAML from "yaml";
 import {
     K8sObject,
@@ -11,6 +13,7 @@ import {
     runRenderChanged,
     validateObject,
 } from "./harness";
+import { MARKER } from "../scripts/render";
 import { restrictedViolations, workloadViolations } from "./pod-security";
 
 describe("npm run render", function () {
@@ -103,6 +106,48 @@ describe("npm run render", function () {
         );
         expect(run.stderr).to.not.match(/\n\s+at /); // no stack trace
         expect(fs.readdirSync(run.dir)).to.deep.equal([]);
+    });
+
+    describe("--out never destroys what render did not create", () => {
+        const tmp = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+
+        it("refuses a non-empty folder without its marker, exits 1 and changes nothing", async () => {
+            const dir = tmp("render-foreign-");
+            fs.writeFileSync(path.join(dir, "notes.txt"), "mine");
+            fs.mkdirSync(path.join(dir, "src"));
+            fs.writeFileSync(path.join(dir, "src", "main.go"), "package main");
+            const run = await runRender("dev", [], dir);
+            expect(run.code, run.stderr).to.equal(1);
+            expect(run.stderr).to.contain("not empty").and.to.contain(MARKER);
+            expect(fs.readdirSync(dir).sort()).to.deep.equal(["notes.txt", "src"]);
+            expect(fs.readFileSync(path.join(dir, "src", "main.go"), "utf8")).to.equal("package main");
+        });
+
+        it("re-renders into its own folder: replaces the files it listed, keeps every other file", async () => {
+            const dir = path.join(tmp("render-own-"), "out"); // missing: created
+            const first = await runRender("dev", [], dir);
+            expect(first.code, first.stderr).to.equal(0);
+            const marker = JSON.parse(fs.readFileSync(path.join(dir, MARKER), "utf8")) as { files: string[] };
+            expect(marker.files).to.include("_stack-outputs.yaml");
+            expect(marker.files.length).to.equal(readRendered(dir).length + 1);
+            // A file of a previous render that this one no longer produces, and a user's file beside them.
+            fs.writeFileSync(path.join(dir, "proxy-monitor", "configmap-gone.yaml"), "stale");
+            marker.files.push("proxy-monitor/configmap-gone.yaml");
+            fs.writeFileSync(path.join(dir, MARKER), JSON.stringify(marker));
+            fs.writeFileSync(path.join(dir, "kustomization.yaml"), "resources: []");
+            const second = await runRender("dev", [], dir);
+            expect(second.code, second.stderr).to.equal(0);
+            expect(fs.existsSync(path.join(dir, "proxy-monitor", "configmap-gone.yaml"))).to.equal(false);
+            expect(fs.readFileSync(path.join(dir, "kustomization.yaml"), "utf8")).to.equal("resources: []");
+            expect(second.stdout).to.contain("kept 1 file(s)").and.to.contain("kustomization.yaml");
+            expect(readAll(dir)).to.equal(readAll(first.dir));
+        });
+
+        it("says in --help which rule it follows", async () => {
+            const run = await runRender("dev", ["--help"]);
+            expect(run.code).to.equal(0);
+            expect(run.stdout).to.contain(MARKER).and.to.contain("refused");
+        });
     });
 
     it("the schema check itself fails on an unknown kind and on an invalid object", () => {
