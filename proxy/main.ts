@@ -59,6 +59,15 @@ function usage(): string {
 
 export async function main(argv: string[]): Promise<number> {
     const [mode, ...rest] = argv;
+    if (mode === "--help" || mode === "-h" || rest.includes("--help") || rest.includes("-h")) {
+        process.stdout.write(
+            usage() +
+                "\nRuns one mode of the program the pods run: gateway, vendor-sim, generate or target.\n\nflags:\n" +
+                "  --config <file>  the mode's config file, JSON or YAML (PROXY_MONITOR_* environment variables override it)\n" +
+                "  -h, --help       print this help and exit\n",
+        );
+        return 0;
+    }
     const run = MODES[mode];
     const i = rest.indexOf("--config");
     const file = i >= 0 ? rest[i + 1] : undefined;

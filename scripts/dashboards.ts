@@ -9,6 +9,7 @@ import * as path from "path";
 import { allDashboards } from "../dashboards";
 import { parseStackConfig } from "../components/config";
 import { formatProblem } from "../components/validate";
+import { command, parseCommand } from "./cli";
 import { ROOT, rawProjectConfig, readStackFiles } from "./offline";
 
 export const DASHBOARD_STACK = "prod";
@@ -26,8 +27,18 @@ export function dashboardFiles(): Record<string, string> {
     );
 }
 
+export const DASHBOARDS = command({
+    usage: "npm run dashboards --",
+    description: `
+Writes dashboards/<name>.json, built from the ${DASHBOARD_STACK} stack's config, for importing into a Grafana you
+already run (the deployed Grafana provisions the same dashboards).`,
+    flags: {
+        check: { type: "boolean", help: "write nothing; exit 1 when a file differs from what the code generates" },
+    },
+});
+
 if (require.main === module) {
-    const check = process.argv.includes("--check");
+    const { check } = parseCommand(DASHBOARDS, process.argv.slice(2));
     let stale = 0;
     for (const [file, text] of Object.entries(dashboardFiles())) {
         const target = path.join(ROOT, "dashboards", file);

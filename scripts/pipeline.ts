@@ -106,6 +106,11 @@ export interface PipelineOptions {
     readonly log?: (line: string) => void;
 }
 
+/** `vendor/pool` of every pool without a simulator: the local pipeline cannot run them (no vendor accounts). */
+export function unsimulatedPools(cfg: StackConfig): string[] {
+    return cfg.vendors.flatMap((v) => v.pools.filter((p) => !p.simulator).map((p) => `${v.name}/${p.name}`));
+}
+
 export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
     const log = o.log ?? (() => undefined);
     for (const bin of ["prometheus", "prometheus-alertmanager"]) {
@@ -115,6 +120,11 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
             );
     }
     const cfg = loadStack(o.stack);
+    const unsimulated = unsimulatedPools(cfg);
+    if (unsimulated.length > 0)
+        throw new Error(
+            `stack ${o.stack}: pools ${unsimulated.join(", ")} are not simulated; only simulated pools run locally`,
+        );
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `local-${o.stack}-`));
     const children: ChildProcess[] = [];
     const servers: http.Server[] = [];
@@ -124,6 +134,7 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
         fs.writeFileSync(f, typeof obj === "string" ? obj : JSON.stringify(obj, null, 2));
         return f;
     };
+    log(`working folder ${dir}; writing the program the pods run`);
     // What the pods run: the loader and the gzipped bundle of the script ConfigMap (components/node-app.ts).
     const script = writeProgram(path.join(dir, "program"));
     const run = (name: string, args: string[]) => {
@@ -135,10 +146,12 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
     const cleanupOnError = async (e: unknown) => {
         for (const c of children) c.kill("SIGKILL");
         for (const s of servers) s.close();
+        fs.rmSync(dir, { recursive: true, force: true });
         throw e;
     };
     try {
         // Target, simulators, gateways.
+        log("starting the target (the destinations' stand-in)");
         const target = targetFileConfig();
         const t = { http: await freePort(), https: await freePort(), metrics: await freePort() };
         run("target", [
@@ -185,6 +198,7 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
                         forwardTls: `${HOST}:${t.https}`,
                     }),
                 ]);
+                log(`starting vendor simulator ${v.name}/${p.name} on ${HOST}:${port}`);
                 simulators[`${v.name}/${p.name}`] = metrics;
                 simMetrics.push(metrics);
                 pools.push({ name: p.name, port });
@@ -206,6 +220,7 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
                 },
                 logSampleRate: 0,
             };
+            log(`starting the ${v.name} gateway on ${HOST}:${proxyPort} (metrics :${metricsPort})`);
             run(`gateway-${v.name}`, ["node", script, "gateway", "--config", write(`gateway-${v.name}.json`, file)]);
             gateways[v.name] = metricsPort;
             gatewayMetrics.push(metricsPort);
@@ -221,11 +236,13 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
             ...simMetrics,
             ...simProxies,
         ];
+        log(`waiting for ${listeners.length} listeners to accept connections`);
         for (const port of listeners) await waitListening(port, 30_000);
 
         // The load generator, as a crawler with HTTP(S)_PROXY pointing at the local gateways.
         const pattern = generatorPattern(cfg);
         const lgMetrics = await freePort();
+        log(`starting the load generator at ${o.requestsPerSecond ?? pattern.rate.requestsPerSecond} requests/s`);
         run("loadgen", [
             "node",
             script,
@@ -341,6 +358,7 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
                 repeat_interval: "1m",
             }));
         }
+        log(`starting Alertmanager on ${HOST}:${amPort}`);
         run("alertmanager", [
             "prometheus-alertmanager",
             `--config.file=${write("alertmanager.yml", YAML.stringify(am))}`,
@@ -381,6 +399,7 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
             `--storage.tsdb.path=${path.join(dir, "prom-data")}`,
             `--web.listen-address=${HOST}:${promPort}`,
         ];
+        log(`starting Prometheus on ${HOST}:${promPort} (scrape and evaluation every ${interval})`);
         let prom = run("prometheus", ["prometheus", ...promArgs]);
 
         const ready = (port: number) => async () => (await httpGet(port, "/-/ready")).status === 200;
