@@ -62,9 +62,9 @@ export function httpPost(port: number, p: string): Promise<number> {
     });
 }
 
-/** The validated config of a committed stack. */
-export function loadStack(stack: string): StackConfig {
-    const { config } = readStackFiles(stack);
+/** The validated config of a committed stack (`dir` holds its Pulumi.<stack>.yaml; the project's by default). */
+export function loadStack(stack: string, dir?: string): StackConfig {
+    const { config } = readStackFiles(stack, dir);
     const raw = rawProjectConfig(config);
     const parsed = parseStackConfig(raw, stack);
     if (!parsed.config) throw new Error(parsed.problems.map(formatProblem).join("\n"));
