@@ -121,9 +121,9 @@ export function formatTable(cfg: StackConfig, fast: boolean, f: Figures): string
         const success = f.success?.[v.name];
         rows.push([
             v.name,
-            num(f.generator?.[v.name], 1),
-            num(f.requests?.[v.name] ?? (f.tunnels?.[v.name] !== undefined ? 0 : undefined), 1),
-            num(f.tunnels?.[v.name] ?? (f.requests?.[v.name] !== undefined ? 0 : undefined), 1),
+            num(f.generator?.[v.name], 2),
+            num(f.requests?.[v.name] ?? (f.tunnels?.[v.name] !== undefined ? 0 : undefined), 2),
+            num(f.tunnels?.[v.name] ?? (f.requests?.[v.name] !== undefined ? 0 : undefined), 2),
             success === undefined
                 ? "…"
                 : `${(success * 100).toFixed(2)}%${success < v.sla.successObjective ? " !" : ""}`,
