@@ -183,11 +183,27 @@ async function main(): Promise<number> {
     }
     if (stackFiles.missingSecrets.length > 0) {
         process.stdout.write(
-            `not set in Pulumi.${args.stack}.yaml (pulumi up fails until they are set with pulumi config set --secret):\n` +
-                stackFiles.missingSecrets.map((s) => `  ${s}\n`).join(""),
+            `not set in Pulumi.${args.stack}.yaml (pulumi up fails until they are set; run in the stack's folder):\n` +
+                secretCommands(stackFiles.missingSecrets, args.stack)
+                    .map((c) => `  ${c}\n`)
+                    .join(""),
         );
     }
     return 0;
+}
+
+/**
+ * The `pulumi config set --secret --path` command of each missing secret (`proxy-monitor:credentials.<vendor>.<pool>`
+ * needs a username and a password; every other secret one value).
+ */
+export function secretCommands(missing: string[], stack: string): string[] {
+    return missing.flatMap((full) => {
+        const key = full.replace(/^[^:]+:/, "");
+        const set = (k: string, value: string) => `pulumi config set --stack ${stack} --secret --path '${k}' ${value}`;
+        return key.startsWith("credentials.")
+            ? [set(`${key}.username`, "<username>"), set(`${key}.password`, "<password>")]
+            : [set(key, "<value>")];
+    });
 }
 
 /** Resolves a stack output, with the Outputs nested in it, to a plain value. */
