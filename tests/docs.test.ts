@@ -4,7 +4,8 @@ import * as path from "path";
 import { DATA_MODEL, allRecordedSeries } from "../catalog";
 import { GATEWAY_METRICS } from "../catalog/gateway";
 import { KNOWN_KEYS, SIMPLE_KEYS } from "../components/config";
-import { ROOT } from "./harness";
+import YAML from "yaml";
+import { ROOT, renderedStack } from "./harness";
 
 const read = (f: string) => fs.readFileSync(path.join(ROOT, f), "utf8");
 
@@ -24,6 +25,56 @@ describe("docs match the code", () => {
     it("README's configuration reference names every config key", () => {
         const readme = read("README.md");
         for (const k of [...KNOWN_KEYS, ...SIMPLE_KEYS.map((s) => s.key)]) expect(readme, k).to.contain(`\`${k}\``);
+    });
+
+    const docFiles = () => ["README.md", ...fs.readdirSync(path.join(ROOT, "docs")).map((f) => `docs/${f}`)];
+
+    it("every link of the README and docs resolves to a file inside the repository", () => {
+        const broken: string[] = [];
+        for (const f of docFiles()) {
+            for (const m of read(f).matchAll(/\]\(([^)\s]+)\)/g)) {
+                const target = m[1].split("#")[0];
+                if (/^[a-z]+:/.test(m[1]) || target === "") continue;
+                const resolved = path.resolve(ROOT, path.dirname(f), target);
+                if (!resolved.startsWith(ROOT + path.sep) || !fs.existsSync(resolved)) broken.push(`${f}: ${m[1]}`);
+            }
+            // Paths named in backticks outside the repository (a sibling checkout) do not exist in a clone either.
+            for (const m of read(f).matchAll(/`(\.\.\/[^`]+)`/g)) broken.push(`${f}: ${m[1]}`);
+        }
+        expect(broken).to.deep.equal([]);
+    });
+
+    it("every stack output, Service and stack file the deployment guide and README name exists", async () => {
+        const text = read("docs/deployment-guide.md") + read("README.md");
+        const outputs = YAML.parse(
+            fs.readFileSync(path.join((await renderedStack("prod")).run.dir, "_stack-outputs.yaml"), "utf8"),
+        );
+        for (const m of text.matchAll(/pulumi stack output ([a-zA-Z]+)/g))
+            expect(Object.keys(outputs), `pulumi stack output ${m[1]}`).to.include(m[1]);
+        const services = new Set(
+            [...(await renderedStack("prod")).objects, ...(await renderedStack("dev")).objects]
+                .filter((o) => o.kind === "Service")
+                .map((o) => `${o.metadata.namespace}/${o.metadata.name}`),
+        );
+        for (const m of text.matchAll(/kubectl -n ([a-z0-9-]+) port-forward svc\/([a-z0-9-]+)/g))
+            expect([...services], m[0]).to.include(`${m[1]}/${m[2]}`);
+        for (const m of text.matchAll(/(Pulumi\.[a-z0-9-]+\.yaml)/g))
+            if (!/prod-us|<|stack/.test(m[1])) expect(fs.existsSync(path.join(ROOT, m[1])), m[1]).to.equal(true);
+        for (const m of text.matchAll(
+            /`((?:components|scripts|tests|docs|catalog|dashboards|proxy|\.github|\.ci)\/[A-Za-z0-9_./-]+)`/g,
+        ))
+            expect(fs.existsSync(path.join(ROOT, m[1])), m[1]).to.equal(true);
+    });
+
+    it("the deployment guide sets every secret render lists for the example prod stack, with its command", async () => {
+        const { run } = await renderedStack("prod");
+        const commands = run.stdout
+            .split("\n")
+            .map((l) => l.trim())
+            .filter((l) => l.startsWith("pulumi config set"));
+        expect(commands.length).to.be.greaterThan(10);
+        const guide = read("docs/deployment-guide.md");
+        for (const c of commands) expect(guide, c).to.contain(c);
     });
 
     it("every npm script the README and docs name exists", () => {
