@@ -6,7 +6,7 @@
  */
 import { durationMs } from "../components/validate";
 import { command, helpText, parseCommand } from "./cli";
-import { screen } from "./local-view";
+import { formatNotifications, screen } from "./local-view";
 import { startPipeline, unsimulatedPools, loadStack } from "./pipeline";
 
 export const LOCAL = command({
@@ -70,7 +70,6 @@ async function main(): Promise<void> {
         stopping = true;
         log("stopping: every process started, then the working folder");
         await p.stop();
-        const { formatNotifications } = await import("./local-view");
         process.stdout.write(`notifications received: ${formatNotifications(p.notifications)}\n`);
         process.exit(0);
     };

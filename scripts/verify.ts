@@ -349,7 +349,7 @@ async function main(): Promise<number> {
     const children: ChildProcess[] = [];
     try {
         let endpoints: Endpoints;
-        const password = v["grafana-password"] ?? process.env.GRAFANA_PASSWORD;
+        const password = v["grafana-password"] || process.env.GRAFANA_PASSWORD || undefined;
         if (v.context) {
             const ns = v.namespace ?? cfg.namespaces.monitoring;
             process.stdout.write(`reaching the Services in ${v.context}/${ns} with kubectl port-forward\n`);
@@ -386,7 +386,11 @@ async function main(): Promise<number> {
         process.stdout.write(failed === 0 ? "every check passed\n" : `${failed} check(s) failed\n`);
         return failed === 0 ? 0 : 1;
     } finally {
-        for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
+        // Stop every port-forward started, and wait (up to 5 s) until they are gone.
+        const running = children.filter((c) => c.exitCode === null && c.signalCode === null);
+        const exited = running.map((c) => new Promise((r) => c.once("exit", r)));
+        for (const c of running) c.kill("SIGTERM");
+        await Promise.race([Promise.all(exited), new Promise((r) => setTimeout(r, 5_000))]);
     }
 }
 

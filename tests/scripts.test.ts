@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Goals, measured, missingTools } from "../scripts/bench-checks";
-import { COLUMNS, formatTable, tableQueries, windowed } from "../scripts/local-view";
+import { COLUMNS, formatAlerts, formatNotifications, formatTable, tableQueries, windowed } from "../scripts/local-view";
 import { buildRecordingRules } from "../components/prometheus";
 import { R } from "../catalog";
 import { ROOT, stackConfig } from "./harness";
@@ -195,6 +195,28 @@ describe("npm run local's table", () => {
         expect(row("vendor-b")[4]).to.equal("90.00% !");
         expect(row("vendor-c")[6], "4 answers: shown, not judged").to.equal("9000 ?");
         expect(row("vendor-c")[3], "no tunnel series while requests exist: 0").to.equal("0.00");
+    });
+
+    it("names each notification and firing alert by alert name and vendor (and pool)", () => {
+        const n = [
+            { status: "firing", labels: { alertname: "VendorPoolDown", vendor: "vendor-b", pool: "res-us" } },
+            { status: "firing", labels: { alertname: "VendorPoolDown", vendor: "vendor-b", pool: "res-us" } },
+            { status: "firing", labels: { alertname: "VendorRefusalsHigh", vendor: "vendor-c" } },
+            { status: "resolved", labels: { alertname: "VendorRefusalsHigh", vendor: "vendor-c" } },
+        ];
+        expect(formatNotifications(n)).to.equal(
+            "4: firing VendorPoolDown (vendor-b/res-us) x2; firing VendorRefusalsHigh (vendor-c); resolved VendorRefusalsHigh (vendor-c)",
+        );
+        expect(formatNotifications([])).to.equal("0");
+        const alerts = [
+            { metric: { alertname: "Watchdog" }, value: [0, "1"] as [number, string] },
+            {
+                metric: { alertname: "VendorPoolDown", vendor: "vendor-b", pool: "res-us" },
+                value: [0, "1"] as [number, string],
+            },
+        ];
+        expect(formatAlerts(alerts)).to.equal("VendorPoolDown (vendor-b/res-us), Watchdog");
+        expect(formatAlerts([])).to.equal("none");
     });
 
     it("under --fast, evaluates the recording rules' own expressions over 1 minute, reading only raw series and :config", () => {

@@ -152,6 +152,67 @@ describe("npm run local and npm run verify, against the local pipeline", functio
         }
     });
 
+    it("verify --context finds the Services through kubectl port-forward and Grafana's password in its Secret", async () => {
+        // A stand-in kubectl (no cluster here): port-forward relays a local port to the pipeline's server for the
+        // Service, printing what kubectl prints; get secret prints the base64 password. It logs its arguments and pid.
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fake-kubectl-"));
+        const dashboards = Object.values(allDashboards(p.cfg)).map((d) => ({
+            uid: String(d.uid),
+            title: String(d.title),
+        }));
+        const grafana = await grafanaStandIn(dashboards);
+        const ports: Record<string, string> = {
+            prometheus: String(p.prometheusPort),
+            alertmanager: String(p.alertmanagerPort),
+            grafana: grafana.url.split(":").pop()!,
+        };
+        fs.writeFileSync(
+            path.join(dir, "kubectl"),
+            `#!${process.execPath}
+const fs = require("fs"), net = require("net");
+const args = process.argv.slice(2);
+fs.appendFileSync(${JSON.stringify(path.join(dir, "calls"))}, process.pid + " " + args.join(" ") + "\\n");
+const ports = ${JSON.stringify(ports)};
+if (args.includes("get")) { process.stdout.write(Buffer.from("pw").toString("base64")); process.exit(0); }
+const svc = args[args.indexOf("port-forward") + 1].replace("svc/", "");
+const remote = args[args.indexOf("port-forward") + 2].slice(1);
+const server = net.createServer((c) => { const u = net.connect(Number(ports[svc]), "127.0.0.1"); c.pipe(u); u.pipe(c); c.on("error", () => u.destroy()); u.on("error", () => c.destroy()); });
+server.listen(0, "127.0.0.1", () => console.log("Forwarding from 127.0.0.1:" + server.address().port + " -> " + remote));
+process.on("SIGTERM", () => process.exit(0));
+`,
+            { mode: 0o755 },
+        );
+        try {
+            const run = await runScript("verify.ts", ["--stack", "dev", "--context", "test-cluster", "--wait", "60s"], {
+                ...process.env,
+                PATH: `${dir}${path.delimiter}${process.env.PATH}`,
+                GRAFANA_PASSWORD: "",
+            });
+            expect(run.code, run.stdout + run.stderr).to.equal(0);
+            expect(run.stdout).to.match(/ok +Grafana: every dashboard provisioned/);
+            const calls = fs.readFileSync(path.join(dir, "calls"), "utf8").trim().split("\n");
+            const forwards = calls.filter((c) => c.includes("port-forward"));
+            expect(forwards.map((c) => c.split(" ").slice(1).join(" ")).sort()).to.deep.equal([
+                "--context test-cluster -n proxy-monitor port-forward svc/alertmanager :9093",
+                "--context test-cluster -n proxy-monitor port-forward svc/grafana :3000",
+                "--context test-cluster -n proxy-monitor port-forward svc/prometheus :9090",
+            ]);
+            expect(calls.some((c) => c.includes("get secret -l app.kubernetes.io/name=grafana"))).to.equal(true);
+            // Every port-forward it started is stopped when it exits.
+            const alive = (pid: number) => {
+                try {
+                    process.kill(pid, 0);
+                    return true;
+                } catch {
+                    return false;
+                }
+            };
+            for (const c of forwards) expect(alive(Number(c.split(" ")[0])), c).to.equal(false);
+        } finally {
+            grafana.close();
+        }
+    });
+
     it("verify fails, naming what is missing: a vendor the stack has but no gateway serves, a dashboard Grafana lacks", async () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "verify-extra-vendor-"));
         const dev = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8"));
