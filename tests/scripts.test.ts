@@ -198,7 +198,7 @@ describe("npm run local's table", () => {
     });
 
     it("names each notification and firing alert by alert name and vendor (and pool)", () => {
-        const n = [
+        const n: { status: string; labels: Record<string, string> }[] = [
             { status: "firing", labels: { alertname: "VendorPoolDown", vendor: "vendor-b", pool: "res-us" } },
             { status: "firing", labels: { alertname: "VendorPoolDown", vendor: "vendor-b", pool: "res-us" } },
             { status: "firing", labels: { alertname: "VendorRefusalsHigh", vendor: "vendor-c" } },
@@ -208,7 +208,7 @@ describe("npm run local's table", () => {
             "4: firing VendorPoolDown (vendor-b/res-us) x2; firing VendorRefusalsHigh (vendor-c); resolved VendorRefusalsHigh (vendor-c)",
         );
         expect(formatNotifications([])).to.equal("0");
-        const alerts = [
+        const alerts: { metric: Record<string, string>; value: [number, string] }[] = [
             { metric: { alertname: "Watchdog" }, value: [0, "1"] as [number, string] },
             {
                 metric: { alertname: "VendorPoolDown", vendor: "vendor-b", pool: "res-us" },
