@@ -84,7 +84,7 @@ describe("scripts: help, tool checks, honest results", function () {
         for (const { name, help, bad } of results) {
             expect(help.code, `${name} --help: ${help.stderr}`).to.equal(0);
             expect(help.stdout, name).to.match(/^usage: /);
-            const listed = new Set([...help.stdout.matchAll(/\s(--[a-z][a-z-]*)/g)].map((m) => m[1]));
+            const listed = new Set([...help.stdout.matchAll(/(?<![a-z-])(--[a-z][a-z-]*)/g)].map((m) => m[1]));
             for (const m of docs.matchAll(new RegExp(`npm run ${name.replace(":", "\\:")} -- ([^\`\\n]*)`, "g")))
                 for (const flag of m[1].matchAll(/(--[a-z][a-z-]*)/g))
                     expect([...listed], `${name}: the docs use ${flag[1]}`).to.include(flag[1]);
