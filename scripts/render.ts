@@ -147,7 +147,17 @@ function ordered(o: K8sObject): K8sObject {
 async function main(): Promise<number> {
     const args = parseCli(process.argv.slice(2));
     // Refuse an unsafe folder before the (slow) program run; touch nothing until the program has run.
-    renderedFilesIn(args.out);
+    try {
+        renderedFilesIn(args.out);
+    } catch (e) {
+        // The default folder may hold the output of a render from before the marker existed.
+        if (e instanceof UnsafeOutError && args.out === path.join(ROOT, "rendered", args.stack))
+            throw new UnsafeOutError(
+                `${e.message} If an older render wrote it (before ${MARKER} existed), delete it once: ` +
+                    `rm -r ${path.relative(process.cwd(), args.out) || "."}`,
+            );
+        throw e;
+    }
     const stackFiles = readStackFiles(args.stack, args.configDir);
     process.env.PULUMI_CONFIG = JSON.stringify(stackFiles.config);
     process.env.PULUMI_CONFIG_SECRET_KEYS = JSON.stringify(stackFiles.secretKeys);
