@@ -7,6 +7,12 @@ import { L, MetricSpec } from "./datamodel";
 /** `pool` value of answers the gateway gives itself (400, 403 not allowed, 407, 503 no healthy pool or at capacity). */
 export const GATEWAY_POOL = "none";
 
+/**
+ * Response header on every answer the gateway gives itself, naming why (`internal-address`, `port-not-allowed`,
+ * `not-allowed`, `ambiguous-url`, `non-canonical-host`, `invalid-url`, `crawler-auth`, `header-too-large`, ...).
+ */
+export const REFUSAL_HEADER = "x-proxy-monitor-refusal";
+
 export const GATEWAY_METRICS = {
     inflight: {
         name: "proxy_inflight_requests",

@@ -1,13 +1,21 @@
 /**
  * vendor-sim: an upstream proxy standing in for a vendor pool (tests, dev stacks, benchmarks). It requires
  * credentials, answers after a configured latency, injects a configured error mix (403, 407, 429, 502, 503,
- * timeouts, resets), caps bandwidth, and goes down on a schedule or on request (POST /admin/outage, and
- * POST /admin/errors to change the error rate, on the ops port).
+ * timeouts, resets, destination unreachable), caps bandwidth, and goes down on a schedule or on request
+ * (POST /admin/outage, and POST /admin/errors to change the error rate, on the ops port).
+ *
+ * Fault modes for the gateway's fault suite and soak: `unreachable` answers a CONNECT as a vendor does when the
+ * destination cannot be reached (502 with an RFC 9209 `Proxy-Status` naming the destination's error), and
+ * `oneRequestPerConnection` serves one plain-HTTP request per connection without saying so (no `Connection:
+ * close`) and resets the connection when another request arrives on it, as HTTP/1.0-style proxies do.
+ * Errors the simulator makes up itself carry `Proxy-Status: vendor-sim; error=proxy_internal_error`, as an RFC 9209
+ * proxy marks its own errors; a destination's answers are relayed without one.
  * It answers by itself (`/bytes/N` bodies over plain HTTP; an echo inside tunnels) or forwards to a target.
  */
 import * as fs from "fs";
 import * as http from "http";
 import * as net from "net";
+import { pipeline } from "stream";
 import { Counter, Registry, collectDefaultMetrics } from "prom-client";
 import { SIMULATOR_METRICS } from "../../catalog/simulator";
 import { Fields, ProgramConfigError } from "../common/config-file";
@@ -15,7 +23,7 @@ import { Logger, silentLogger } from "../common/log";
 import { portOf, startOpsServer } from "../common/ops-server";
 import { parseAuthority } from "../gateway/destinations";
 
-export const ERROR_KINDS = ["403", "407", "429", "502", "503", "timeout", "reset"] as const;
+export const ERROR_KINDS = ["403", "407", "429", "502", "503", "timeout", "reset", "unreachable"] as const;
 export type ErrorKind = (typeof ERROR_KINDS)[number];
 
 export interface VendorSimConfig {
@@ -43,7 +51,13 @@ export interface VendorSimConfig {
     readonly forward: string;
     /** host:port that tunnels to port 443 go to instead (the target's TLS port); empty: `forward`. */
     readonly forwardTls: string;
+    /** Serve one plain-HTTP request per connection, then reset the connection if another arrives on it. */
+    readonly oneRequestPerConnection: boolean;
 }
+
+/** RFC 9209 Proxy-Status of an answer the simulator makes up itself (never on a relayed destination answer). */
+const OWN_ERROR = "vendor-sim; error=proxy_internal_error";
+const DESTINATION_ERROR = "vendor-sim; error=destination_unavailable";
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -89,6 +103,7 @@ export function validateVendorSimConfig(raw: unknown, file = "vendor-sim config"
         outages,
         forward: f.str("forward", "", /^$|^[A-Za-z0-9.-]+:[0-9]{1,5}$/),
         forwardTls: f.str("forwardTls", "", /^$|^[A-Za-z0-9.-]+:[0-9]{1,5}$/),
+        oneRequestPerConnection: f.bool("oneRequestPerConnection", false),
     };
     if (cfg.latencyP95Ms < cfg.latencyP50Ms) problems.push("latencyP95Ms: expected at least latencyP50Ms");
     if (problems.length > 0) throw new ProgramConfigError(file, problems);
@@ -102,6 +117,8 @@ export class VendorSim {
     private server?: http.Server;
     private ops?: http.Server;
     private readonly sockets = new Set<net.Socket>();
+    /** Connections that served a request (oneRequestPerConnection). */
+    private readonly served = new WeakSet<net.Socket>();
     private readonly startedAt = Date.now();
     private manualOutageUntil = 0;
     private errorOverride?: { rate: number; mix: Readonly<Partial<Record<ErrorKind, number>>> };
@@ -173,7 +190,7 @@ export class VendorSim {
                         res.end(`rate must be 0..1 and status one of ${ERROR_KINDS.join(", ")}\n`);
                         return;
                     }
-                    this.errorOverride = { rate, mix: status ? { [status as ErrorKind]: 1 } : this.cfg.errorMix };
+                    this.setErrors(rate, (status as ErrorKind) ?? undefined);
                     res.writeHead(200, { "content-type": "text/plain" });
                     res.end(`errors at ${rate}\n`);
                 },
@@ -193,6 +210,11 @@ export class VendorSim {
         const ports = { proxyPort: portOf(server), metricsPort: portOf(this.ops) };
         this.log.info("vendor simulator listening", { vendor: this.cfg.vendor, pool: this.cfg.pool, ...ports });
         return ports;
+    }
+
+    /** From now on answer a share `rate` of requests with `kind` (or the configured mix); rate 0 ends it. */
+    setErrors(rate: number, kind?: ErrorKind): void {
+        this.errorOverride = { rate, mix: kind ? { [kind]: 1 } : this.cfg.errorMix };
     }
 
     /** Down for `seconds` from now (0 ends a manual outage); open connections are reset. */
@@ -248,10 +270,10 @@ export class VendorSim {
     private onConnect(req: http.IncomingMessage, client: net.Socket, head: Buffer): void {
         client.on("error", () => client.destroy());
         const target = parseAuthority(req.url ?? "");
-        const reply = (status: number, outcome: string) => {
+        const reply = (status: number, outcome: string, proxyStatus = OWN_ERROR) => {
             this.count(outcome);
             client.end(
-                `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+                `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nProxy-Status: ${proxyStatus}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
             );
         };
         if (!target) return reply(400, "400");
@@ -269,6 +291,7 @@ export class VendorSim {
                 setTimeout(() => client.destroy(), this.cfg.timeoutHoldMs).unref();
                 return;
             }
+            if (error === "unreachable") return reply(502, error, DESTINATION_ERROR);
             if (error) return reply(Number(error), error);
             this.count("200");
             const forward = target.port === 443 && this.cfg.forwardTls ? this.cfg.forwardTls : this.cfg.forward;
@@ -280,7 +303,10 @@ export class VendorSim {
                     this.relay(client, up);
                 });
                 up.on("error", () => {
-                    if (!client.destroyed) client.end("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+                    if (!client.destroyed)
+                        client.end(
+                            `HTTP/1.1 502 Bad Gateway\r\nProxy-Status: ${DESTINATION_ERROR}\r\nContent-Length: 0\r\n\r\n`,
+                        );
                     up.destroy();
                 });
                 return;
@@ -315,9 +341,22 @@ export class VendorSim {
     }
 
     private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
-        const send = (status: number, outcome: string, body = "") => {
+        if (this.cfg.oneRequestPerConnection) {
+            const served = this.served.has(req.socket);
+            this.served.add(req.socket);
+            if (served) {
+                this.count("reset");
+                req.socket.resetAndDestroy();
+                return;
+            }
+        }
+        const send = (status: number, outcome: string, body = "", proxyStatus = OWN_ERROR) => {
             this.count(outcome);
-            res.writeHead(status, { "content-length": Buffer.byteLength(body), "content-type": "text/plain" });
+            res.writeHead(status, {
+                "content-length": Buffer.byteLength(body),
+                "content-type": "text/plain",
+                "proxy-status": proxyStatus,
+            });
             res.end(body);
         };
         if (!this.authorized(req)) return send(407, "407");
@@ -336,6 +375,7 @@ export class VendorSim {
                     setTimeout(() => req.socket.destroy(), this.cfg.timeoutHoldMs).unref();
                     return;
                 }
+                if (error === "unreachable") return send(502, error, "", DESTINATION_ERROR);
                 if (error) return send(Number(error), error);
                 let url: URL;
                 try {
@@ -362,12 +402,13 @@ export class VendorSim {
             (upRes) => {
                 this.count("200");
                 res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-                upRes.pipe(res);
+                // pipeline: a destination that cuts its answer cuts ours, and a client that leaves closes the destination.
+                pipeline(upRes, res, () => undefined);
             },
         );
         up.on("error", () => {
             this.count("502");
-            if (!res.headersSent) res.writeHead(502, { "content-length": 0 });
+            if (!res.headersSent) res.writeHead(502, { "content-length": 0, "proxy-status": DESTINATION_ERROR });
             res.end();
         });
         up.end(body);

@@ -61,7 +61,13 @@ export function gatewayConfig(
             usernameFile: "unused",
             passwordFile: "unused",
         })),
-        destinations: { tracked: ["127.0.0.1", "tracked.test"], allowed: ["*"] },
+        // Tests reach loopback destinations on any port; the defaults (tested in faults.test.ts) refuse both.
+        destinations: {
+            tracked: ["127.0.0.1", "tracked.test"],
+            allowed: ["*"],
+            connectPorts: ["1-65535"],
+            allowInternal: true,
+        },
         timeouts: { connectMs: 2000, idleMs: 5000, totalMs: 20_000 },
         limits: { maxTunnels: 100, maxHeaderBytes: 8192, maxBodyBytes: 1_000_000 },
         probe: {

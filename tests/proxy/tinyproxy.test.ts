@@ -1,9 +1,4 @@
-import { ChildProcess, spawn, spawnSync } from "child_process";
 import { expect } from "chai";
-import * as fs from "fs";
-import * as net from "net";
-import * as os from "os";
-import * as path from "path";
 import {
     CREDS,
     HOST,
@@ -18,47 +13,11 @@ import {
     startTarget,
     waitFor,
 } from "./helpers";
-
-/** Starts Debian's tinyproxy in the foreground on a free port, requiring CREDS; fails clearly when it is missing. */
-export async function startTinyproxy(): Promise<{ proc: ChildProcess; port: number }> {
-    if (spawnSync("tinyproxy", ["-v"]).error) {
-        throw new Error("tinyproxy is not installed: apt-get install -y tinyproxy (.ci/run installs it)");
-    }
-    const port = await freePort();
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tinyproxy-"));
-    const conf = path.join(dir, "tinyproxy.conf");
-    fs.writeFileSync(
-        conf,
-        [
-            `Port ${port}`,
-            `Listen ${HOST}`,
-            "Timeout 30",
-            "MaxClients 512",
-            `BasicAuth ${CREDS.username} ${CREDS.password}`,
-            `Allow ${HOST}`,
-            "LogLevel Critical",
-            "",
-        ].join("\n"),
-    );
-    const proc = spawn("tinyproxy", ["-d", "-c", conf], { stdio: "ignore" });
-    await waitFor(
-        () =>
-            new Promise<boolean>((resolve) => {
-                const s = net.connect(port, HOST, () => {
-                    s.destroy();
-                    resolve(true);
-                });
-                s.on("error", () => resolve(false));
-            }),
-        5000,
-        "tinyproxy to listen",
-    );
-    return { proc, port };
-}
+import { Upstream, startTinyproxy } from "./upstreams";
 
 describe("gateway with Debian's tinyproxy as a real third-party upstream", function () {
     this.timeout(20_000);
-    let tiny: { proc: ChildProcess; port: number };
+    let tiny: Upstream;
     let target: Awaited<ReturnType<typeof startTarget>>;
     let gw: Awaited<ReturnType<typeof startGateway>>;
 
@@ -70,7 +29,7 @@ describe("gateway with Debian's tinyproxy as a real third-party upstream", funct
     after(async () => {
         await gw?.gw.stop(0);
         if (target) await closeServer(target.server);
-        tiny?.proc.kill("SIGTERM");
+        await tiny?.stop();
     });
 
     it("tunnels CONNECT through tinyproxy with the pool's credentials and counts the bytes", async () => {
