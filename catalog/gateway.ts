@@ -23,13 +23,13 @@ export const GATEWAY_METRICS = {
     retries: {
         name: "proxy_upstream_retries_total",
         type: "counter",
-        help: "CONNECTs retried on another pool after the first pool failed before the crawler sent anything.",
+        help: "Requests and CONNECTs retried on another pool after the first pool failed (a vendor fault) before the crawler's request was committed.",
         labels: [L.vendor, L.pool],
     },
     upstreamFailures: {
         name: "proxy_upstream_failures_total",
         type: "counter",
-        help: "Failures reaching a pool, by reason (connect_error, timeout, reset, bad_response).",
+        help: "Failures reaching a pool or relaying its answer, by reason (connect_error, timeout, reset, bad_response, body_timeout, response_aborted).",
         labels: [L.vendor, L.pool, "reason"],
     },
     probes: {
@@ -42,6 +42,18 @@ export const GATEWAY_METRICS = {
         name: "proxy_pool_probe_duration_milliseconds",
         type: "gauge",
         help: "Duration of the last health probe of each pool, ms.",
+        labels: [L.vendor, L.pool],
+    },
+    panic: {
+        name: "proxy_pool_panic",
+        type: "gauge",
+        help: "1 while no pool of the vendor is available and the gateway spreads traffic over all of them anyway (panic mode).",
+        labels: [L.vendor],
+    },
+    staleRetries: {
+        name: "proxy_upstream_stale_retries_total",
+        type: "counter",
+        help: "Plain-HTTP requests retried on a fresh connection after a reused keep-alive connection to the pool failed before any answer (not a vendor fault).",
         labels: [L.vendor, L.pool],
     },
     cutAtShutdown: {

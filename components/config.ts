@@ -7,6 +7,7 @@
  */
 import { isIP } from "net";
 import * as pulumi from "@pulumi/pulumi";
+import { parsePortRange } from "../proxy/gateway/destinations";
 import {
     ConfigError,
     ConfigProblem,
@@ -142,6 +143,16 @@ export interface StackConfig {
         readonly tracked: readonly string[];
         /** Host patterns the gateways accept (`*.example.com` allowed); others get 403. Defaults to all (`*`). */
         readonly allowed: readonly string[];
+        /**
+         * Ports crawlers may reach through the gateways, as numbers or `"lo-hi"` ranges; others get 403.
+         * Defaults to 443 and 80.
+         */
+        readonly connectPorts: readonly string[];
+        /**
+         * Let crawlers reach loopback, private, link-local and cluster addresses and cluster DNS names through the
+         * gateways. Defaults to false (403 `internal-address` / `internal-name`).
+         */
+        readonly allowInternal: boolean;
     };
     readonly crawlers: {
         readonly namespaces: readonly CrawlerNamespaceConfig[];
@@ -184,6 +195,12 @@ export interface StackConfig {
         readonly probeDestination: string;
         /** Fraction of finished requests logged, 0..1. */
         readonly logSampleRate: number;
+        /**
+         * Require crawlers to authenticate to the gateways (Proxy-Authorization Basic `<namespace>:<secret>`, the
+         * secret from `crawlerSecrets.<namespace>`), for clusters where Istio's AuthorizationPolicy is not enforced.
+         * Defaults to false.
+         */
+        readonly crawlerAuth: boolean;
     };
     readonly prometheus: {
         readonly replicas: number;
@@ -208,6 +225,8 @@ export interface StackConfig {
     };
     /** Bearer tokens per remote cluster name, and `remoteWrite` for the remote-write store; secret key. */
     readonly federationSecrets: Readonly<Record<string, string>>;
+    /** Shared secret per crawler namespace for `gateway.crawlerAuth`; secret key. */
+    readonly crawlerSecrets: Readonly<Record<string, string>>;
     readonly alerting: {
         readonly replicas: number;
         readonly storageSize: string;
@@ -311,7 +330,7 @@ export const DEFAULTS = {
         simulators: "proxy-sim",
         istio: "istio-system",
     },
-    destinations: { tracked: [] as string[], allowed: ["*"] },
+    destinations: { tracked: [] as string[], allowed: ["*"], connectPorts: ["443", "80"], allowInternal: false },
     crawlers: { podSelector: { "app.kubernetes.io/component": "crawler" }, expectedPods: 100 },
     images: {
         node: "docker.io/library/node:20.18.1-bookworm-slim",
@@ -344,6 +363,7 @@ export const DEFAULTS = {
         probeInterval: "15s",
         probeDestination: "www.example.com:443",
         logSampleRate: 0.01,
+        crawlerAuth: false,
     },
     prometheus: {
         replicas: 2,
@@ -476,7 +496,7 @@ export function simpleKeyDefault(path: readonly string[]): string | number | boo
 }
 
 /** Config keys holding secrets; they must be set with `pulumi config set --secret`. */
-export const SECRET_KEYS = ["credentials", "alertingSecrets", "federationSecrets"] as const;
+export const SECRET_KEYS = ["credentials", "alertingSecrets", "federationSecrets", "crawlerSecrets"] as const;
 
 /** Every top-level key the program reads (under the `proxy-monitor:` namespace). */
 export const KNOWN_KEYS = [
@@ -574,10 +594,19 @@ export function parseStackConfig(
     const credentials = parseCredentials(problems, raw.credentials, vendors);
 
     const dR = at("destinations");
-    dR.only(["tracked", "allowed"]);
+    dR.only(["tracked", "allowed", "connectPorts", "allowInternal"]);
     const destinations = {
         tracked: dR.strList("tracked", DEFAULTS.destinations.tracked, HOST),
         allowed: dR.strList("allowed", DEFAULTS.destinations.allowed, HOST_PATTERN),
+        connectPorts: dR.has("connectPorts")
+            ? dR.list("connectPorts", (x, p) => {
+                  const entry = typeof x === "number" || typeof x === "string" ? String(x) : "";
+                  if (parsePortRange(entry)) return entry;
+                  problems.push({ path: p, expected: 'a port (1-65535) or a range "lo-hi"', found: show(x) });
+                  return undefined;
+              })
+            : DEFAULTS.destinations.connectPorts,
+        allowInternal: dR.bool("allowInternal", DEFAULTS.destinations.allowInternal),
     };
     checkUnique(
         problems,
@@ -613,6 +642,7 @@ export function parseStackConfig(
             expected: "host:port, such as www.example.com:443",
         }),
         logSampleRate: gR.num("logSampleRate", G.logSampleRate, { min: 0, max: 1 }),
+        crawlerAuth: gR.bool("crawlerAuth", G.crawlerAuth),
     };
     if (gateway.maxReplicas < gateway.replicas) {
         gR.problem(gR.key("maxReplicas"), `at least gateway.replicas (${gateway.replicas})`, gateway.maxReplicas);
@@ -690,6 +720,18 @@ export function parseStackConfig(
         }
     }
 
+    const crawlerSecrets = parseSecretMap(problems, "crawlerSecrets", raw.crawlerSecrets);
+    if (gateway.crawlerAuth) {
+        for (const ns of crawlers.namespaces) {
+            if (crawlerSecrets[ns.name] === undefined) {
+                problems.push({
+                    path: k(`crawlerSecrets.${ns.name}`),
+                    expected: `the shared secret of crawler namespace ${ns.name}, since gateway.crawlerAuth is true (pulumi config set --secret --path 'crawlerSecrets.${ns.name}' SECRET)`,
+                    found: show(undefined),
+                });
+            }
+        }
+    }
     const alertingSecrets = parseSecretMap(problems, "alertingSecrets", raw.alertingSecrets);
     const alerting = parseAlerting(problems, at("alerting"), vendorNames, alertingSecrets);
 
@@ -768,6 +810,7 @@ export function parseStackConfig(
             prometheus,
             federation,
             federationSecrets,
+            crawlerSecrets,
             alerting,
             alertingSecrets,
             grafana,

@@ -2,10 +2,25 @@
  * The gateway program's config file (config.json in its ConfigMap), built from the stack config. The program
  * validates the same file at start (proxy/gateway/config.ts); a test feeds every rendered file to that validation.
  */
-import type { GatewayFileConfig } from "../../proxy/gateway/config";
+import { GatewayFileConfig, HEALTH_DEFAULTS } from "../../proxy/gateway/config";
 import { StackConfig, VendorConfig } from "../config";
 import { PORTS } from "../names";
 import { durationMs } from "../validate";
+
+/** Key of the gateway Secret holding `<crawler namespace>:<secret>` lines when gateway.crawlerAuth is on. */
+export const CRAWLER_AUTH_KEY = "crawlers";
+
+/**
+ * The crawler-auth file of a vendor's gateway: one `<namespace>:<secret>` line per crawler namespace that may use
+ * the vendor; undefined when gateway.crawlerAuth is off.
+ */
+export function crawlerAuthLines(cfg: StackConfig, vendor: VendorConfig): string | undefined {
+    if (!cfg.gateway.crawlerAuth) return undefined;
+    const lines = cfg.crawlers.namespaces
+        .filter((ns) => ns.vendors.includes(vendor.name))
+        .map((ns) => `${ns.name}:${cfg.crawlerSecrets[ns.name]}`);
+    return lines.join("\n") + "\n";
+}
 
 /** Seconds the gateway lets tunnels drain on SIGTERM; the pod's grace period is this plus a margin. */
 export const GATEWAY_DRAIN_SECONDS = 30;
@@ -34,7 +49,12 @@ export function gatewayFileConfig(cfg: StackConfig, vendor: VendorConfig, secret
             usernameFile: `${secretsDir}/${p.name}.username`,
             passwordFile: `${secretsDir}/${p.name}.password`,
         })),
-        destinations: { tracked: [...cfg.destinations.tracked], allowed: [...cfg.destinations.allowed] },
+        destinations: {
+            tracked: [...cfg.destinations.tracked],
+            allowed: [...cfg.destinations.allowed],
+            connectPorts: [...cfg.destinations.connectPorts],
+            allowInternal: cfg.destinations.allowInternal,
+        },
         timeouts: {
             connectMs: durationMs(g.connectTimeout),
             idleMs: durationMs(g.idleTimeout),
@@ -48,8 +68,10 @@ export function gatewayFileConfig(cfg: StackConfig, vendor: VendorConfig, secret
             failuresToDown: 3,
             successesToUp: 2,
         },
+        health: HEALTH_DEFAULTS,
         logSampleRate: g.logSampleRate,
         shutdownGraceMs: GATEWAY_DRAIN_SECONDS * 1000,
         metrics: true,
+        ...(g.crawlerAuth ? { crawlerAuthFile: `${secretsDir}/${CRAWLER_AUTH_KEY}` } : {}),
     };
 }

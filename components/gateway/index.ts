@@ -11,7 +11,13 @@ import { contentHash, disruptionBudgetSpec, imageVersion, labels, selectorLabels
 import { APP, NAMES, PORTS, SCRAPE_LABEL, VENDOR_LABEL } from "../names";
 import { gatewayProxyConfig } from "../mesh";
 import { CONFIG_DIR, programPodSpec, scriptConfigMap } from "../node-app";
-import { GATEWAY_GRACE_SECONDS, SIDECAR_DRAIN_SECONDS, gatewayFileConfig } from "./file-config";
+import {
+    CRAWLER_AUTH_KEY,
+    GATEWAY_GRACE_SECONDS,
+    SIDECAR_DRAIN_SECONDS,
+    crawlerAuthLines,
+    gatewayFileConfig,
+} from "./file-config";
 
 export { gatewayFileConfig };
 
@@ -58,6 +64,8 @@ export class VendorGateway extends pulumi.ComponentResource {
             secretData[`${pool.name}.username`] = creds.username;
             secretData[`${pool.name}.password`] = creds.password;
         }
+        const crawlerAuth = crawlerAuthLines(cfg, vendor);
+        if (crawlerAuth !== undefined) secretData[CRAWLER_AUTH_KEY] = crawlerAuth;
         const secret = new k8s.core.v1.Secret(
             `${name}-credentials`,
             { metadata: { namespace: ns, labels: objectLabels }, type: "Opaque", stringData: secretData },

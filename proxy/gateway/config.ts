@@ -3,6 +3,7 @@
  * (components/gateway/file-config.ts) with this same type; the program validates it at start.
  */
 import { Fields, ProgramConfigError } from "../common/config-file";
+import { parsePortRange } from "./destinations";
 
 export interface GatewayPool {
     readonly name: string;
@@ -19,7 +20,15 @@ export interface GatewayFileConfig {
     readonly vendor: string;
     readonly listen: { readonly host: string; readonly proxyPort: number; readonly metricsPort: number };
     readonly pools: readonly GatewayPool[];
-    readonly destinations: { readonly tracked: readonly string[]; readonly allowed: readonly string[] };
+    readonly destinations: {
+        readonly tracked: readonly string[];
+        /** Host patterns crawlers may reach (`*` any public host, `*.example.com`). Defaults to `*`. */
+        readonly allowed: readonly string[];
+        /** Ports crawlers may reach (`"443"`, `"8000-8999"`), for CONNECT and plain HTTP. Defaults to 443 and 80. */
+        readonly connectPorts: readonly string[];
+        /** Allow loopback, private, link-local and cluster addresses and names. Defaults to false. */
+        readonly allowInternal: boolean;
+    };
     readonly timeouts: { readonly connectMs: number; readonly idleMs: number; readonly totalMs: number };
     readonly limits: { readonly maxTunnels: number; readonly maxHeaderBytes: number; readonly maxBodyBytes: number };
     readonly probe: {
@@ -30,18 +39,57 @@ export interface GatewayFileConfig {
         readonly failuresToDown: number;
         readonly successesToUp: number;
     };
+    /**
+     * Passive ejection (Envoy's outlier detection, failure-percentage flavour): a pool is ejected when, within
+     * `windowMs`, at least `minRequests` outcomes were seen, at least `failureRatio` of them were the vendor's
+     * fault, and those faults came from at least `minDestinations` destinations. Ejection lasts `ejectionMs`, doubling
+     * on each repeated ejection up to `maxEjectionMs`, or until `probe.successesToUp` probes in a row succeed.
+     */
+    readonly health: {
+        readonly windowMs: number;
+        readonly minRequests: number;
+        readonly failureRatio: number;
+        readonly minDestinations: number;
+        readonly ejectionMs: number;
+        readonly maxEjectionMs: number;
+    };
     /** Fraction of finished requests and tunnels logged, 0..1. */
     readonly logSampleRate: number;
     /** How long tunnels may drain after SIGTERM before they are cut. */
     readonly shutdownGraceMs: number;
     /** Export the per-request data model (false only to measure its cost; process metrics stay). */
     readonly metrics: boolean;
-    /** Optional: crawlers must send Proxy-Authorization Basic with one of these user:password pairs (file, one per line). */
+    /**
+     * Optional crawler authentication: crawlers must send `Proxy-Authorization: Basic` with one of these
+     * `user:password` pairs (a file, one per line; the stack writes `<crawler namespace>:<shared secret>`).
+     */
     readonly crawlerAuthFile?: string;
 }
 
+const DEFAULT_PORTS = [443, 80];
+
+/** Passive-ejection defaults (Envoy's outlier detection defaults, failure-percentage flavour, 30 s windows). */
+export const HEALTH_DEFAULTS: GatewayFileConfig["health"] = {
+    windowMs: 30_000,
+    minRequests: 20,
+    failureRatio: 0.5,
+    minDestinations: 2,
+    ejectionMs: 30_000,
+    maxEjectionMs: 300_000,
+};
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const HOST = /^[A-Za-z0-9.-]+$/;
+
+/** `destinations.connectPorts`: numbers or `"lo-hi"` strings, as strings. */
+function portList(d: Fields): string[] {
+    const v = d.obj.connectPorts;
+    if (v === undefined) return DEFAULT_PORTS.map(String);
+    if (!Array.isArray(v) || v.some((x) => typeof x !== "string" && typeof x !== "number")) {
+        d.strList("connectPorts", []);
+        return [];
+    }
+    return v.map(String);
+}
 
 /** Validates a parsed config file; throws ProgramConfigError naming every problem. */
 export function validateGatewayConfig(raw: unknown, file = "gateway config"): GatewayFileConfig {
@@ -72,15 +120,22 @@ export function validateGatewayConfig(raw: unknown, file = "gateway config"): Ga
     const t = f.sub("timeouts", true);
     const l = f.sub("limits", true);
     const pr = f.sub("probe", true);
+    const h = f.sub("health", true);
     const cfg: GatewayFileConfig = {
         vendor: f.str("vendor", undefined, NAME),
         listen: {
-            host: listen.str("host", "0.0.0.0"),
+            // Loopback unless told: the pods set 0.0.0.0 (their Service and the mesh reach them on the pod IP).
+            host: listen.str("host", "127.0.0.1"),
             proxyPort: listen.num("proxyPort", 3128, 0, 65535, true),
             metricsPort: listen.num("metricsPort", 9102, 0, 65535, true),
         },
         pools,
-        destinations: { tracked: d.strList("tracked", []), allowed: d.strList("allowed", ["*"]) },
+        destinations: {
+            tracked: d.strList("tracked", []).map((h) => h.toLowerCase()),
+            allowed: d.strList("allowed", ["*"]),
+            connectPorts: portList(d),
+            allowInternal: d.bool("allowInternal", false),
+        },
         timeouts: {
             connectMs: t.num("connectMs", 10_000, 1, 600_000, true),
             idleMs: t.num("idleMs", 60_000, 1, 86_400_000, true),
@@ -98,11 +153,27 @@ export function validateGatewayConfig(raw: unknown, file = "gateway config"): Ga
             failuresToDown: pr.num("failuresToDown", 3, 1, 100, true),
             successesToUp: pr.num("successesToUp", 2, 1, 100, true),
         },
+        health: {
+            windowMs: h.num("windowMs", HEALTH_DEFAULTS.windowMs, 100, 3_600_000, true),
+            minRequests: h.num("minRequests", HEALTH_DEFAULTS.minRequests, 1, 1_000_000, true),
+            failureRatio: h.num("failureRatio", HEALTH_DEFAULTS.failureRatio, 0.01, 1),
+            minDestinations: h.num("minDestinations", HEALTH_DEFAULTS.minDestinations, 1, 100, true),
+            ejectionMs: h.num("ejectionMs", HEALTH_DEFAULTS.ejectionMs, 100, 3_600_000, true),
+            maxEjectionMs: h.num("maxEjectionMs", HEALTH_DEFAULTS.maxEjectionMs, 100, 86_400_000, true),
+        },
         logSampleRate: f.num("logSampleRate", 0.01, 0, 1),
         shutdownGraceMs: f.num("shutdownGraceMs", 30_000, 0, 3_600_000, true),
         metrics: f.bool("metrics", true),
         crawlerAuthFile: f.obj.crawlerAuthFile === undefined ? undefined : f.str("crawlerAuthFile"),
     };
+    cfg.destinations.connectPorts.forEach((e, i) => {
+        if (!parsePortRange(e))
+            problems.push(
+                `destinations.connectPorts[${i}]: expected a port or a range "lo-hi" within 1..65535, found ${JSON.stringify(e)}`,
+            );
+    });
+    if (cfg.health.maxEjectionMs < cfg.health.ejectionMs)
+        problems.push(`health.maxEjectionMs: expected at least health.ejectionMs (${cfg.health.ejectionMs})`);
     if (problems.length > 0) throw new ProgramConfigError(file, problems);
     return cfg;
 }

@@ -4,8 +4,8 @@
  * does a Map lookup rather than prom-client's label hashing.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { DATA_MODEL, DURATION_BUCKETS_MS } from "../../catalog/datamodel";
-import { GATEWAY_METRICS } from "../../catalog/gateway";
+import { DATA_MODEL, DURATION_BUCKETS_MS, FAULTS, Fault } from "../../catalog/datamodel";
+import { GATEWAY_METRICS, GATEWAY_POOL } from "../../catalog/gateway";
 
 type CounterChild = ReturnType<Counter<string>["labels"]>;
 type HistogramChild = ReturnType<Histogram<string>["labels"]>;
@@ -23,6 +23,9 @@ export class GatewayMetrics {
     private readonly probes: Counter<string>;
     readonly probeDuration: Gauge<string>;
     private readonly cut: Counter<string>;
+    private readonly outcomes: Counter<string>;
+    private readonly panic: Gauge<string>;
+    private readonly staleRetries: Counter<string>;
     private readonly children = new Map<string, CounterChild | HistogramChild>();
 
     constructor(
@@ -49,6 +52,10 @@ export class GatewayMetrics {
         this.probes = new Counter(spec(GATEWAY_METRICS.probes));
         this.probeDuration = new Gauge(spec(GATEWAY_METRICS.probeDuration));
         this.cut = new Counter(spec(GATEWAY_METRICS.cutAtShutdown));
+        this.outcomes = new Counter(spec(DATA_MODEL.outcomes));
+        this.panic = new Gauge(spec(GATEWAY_METRICS.panic));
+        this.staleRetries = new Counter(spec(GATEWAY_METRICS.staleRetries));
+        this.panic.labels(vendor).set(0);
         this.inflight.labels(vendor).set(0);
         this.cut.labels(vendor).inc(0);
         if (processMetrics) collectDefaultMetrics({ register: this.registry });
@@ -79,6 +86,33 @@ export class GatewayMetrics {
             protocol,
         ]).inc();
         (this.child(this.duration, `d\0${pool}`, [this.vendor, pool]) as HistogramChild).observe(durationMs);
+    }
+
+    /**
+     * The pools' account (the SLO's counter): created at 0 for every pool's none/vendor/destination so `rate()` sees
+     * a first failure; the gateway's own answers are `pool="none", fault="gateway"`. Counted even with metrics
+     * off (health and alerts depend on it).
+     */
+    createOutcomes(pools: readonly string[]): void {
+        for (const pool of pools)
+            for (const fault of FAULTS) if (fault !== "gateway") this.outcomes.labels(this.vendor, pool, fault).inc(0);
+    }
+
+    outcome(pool: string, fault: Fault): void {
+        this.child(this.outcomes, `o\0${pool}\0${fault}`, [this.vendor, pool, fault]).inc();
+    }
+
+    /** An answer the gateway gave itself. */
+    gatewayOutcome(): void {
+        this.outcome(GATEWAY_POOL, "gateway");
+    }
+
+    setPanic(on: boolean): void {
+        this.panic.labels(this.vendor).set(on ? 1 : 0);
+    }
+
+    staleRetry(pool: string): void {
+        this.staleRetries.labels(this.vendor, pool).inc();
     }
 
     /** Bytes relayed: egress (crawler to destination) and ingress (back). */

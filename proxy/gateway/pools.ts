@@ -1,24 +1,51 @@
 /**
- * The vendor's pools: credentials, weighted choice among the healthy ones, and health from active probes (a CONNECT
- * through the pool to a canary destination) and from passive failures of real traffic.
+ * Pool health: credentials, weighted choice among the available pools, active probes and passive ejection.
+ *
+ * A pool is available when its probes have not marked it down (failuresToDown probe failures in a row; back after
+ * successesToUp successes in a row) and it is not ejected. Passive ejection follows Envoy's outlier detection
+ * (failure percentage): within a sliding window, at least `minRequests` outcomes, at least `failureRatio` of them
+ * the vendor's fault (classify.ts), from at least `minDestinations` destinations. Only the classifier's `vendor`
+ * outcomes count, so a destination's errors, or one crawler hammering one broken destination, never eject a pool.
+ * Ejection lasts `ejectionMs`, doubling each time up to `maxEjectionMs`; a probe success streak ends it early (as
+ * Envoy's `successful_active_health_check_uneject_host`).
+ *
+ * When no pool is available, `pick` chooses among all pools by weight anyway (panic mode, as Envoy's panic
+ * threshold): a crawler then gets the vendor's real answer rather than a 503 from us.
  */
 import * as fs from "fs";
 import * as net from "net";
-import { GatewayPool } from "./config";
+import { Fault } from "../../catalog/datamodel";
+import { GatewayFileConfig, GatewayPool } from "./config";
 import { readProxyResponseHead } from "./upstream";
+
+type HealthConfig = GatewayFileConfig["health"];
+type ProbeConfig = GatewayFileConfig["probe"];
+
+const BUCKETS = 10;
+
+interface Bucket {
+    start: number;
+    total: number;
+    failures: number;
+    /** Destinations of the vendor faults in this bucket (at most minDestinations kept). */
+    readonly failedDestinations: Set<string>;
+}
 
 export interface PoolState {
     readonly config: GatewayPool;
     /** `Basic <base64 user:password>`, read once from the mounted Secret at start. */
     readonly authorization: string;
-    up: boolean;
-    consecutiveFailures: number;
-    consecutiveSuccesses: number;
-}
-
-export interface HealthPolicy {
-    readonly failuresToDown: number;
-    readonly successesToUp: number;
+    /** Marked down by probes. */
+    probeDown: boolean;
+    consecutiveProbeFailures: number;
+    consecutiveProbeSuccesses: number;
+    /** Ejected (passively) until this time, ms since epoch; 0 when not ejected. */
+    ejectedUntil: number;
+    /** Ejections in a row (each doubles the next one's length). */
+    ejections: number;
+    /** What the last availability check said (to report changes once). */
+    lastAvailable: boolean;
+    readonly buckets: Bucket[];
 }
 
 export function readCredentials(pool: GatewayPool): string {
@@ -26,62 +53,150 @@ export function readCredentials(pool: GatewayPool): string {
     return "Basic " + Buffer.from(`${read(pool.usernameFile)}:${read(pool.passwordFile)}`).toString("base64");
 }
 
+export interface PoolChoice {
+    readonly pool: PoolState;
+    /** No pool was available: chosen among all (panic mode). */
+    readonly panic: boolean;
+}
+
 export class Pools {
     readonly all: PoolState[];
+    private readonly bucketMs: number;
 
     constructor(
         pools: readonly GatewayPool[],
-        private readonly policy: HealthPolicy,
-        private readonly onChange: (pool: string, up: boolean) => void,
+        private readonly probe: Pick<ProbeConfig, "failuresToDown" | "successesToUp">,
+        private readonly health: HealthConfig,
+        /** Called when a pool becomes available or unavailable, and when panic mode starts or ends. */
+        private readonly onChange: (pool: string, up: boolean, why: string) => void,
+        private readonly onPanic: (panic: boolean) => void,
         credentials: (p: GatewayPool) => string = readCredentials,
         private readonly random: () => number = Math.random,
+        private readonly now: () => number = Date.now,
     ) {
+        this.bucketMs = Math.max(1, Math.floor(health.windowMs / BUCKETS));
         this.all = pools.map((p) => ({
             config: p,
             authorization: credentials(p),
-            up: true,
-            consecutiveFailures: 0,
-            consecutiveSuccesses: 0,
+            probeDown: false,
+            consecutiveProbeFailures: 0,
+            consecutiveProbeSuccesses: 0,
+            ejectedUntil: 0,
+            ejections: 0,
+            lastAvailable: true,
+            buckets: [],
         }));
-        for (const p of this.all) onChange(p.config.name, true);
+        for (const p of this.all) onChange(p.config.name, true, "start");
+        onPanic(false);
     }
 
-    anyUp(): boolean {
-        return this.all.some((p) => p.up && p.config.weight > 0);
+    private panicking = false;
+
+    available(p: PoolState, now = this.now()): boolean {
+        return p.config.weight > 0 && !p.probeDown && now >= p.ejectedUntil;
     }
 
-    /** A healthy pool chosen by weight, excluding `exclude`; undefined when none is left. */
-    pick(exclude?: PoolState): PoolState | undefined {
-        let total = 0;
-        for (const p of this.all) if (p.up && p !== exclude) total += p.config.weight;
+    anyAvailable(): boolean {
+        const now = this.now();
+        return this.all.some((p) => this.available(p, now));
+    }
+
+    /**
+     * A pool chosen by weight among the available ones other than `exclude`. When no pool at all is available,
+     * among every pool with weight (panic). Undefined only when `exclude` was the one candidate.
+     */
+    pick(exclude?: PoolState): PoolChoice | undefined {
+        const now = this.now();
+        let candidates = this.all.filter((p) => p !== exclude && this.available(p, now));
+        let panic = false;
+        if (candidates.length === 0 && !this.all.some((p) => this.available(p, now))) {
+            panic = true;
+            candidates = this.all.filter((p) => p !== exclude && p.config.weight > 0);
+        }
+        const total = candidates.reduce((s, p) => s + p.config.weight, 0);
         if (total <= 0) return undefined;
         let r = this.random() * total;
-        for (const p of this.all) {
-            if (!p.up || p === exclude || p.config.weight <= 0) continue;
+        for (const p of candidates) {
             r -= p.config.weight;
-            if (r < 0) return p;
+            if (r < 0) return { pool: p, panic };
         }
-        // Floating-point edge: the last eligible pool.
-        return [...this.all].reverse().find((p) => p.up && p !== exclude && p.config.weight > 0);
+        return { pool: candidates[candidates.length - 1], panic };
     }
 
-    /** Records an outcome (probe or real traffic) and flips health after enough in a row. */
-    record(p: PoolState, ok: boolean): void {
+    /** One outcome of real traffic, as the classifier charged it, to `destination` (host:port). */
+    record(p: PoolState, fault: Fault, destination: string): void {
+        if (fault === "gateway") return;
+        const now = this.now();
+        const b = this.bucket(p, now);
+        b.total++;
+        if (fault !== "vendor") return;
+        b.failures++;
+        if (b.failedDestinations.size < this.health.minDestinations) b.failedDestinations.add(destination);
+        if (now < p.ejectedUntil) return;
+        let total = 0;
+        let failures = 0;
+        const dests = new Set<string>();
+        for (const x of p.buckets) {
+            if (x.start <= now - this.health.windowMs) continue;
+            total += x.total;
+            failures += x.failures;
+            for (const d of x.failedDestinations) dests.add(d);
+        }
+        if (
+            total >= this.health.minRequests &&
+            failures / total >= this.health.failureRatio &&
+            dests.size >= this.health.minDestinations
+        ) {
+            p.ejections++;
+            const ms = Math.min(this.health.ejectionMs * 2 ** (p.ejections - 1), this.health.maxEjectionMs);
+            p.ejectedUntil = now + ms;
+            p.buckets.length = 0;
+            this.refresh(`ejected for ${ms} ms: ${failures} of ${total} outcomes were the vendor's`);
+        }
+    }
+
+    /** A probe's result: flips probe health after enough in a row; a success streak also ends an ejection. */
+    recordProbe(p: PoolState, ok: boolean): void {
         if (ok) {
-            p.consecutiveFailures = 0;
-            p.consecutiveSuccesses++;
-            if (!p.up && p.consecutiveSuccesses >= this.policy.successesToUp) {
-                p.up = true;
-                this.onChange(p.config.name, true);
+            p.consecutiveProbeFailures = 0;
+            p.consecutiveProbeSuccesses++;
+            if (p.consecutiveProbeSuccesses >= this.probe.successesToUp && (p.probeDown || p.ejectedUntil > 0)) {
+                p.probeDown = false;
+                p.ejectedUntil = 0;
+                p.ejections = 0;
             }
         } else {
-            p.consecutiveSuccesses = 0;
-            p.consecutiveFailures++;
-            if (p.up && p.consecutiveFailures >= this.policy.failuresToDown) {
-                p.up = false;
-                this.onChange(p.config.name, false);
+            p.consecutiveProbeSuccesses = 0;
+            p.consecutiveProbeFailures++;
+            if (p.consecutiveProbeFailures >= this.probe.failuresToDown) p.probeDown = true;
+        }
+        this.refresh("probes");
+    }
+
+    /** Reports availability changes (ejections expire with time: called on a timer too) and panic mode. */
+    refresh(why = "ejection over"): void {
+        const now = this.now();
+        for (const p of this.all) {
+            const up = this.available(p, now);
+            if (up !== p.lastAvailable) {
+                p.lastAvailable = up;
+                this.onChange(p.config.name, up, why);
             }
         }
+        const panic = !this.all.some((p) => p.lastAvailable);
+        if (panic !== this.panicking) {
+            this.panicking = panic;
+            this.onPanic(panic);
+        }
+    }
+
+    private bucket(p: PoolState, now: number): Bucket {
+        const last = p.buckets[p.buckets.length - 1];
+        if (last && now < last.start + this.bucketMs) return last;
+        const b: Bucket = { start: now, total: 0, failures: 0, failedDestinations: new Set() };
+        p.buckets.push(b);
+        if (p.buckets.length > BUCKETS) p.buckets.shift();
+        return b;
     }
 }
 

@@ -1,51 +1,32 @@
 /**
- * The vendor gateway: an HTTP forward proxy for one vendor. CONNECT tunnels and absolute-form HTTP requests from
- * crawlers go to one of the vendor's pools (weighted, healthy), with the pool's credentials; every answer is
- * measured in the data model.
+ * The vendor gateway: an HTTP forward proxy for one vendor. This file is the listener and admission: crawler
+ * authentication, header limits on raw bytes, the destination policy (destinations.ts), capacity and draining; what
+ * is admitted goes to a pool chosen by pools.ts, as a CONNECT tunnel (tunnel.ts) or a plain-HTTP exchange
+ * (forward.ts). Every outcome is charged by one classifier (classify.ts) and measured (metrics.ts).
  *
- * Bytes are counted from the upstream socket's own counters (no copy, no per-chunk listener on tunnels), minus the
- * CONNECT exchange, and flushed to the metrics every few seconds so long tunnels show up while they run.
+ * Answers the gateway gives itself are `pool="none"`, `fault="gateway"`, with the reason in a response header.
+ * Readiness (/readyz) is about this process only: a vendor with every pool down is the alerts' business, and a
+ * gateway that stays in service still answers with the vendor's real errors (panic mode) rather than
+ * disappearing from the Service.
  */
 import * as fs from "fs";
 import * as http from "http";
 import * as net from "net";
 import { performance } from "perf_hooks";
 import { OTHER_DESTINATION } from "../../catalog/datamodel";
-import { GATEWAY_POOL } from "../../catalog/gateway";
 import { Logger, silentLogger } from "../common/log";
 import { portOf, startOpsServer } from "../common/ops-server";
 import { GatewayFileConfig, GatewayPool } from "./config";
-import { Destinations, parseAuthority } from "./destinations";
+import { GatewayContext, REASONS } from "./context";
+import { DestinationPolicy, Refusal } from "./destinations";
+import { Forwarder } from "./forward";
 import { GatewayMetrics } from "./metrics";
-import { PoolState, Pools, probePool, readCredentials } from "./pools";
-import { readProxyResponseHead } from "./upstream";
-
-const REASONS: Record<number, string> = {
-    200: "Connection Established",
-    400: "Bad Request",
-    403: "Forbidden",
-    407: "Proxy Authentication Required",
-    413: "Payload Too Large",
-    429: "Too Many Requests",
-    431: "Request Header Fields Too Large",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-};
-
-/** Headers that describe one hop and are not forwarded. */
-const HOP_BY_HOP = new Set([
-    "connection",
-    "proxy-connection",
-    "keep-alive",
-    "proxy-authorization",
-    "proxy-authenticate",
-    "te",
-    "trailer",
-    "upgrade",
-]);
+import { Pools, probePool, readCredentials } from "./pools";
+import { Tunnels } from "./tunnel";
+import { REFUSAL_HEADER } from "../../catalog/gateway";
 
 const BYTES_FLUSH_MS = 5000;
+const HEALTH_REFRESH_MS = 1000;
 
 export interface GatewayOptions {
     readonly logger?: Logger;
@@ -56,34 +37,36 @@ export interface GatewayOptions {
     readonly processMetrics?: boolean;
 }
 
-interface Tunnel {
-    readonly client: net.Socket;
-    readonly upstream: net.Socket;
-    readonly pool: string;
-    readonly destination: string;
-    /** Bytes of our CONNECT request and of the pool's answer head: not payload. */
-    readonly requestBytes: number;
-    readonly headBytes: number;
-    countedEgress: number;
-    countedIngress: number;
+/** Bytes of a request head as sent: request line, each header line with its `: ` and CRLF, the blank line. */
+function headBytes(req: http.IncomingMessage): number {
+    let n = (req.method?.length ?? 0) + (req.url?.length ?? 0) + 12;
+    for (let i = 0; i < req.rawHeaders.length; i++) n += req.rawHeaders[i].length + 2;
+    return n + 2;
 }
+
+const REFUSAL_STATUS: Record<Refusal, number> = {
+    "invalid-url": 400,
+    "ambiguous-url": 403,
+    "non-canonical-host": 403,
+    "port-not-allowed": 403,
+    "internal-address": 403,
+    "internal-name": 403,
+    "not-allowed": 403,
+};
 
 export class Gateway {
     readonly metrics: GatewayMetrics;
     readonly pools: Pools;
-    private readonly dest: Destinations;
+    private readonly ctx: GatewayContext;
+    private readonly policy: DestinationPolicy;
+    private readonly tunnels: Tunnels;
+    private readonly forwarder: Forwarder;
     private readonly log: Logger;
-    private readonly random: () => number;
     private readonly crawlerAuth?: Set<string>;
-    private readonly agents = new Map<PoolState, http.Agent>();
-    private readonly tunnels = new Set<Tunnel>();
-    private readonly requests = new Set<http.ServerResponse>();
-    private readonly probing = new Set<PoolState>();
+    private readonly probing = new Set<string>();
     private proxyServer?: http.Server;
     private opsServer?: http.Server;
     private timers: NodeJS.Timeout[] = [];
-    /** Open tunnels and plain-HTTP requests (the tunnel limit counts both). */
-    private active = 0;
     private draining = false;
 
     constructor(
@@ -91,25 +74,31 @@ export class Gateway {
         opts: GatewayOptions = {},
     ) {
         this.log = opts.logger ?? silentLogger;
-        this.random = opts.random ?? Math.random;
+        const random = opts.random ?? Math.random;
         this.metrics = new GatewayMetrics(cfg.vendor, opts.processMetrics ?? true, cfg.metrics);
-        this.dest = new Destinations(cfg.destinations.tracked, cfg.destinations.allowed);
+        this.metrics.createOutcomes(cfg.pools.map((p) => p.name));
+        this.policy = new DestinationPolicy(cfg.destinations);
         this.pools = new Pools(
             cfg.pools,
             cfg.probe,
-            (pool, up) => {
+            cfg.health,
+            (pool, up, why) => {
                 this.metrics.setHealth(pool, up);
-                if (this.proxyServer) this.log.warn(up ? "pool up" : "pool down", { vendor: cfg.vendor, pool });
+                if (this.proxyServer) this.log.warn(up ? "pool up" : "pool down", { vendor: cfg.vendor, pool, why });
+            },
+            (panic) => {
+                this.metrics.setPanic(panic);
+                if (this.proxyServer)
+                    this.log.warn(panic ? "panic mode: no pool available, using all" : "panic mode over", {
+                        vendor: cfg.vendor,
+                    });
             },
             opts.credentials ?? readCredentials,
-            this.random,
+            random,
         );
-        for (const p of this.pools.all) {
-            this.agents.set(
-                p,
-                new http.Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 256, scheduling: "lifo" }),
-            );
-        }
+        this.ctx = new GatewayContext(cfg, this.metrics, this.pools, this.log, random);
+        this.tunnels = new Tunnels(this.ctx);
+        this.forwarder = new Forwarder(this.ctx);
         if (cfg.crawlerAuthFile) {
             const lines = fs.readFileSync(cfg.crawlerAuthFile, "utf8").split(/\r?\n/).filter(Boolean);
             this.crawlerAuth = new Set(lines.map((l) => "Basic " + Buffer.from(l).toString("base64")));
@@ -119,13 +108,16 @@ export class Gateway {
     /** Listens on the proxy and metrics ports; returns the ports (useful with port 0). */
     async start(): Promise<{ proxyPort: number; metricsPort: number }> {
         const server = http.createServer({
+            // Node counts header names and values only; the raw head is checked in admission (headBytes).
             maxHeaderSize: this.cfg.limits.maxHeaderBytes,
-            headersTimeout: this.cfg.timeouts.connectMs,
+            headersTimeout: Math.min(this.cfg.timeouts.connectMs, this.cfg.timeouts.totalMs),
             requestTimeout: this.cfg.timeouts.totalMs,
             keepAliveTimeout: this.cfg.timeouts.idleMs,
             // Node enforces headersTimeout on this timer (30 s by default), which would let a slowloris hold a socket.
             connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(this.cfg.timeouts.connectMs / 2))),
         });
+        // Every header is kept (none silently dropped past 2,000), so the raw-size check sees them all.
+        server.maxHeadersCount = 0;
         server.on("connect", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) =>
             this.onConnect(req, socket, head),
         );
@@ -138,9 +130,11 @@ export class Gateway {
         });
         this.opsServer = await startOpsServer(this.cfg.listen.metricsPort, this.cfg.listen.host, {
             registry: this.metrics.registry,
-            ready: () => !this.draining && this.pools.anyUp(),
+            // Ready while serving: pools being down is the vendor's problem, shown by metrics and alerts.
+            ready: () => !this.draining,
         });
-        this.timers.push(setInterval(() => this.flushBytes(), BYTES_FLUSH_MS));
+        this.timers.push(setInterval(() => this.tunnels.flushAll(), BYTES_FLUSH_MS));
+        this.timers.push(setInterval(() => this.pools.refresh(), HEALTH_REFRESH_MS));
         this.timers.push(setInterval(() => this.probeAll(), this.cfg.probe.intervalMs));
         this.probeAll();
         const ports = { proxyPort: portOf(server), metricsPort: portOf(this.opsServer) };
@@ -152,15 +146,16 @@ export class Gateway {
     probeAll(): Promise<void> {
         return Promise.all(
             this.pools.all.map(async (p) => {
-                if (this.probing.has(p)) return;
-                this.probing.add(p);
+                const name = p.config.name;
+                if (this.probing.has(name)) return;
+                this.probing.add(name);
                 const t0 = performance.now();
                 try {
                     const ok = await probePool(p, this.cfg.probe.destination, this.cfg.probe.timeoutMs);
-                    this.metrics.probe(p.config.name, ok, performance.now() - t0);
-                    this.pools.record(p, ok);
+                    this.metrics.probe(name, ok, performance.now() - t0);
+                    if (!this.draining) this.pools.recordProbe(p, ok);
                 } finally {
-                    this.probing.delete(p);
+                    this.probing.delete(name);
                 }
             }),
         ).then(() => undefined);
@@ -179,312 +174,61 @@ export class Gateway {
         );
         this.proxyServer?.closeIdleConnections();
         const deadline = Date.now() + graceMs;
-        while (this.active > 0 && Date.now() < deadline) {
+        while (this.ctx.active > 0 && Date.now() < deadline) {
             await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, deadline - Date.now()))));
         }
-        const cut = this.active;
+        const cut = this.ctx.active;
         if (cut > 0) {
             this.metrics.cutTunnels(cut);
             this.log.warn("drain deadline passed, cutting", { vendor: this.cfg.vendor, cut });
         }
-        for (const t of [...this.tunnels]) {
-            t.client.destroy();
-            t.upstream.destroy();
-        }
-        for (const r of [...this.requests]) r.destroy();
+        this.tunnels.destroyAll();
+        this.forwarder.destroyAll();
         this.proxyServer?.closeAllConnections();
         await closed;
-        this.flushBytes();
-        for (const a of this.agents.values()) a.destroy();
+        this.tunnels.flushAll();
         await new Promise<void>((resolve) => (this.opsServer ? this.opsServer.close(() => resolve()) : resolve()));
         return cut;
     }
 
-    // ---- CONNECT ----
+    // ---- admission ----
 
     private onConnect(req: http.IncomingMessage, client: net.Socket, head: Buffer): void {
         const t0 = performance.now();
         client.on("error", () => client.destroy());
-        const target = parseAuthority(req.url ?? "");
-        if (!target) return this.refuse(client, 400, OTHER_DESTINATION, "CONNECT", t0);
-        const destination = this.dest.label(target.host);
-        if (!this.authorized(req)) return this.refuse(client, 407, destination, "CONNECT", t0);
-        if (!this.dest.allowed(target.host)) return this.refuse(client, 403, destination, "CONNECT", t0);
-        if (this.draining || this.active >= this.cfg.limits.maxTunnels) {
-            return this.refuse(client, 503, destination, "CONNECT", t0);
-        }
-        const pool = this.pools.pick();
-        if (!pool) return this.refuse(client, 503, destination, "CONNECT", t0);
-        this.begin();
-        this.connectVia(pool, req.url as string, client, head, destination, t0, false);
+        const refuse = (status: number, reason: string, destination = OTHER_DESTINATION) =>
+            this.ctx.refuseSocket(client, status, destination, t0, reason);
+        if (headBytes(req) > this.cfg.limits.maxHeaderBytes) return refuse(431, "header-too-large");
+        const target = this.policy.connectTarget(req.url ?? "");
+        if (typeof target === "string") return refuse(REFUSAL_STATUS[target], target);
+        const destination = this.policy.label(target.host);
+        if (!this.authorized(req)) return refuse(407, "crawler-auth", destination);
+        if (this.draining) return refuse(503, "draining", destination);
+        if (this.ctx.active >= this.cfg.limits.maxTunnels) return refuse(503, "capacity", destination);
+        const choice = this.pools.pick();
+        if (!choice) return refuse(503, "no-pool", destination);
+        this.ctx.begin();
+        this.tunnels.connect(choice.pool, target, client, head, destination, t0);
     }
-
-    private connectVia(
-        pool: PoolState,
-        authority: string,
-        client: net.Socket,
-        head: Buffer,
-        destination: string,
-        t0: number,
-        retried: boolean,
-    ): void {
-        const request = `CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\nProxy-Authorization: ${pool.authorization}\r\n\r\n`;
-        const upstream = net.connect({ host: pool.config.host, port: pool.config.port, noDelay: true });
-        let settled = false;
-        const timer = setTimeout(() => fail("timeout"), this.cfg.timeouts.connectMs);
-        /** `status`: the pool's own answer, relayed when no other pool is tried. */
-        const fail = (reason: string, status?: number) => {
-            if (settled) return;
-            settled = true;
-            clearTimeout(timer);
-            upstream.destroy();
-            this.metrics.failure(pool.config.name, reason);
-            this.pools.record(pool, false);
-            if (client.destroyed) return this.end();
-            if (!retried && head.length === 0 && client.readableLength === 0) {
-                const other = this.pools.pick(pool);
-                if (other) {
-                    this.metrics.retry(pool.config.name);
-                    return this.connectVia(other, authority, client, head, destination, t0, true);
-                }
-            }
-            this.refuse(
-                client,
-                status ?? (reason === "timeout" ? 504 : 502),
-                destination,
-                "CONNECT",
-                t0,
-                pool.config.name,
-            );
-            this.end();
-        };
-        upstream.on("error", (e: NodeJS.ErrnoException) => fail(e.code === "ECONNRESET" ? "reset" : "connect_error"));
-        upstream.once("connect", () => {
-            upstream.write(request);
-            readProxyResponseHead(upstream, this.cfg.limits.maxHeaderBytes).then(
-                (answer) => {
-                    if (settled) return;
-                    const status = answer.status;
-                    if (status >= 200 && status < 300) {
-                        settled = true;
-                        clearTimeout(timer);
-                        this.pools.record(pool, true);
-                        if (client.destroyed) {
-                            upstream.destroy();
-                            return this.end();
-                        }
-                        client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
-                        this.metrics.request(pool.config.name, destination, 200, "CONNECT", performance.now() - t0);
-                        if (head.length > 0) upstream.write(head);
-                        if (answer.rest.length > 0) client.write(answer.rest);
-                        this.tunnel(
-                            client,
-                            upstream,
-                            pool.config.name,
-                            destination,
-                            Buffer.byteLength(request),
-                            answer.headBytes,
-                            t0,
-                        );
-                        return;
-                    }
-                    if ((status === 502 || status === 503) && !retried) {
-                        // The pool itself is failing: count it against the pool and try another.
-                        return fail("bad_response", status);
-                    }
-                    settled = true;
-                    clearTimeout(timer);
-                    // 403, 407, 429 and other refusals are the vendor's answer: relay the status.
-                    this.pools.record(pool, status < 500);
-                    upstream.destroy();
-                    this.refuse(client, status, destination, "CONNECT", t0, pool.config.name);
-                    this.end();
-                },
-                (e: Error) => fail(/closed/.test(e.message) ? "reset" : "bad_response"),
-            );
-        });
-    }
-
-    private tunnel(
-        client: net.Socket,
-        upstream: net.Socket,
-        pool: string,
-        destination: string,
-        requestBytes: number,
-        headBytes: number,
-        t0: number,
-    ): void {
-        const t: Tunnel = {
-            client,
-            upstream,
-            pool,
-            destination,
-            requestBytes,
-            headBytes,
-            countedEgress: 0,
-            countedIngress: 0,
-        };
-        this.tunnels.add(t);
-        client.setNoDelay(true);
-        client.setTimeout(this.cfg.timeouts.idleMs, () => client.destroy());
-        const total = setTimeout(() => client.destroy(), this.cfg.timeouts.totalMs);
-        let closed = false;
-        const close = () => {
-            if (closed) return;
-            closed = true;
-            clearTimeout(total);
-            client.destroy();
-            upstream.destroy();
-            this.flushTunnel(t);
-            this.tunnels.delete(t);
-            this.end();
-            this.sampleLog({
-                kind: "tunnel",
-                pool,
-                destination,
-                status: 200,
-                egress: t.countedEgress,
-                ingress: t.countedIngress,
-                ms: Math.round(performance.now() - t0),
-            });
-        };
-        upstream.removeAllListeners("error");
-        upstream.on("error", close);
-        client.on("error", close);
-        upstream.on("close", close);
-        client.on("close", close);
-        client.pipe(upstream);
-        upstream.pipe(client);
-        upstream.resume();
-    }
-
-    private flushTunnel(t: Tunnel): void {
-        const egress = Math.max(0, t.upstream.bytesWritten - t.requestBytes);
-        const ingress = Math.max(0, t.upstream.bytesRead - t.headBytes);
-        this.metrics.bytes(t.pool, t.destination, egress - t.countedEgress, ingress - t.countedIngress);
-        t.countedEgress = egress;
-        t.countedIngress = ingress;
-    }
-
-    private flushBytes(): void {
-        for (const t of this.tunnels) this.flushTunnel(t);
-    }
-
-    // ---- absolute-form HTTP ----
 
     private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
         const t0 = performance.now();
-        const url = req.url ?? "";
-        let target: URL | undefined;
-        try {
-            target = url.startsWith("http://") ? new URL(url) : undefined;
-        } catch {
-            target = undefined;
-        }
-        if (!target || !target.hostname) return this.answer(res, 400, OTHER_DESTINATION, t0);
-        const destination = this.dest.label(target.hostname);
-        if (!this.authorized(req)) {
-            res.setHeader("proxy-authenticate", 'Basic realm="proxy-monitor"');
-            return this.answer(res, 407, destination, t0);
-        }
-        if (!this.dest.allowed(target.hostname)) return this.answer(res, 403, destination, t0);
+        const answer = (status: number, reason: string, destination = OTHER_DESTINATION) =>
+            this.ctx.answerHttp(res, status, destination, t0, reason);
+        if (headBytes(req) > this.cfg.limits.maxHeaderBytes) return answer(431, "header-too-large");
+        const target = this.policy.httpTarget(req.url ?? "");
+        if (typeof target === "string") return answer(REFUSAL_STATUS[target], target);
+        const destination = this.policy.label(target.host);
+        if (!this.authorized(req)) return answer(407, "crawler-auth", destination);
         const length = Number(req.headers["content-length"] ?? 0);
-        if (length > this.cfg.limits.maxBodyBytes) return this.answer(res, 413, destination, t0);
-        if (this.draining || this.active >= this.cfg.limits.maxTunnels) return this.answer(res, 503, destination, t0);
-        const pool = this.pools.pick();
-        if (!pool) return this.answer(res, 503, destination, t0);
-        this.begin();
-        this.requests.add(res);
-        let ended = false;
-        const done = () => {
-            if (ended) return;
-            ended = true;
-            this.requests.delete(res);
-            this.end();
-        };
-        res.once("close", done);
-        this.forward(pool, req, res, destination, t0, false);
+        if (length > this.cfg.limits.maxBodyBytes) return answer(413, "body-too-large", destination);
+        if (this.draining) return answer(503, "draining", destination);
+        if (this.ctx.active >= this.cfg.limits.maxTunnels) return answer(503, "capacity", destination);
+        const choice = this.pools.pick();
+        if (!choice) return answer(503, "no-pool", destination);
+        this.ctx.begin();
+        this.forwarder.forward(choice.pool, req, res, target, destination, t0);
     }
-
-    private forward(
-        pool: PoolState,
-        req: http.IncomingMessage,
-        res: http.ServerResponse,
-        destination: string,
-        t0: number,
-        retried: boolean,
-    ): void {
-        const headers: http.OutgoingHttpHeaders = {};
-        for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k)) headers[k] = v;
-        headers["proxy-authorization"] = pool.authorization;
-        let egress = 0;
-        let answered = false;
-        const upReq = http.request({
-            host: pool.config.host,
-            port: pool.config.port,
-            method: req.method,
-            path: req.url,
-            headers,
-            agent: this.agents.get(pool),
-        });
-        const timer = setTimeout(() => upReq.destroy(new TimeoutError()), this.cfg.timeouts.connectMs);
-        upReq.on("response", (upRes) => {
-            clearTimeout(timer);
-            answered = true;
-            const status = upRes.statusCode ?? 502;
-            this.pools.record(pool, status !== 502 && status !== 503);
-            this.metrics.request(pool.config.name, destination, status, "HTTP/1.1", performance.now() - t0);
-            const out: http.OutgoingHttpHeaders = {};
-            for (const [k, v] of Object.entries(upRes.headers)) if (!HOP_BY_HOP.has(k)) out[k] = v;
-            res.writeHead(status, out);
-            let ingress = 0;
-            upRes.on("data", (c: Buffer) => (ingress += c.length));
-            upRes.on("end", () => {
-                this.metrics.bytes(pool.config.name, destination, egress, ingress);
-                this.sampleLog({
-                    kind: "http",
-                    pool: pool.config.name,
-                    destination,
-                    status,
-                    egress,
-                    ingress,
-                    ms: Math.round(performance.now() - t0),
-                });
-            });
-            upRes.on("error", () => res.destroy());
-            upRes.pipe(res);
-        });
-        upReq.on("error", (e: Error) => {
-            clearTimeout(timer);
-            if (answered || res.headersSent) return res.destroy();
-            const timeout = e instanceof TimeoutError;
-            this.metrics.failure(pool.config.name, timeout ? "timeout" : "connect_error");
-            this.pools.record(pool, false);
-            const idempotent = req.method === "GET" || req.method === "HEAD";
-            if (!retried && idempotent && egress === 0 && !timeout) {
-                const other = this.pools.pick(pool);
-                if (other) {
-                    this.metrics.retry(pool.config.name);
-                    return this.forward(other, req, res, destination, t0, true);
-                }
-            }
-            this.answer(res, timeout ? 504 : 502, destination, t0, pool.config.name);
-        });
-        if (retried) {
-            upReq.end();
-            return;
-        }
-        req.on("data", (c: Buffer) => {
-            egress += c.length;
-            if (egress > this.cfg.limits.maxBodyBytes) {
-                upReq.destroy();
-                if (!res.headersSent) this.answer(res, 413, destination, t0);
-            }
-        });
-        req.pipe(upReq);
-    }
-
-    // ---- answers the gateway gives itself ----
 
     private authorized(req: http.IncomingMessage): boolean {
         if (!this.crawlerAuth) return true;
@@ -492,75 +236,24 @@ export class Gateway {
         return typeof h === "string" && this.crawlerAuth.has(h);
     }
 
-    private refuse(
-        client: net.Socket,
-        status: number,
-        destination: string,
-        protocol: string,
-        t0: number,
-        pool = GATEWAY_POOL,
-    ): void {
-        this.metrics.request(pool, destination, status, protocol, performance.now() - t0);
-        const extra =
-            status === 407 && pool === GATEWAY_POOL ? 'Proxy-Authenticate: Basic realm="proxy-monitor"\r\n' : "";
-        if (!client.destroyed) {
-            client.end(
-                `HTTP/1.1 ${status} ${REASONS[status] ?? "Error"}\r\n${extra}Content-Length: 0\r\nConnection: close\r\n\r\n`,
-            );
-        }
-        this.sampleLog({ kind: "tunnel", pool, destination, status, ms: Math.round(performance.now() - t0) });
-    }
-
-    private answer(
-        res: http.ServerResponse,
-        status: number,
-        destination: string,
-        t0: number,
-        pool = GATEWAY_POOL,
-    ): void {
-        this.metrics.request(pool, destination, status, "HTTP/1.1", performance.now() - t0);
-        if (!res.headersSent) {
-            res.writeHead(status, { "content-length": 0, connection: "close" });
-            res.end();
-        }
-        this.sampleLog({ kind: "http", pool, destination, status, ms: Math.round(performance.now() - t0) });
-    }
-
     private onClientError(err: NodeJS.ErrnoException, socket: net.Socket): void {
-        const status = err.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
         if (err.code === "ECONNRESET" || !socket.writable) {
             socket.destroy();
             return;
         }
-        this.metrics.request(GATEWAY_POOL, OTHER_DESTINATION, status, "HTTP/1.1", 0);
-        socket.end(`HTTP/1.1 ${status} ${REASONS[status]}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+        const overflow = err.code === "HPE_HEADER_OVERFLOW";
+        const status = overflow ? 431 : 400;
+        const reason = overflow ? "header-too-large" : err.code === "HPE_INVALID_URL" ? "invalid-url" : "bad-request";
+        this.metrics.request("none", OTHER_DESTINATION, status, "HTTP/1.1", 0);
+        this.metrics.gatewayOutcome();
+        socket.end(
+            `HTTP/1.1 ${status} ${REASONS[status]}\r\n${REFUSAL_HEADER}: ${reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+        );
         socket.destroySoon?.();
-    }
-
-    private begin(): void {
-        this.active++;
-        this.metrics.inflight.labels(this.cfg.vendor).inc();
-    }
-
-    private end(): void {
-        this.active--;
-        this.metrics.inflight.labels(this.cfg.vendor).dec();
-    }
-
-    private sampleLog(fields: Record<string, unknown>): void {
-        if (this.cfg.logSampleRate > 0 && this.random() < this.cfg.logSampleRate) {
-            this.log.info("finished", { vendor: this.cfg.vendor, ...fields });
-        }
     }
 
     /** Open tunnels and requests (tests). */
     get open(): number {
-        return this.active;
-    }
-}
-
-class TimeoutError extends Error {
-    constructor() {
-        super("upstream timeout");
+        return this.ctx.active;
     }
 }

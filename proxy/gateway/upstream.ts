@@ -1,5 +1,6 @@
 /** Reading an upstream proxy's answer to CONNECT: the status line and headers, bounded in size. */
 import * as net from "net";
+import { AnswerMarks } from "./classify";
 
 export interface ProxyResponseHead {
     readonly status: number;
@@ -9,6 +10,18 @@ export interface ProxyResponseHead {
     readonly head: Buffer;
     /** Bytes that arrived after the head (already tunnel payload). */
     readonly rest: Buffer;
+    /** What the classifier reads: Proxy-Status, X-Squid-Error, the reason phrase. */
+    readonly marks: AnswerMarks;
+}
+
+/** The classifier's marks from a raw head (status line and headers). */
+export function marksOf(head: string): AnswerMarks {
+    const header = (name: string) => new RegExp(`\\r\\n${name}:[ \\t]*([^\\r]*)`, "i").exec(head)?.[1];
+    return {
+        reasonPhrase: /^HTTP\/1\.[01] [0-9]{3} ?([^\r]*)/.exec(head)?.[1],
+        proxyStatus: header("proxy-status"),
+        squidError: header("x-squid-error"),
+    };
 }
 
 const CRLFCRLF = Buffer.from("\r\n\r\n");
@@ -45,7 +58,8 @@ export function readProxyResponseHead(socket: net.Socket, maxBytes: number): Pro
             }
             cleanup();
             socket.pause();
-            const m = /^HTTP\/1\.[01] ([0-9]{3})/.exec(buf.subarray(0, Math.min(end, 64)).toString("latin1"));
+            const text = buf.subarray(0, end + 2).toString("latin1");
+            const m = /^HTTP\/1\.[01] ([0-9]{3})/.exec(text);
             if (!m) {
                 reject(new Error("upstream answer is not HTTP"));
                 return;
@@ -55,6 +69,7 @@ export function readProxyResponseHead(socket: net.Socket, maxBytes: number): Pro
                 headBytes: end + 4,
                 head: buf.subarray(0, end + 4),
                 rest: buf.subarray(end + 4),
+                marks: marksOf(text),
             });
         };
         socket.on("data", onData);

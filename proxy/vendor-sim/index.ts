@@ -52,7 +52,7 @@ export interface VendorSimConfig {
     /** host:port that tunnels to port 443 go to instead (the target's TLS port); empty: `forward`. */
     readonly forwardTls: string;
     /** Serve one plain-HTTP request per connection, then reset the connection if another arrives on it. */
-    readonly oneRequestPerConnection: boolean;
+    readonly oneRequestPerConnection?: boolean;
 }
 
 /** RFC 9209 Proxy-Status of an answer the simulator makes up itself (never on a relayed destination answer). */

@@ -108,7 +108,12 @@ describe("load generator", function () {
                 const gw = await startGateway(
                     gatewayConfig([{ name: "p1", port: sim.port }], {
                         vendor: v.name,
-                        destinations: { tracked: ["d1.test", "d2.test", "d3.test", "d4.test"], allowed: ["*"] },
+                        destinations: {
+                            tracked: ["d1.test", "d2.test", "d3.test", "d4.test"],
+                            allowed: ["*"],
+                            connectPorts: ["1-65535"],
+                            allowInternal: true,
+                        },
                     }),
                 );
                 stops.push(() => gw.gw.stop(0));

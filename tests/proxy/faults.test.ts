@@ -40,15 +40,18 @@ async function startDestination() {
         const n = Number(/\/([0-9]+)$/.exec(url)?.[1] ?? 0);
         if (url.startsWith("/status/")) {
             res.writeHead(n, { "content-length": 2 });
-            return res.end("x\n");
+            res.end("x\n");
+            return;
         }
         if (url.startsWith("/bytes/")) {
             res.writeHead(200, { "content-length": n });
-            return res.end(Buffer.alloc(n, 97));
+            res.end(Buffer.alloc(n, 97));
+            return;
         }
         if (url === "/stall") {
             res.writeHead(200, { "content-length": 100_000 });
-            return res.write(Buffer.alloc(1000, 98));
+            res.write(Buffer.alloc(1000, 98));
+            return;
         }
         if (url.startsWith("/cut/")) {
             res.writeHead(200, { "content-length": 2 * n });
@@ -58,11 +61,13 @@ async function startDestination() {
         if (url === "/headers") {
             const body = JSON.stringify(req.headers);
             res.writeHead(200, { "content-length": Buffer.byteLength(body) });
-            return res.end(body);
+            res.end(body);
+            return;
         }
         if (url === "/conn-header") {
             res.writeHead(200, { "content-length": 2, connection: "X-Resp-Secret", "x-resp-secret": "1" });
-            return res.end("ok");
+            res.end("ok");
+            return;
         }
         res.writeHead(404, { "content-length": 0 });
         res.end();
@@ -82,6 +87,27 @@ async function closedPort(): Promise<number> {
     const port = (s.address() as net.AddressInfo).port;
     await new Promise<void>((r) => s.close(() => r()));
     return port;
+}
+
+/** Absolute-form GET through the gateway, settled when the response closes (ended or cut): status and bytes. */
+function fetchToClose(
+    port: number,
+    url: string,
+    ms = 5000,
+): Promise<{ status: number; bytes: number; complete: boolean }> {
+    return new Promise((resolve) => {
+        let status = 0;
+        let bytes = 0;
+        const req = http.request({ host: HOST, port, path: url, headers: { connection: "close" } }, (res) => {
+            status = res.statusCode ?? 0;
+            res.on("data", (c: Buffer) => (bytes += c.length));
+            res.on("error", () => undefined);
+            res.on("close", () => resolve({ status, bytes, complete: res.complete }));
+        });
+        req.setTimeout(ms, () => req.destroy());
+        req.on("error", () => resolve({ status, bytes, complete: false }));
+        req.end();
+    });
 }
 
 function getStatus(port: number, path: string): Promise<number> {
@@ -214,6 +240,7 @@ describe("gateway fault suite (real sockets: vendor simulator, tinyproxy, squid)
                 failureRatio: 0.5,
                 minDestinations: 2,
                 ejectionMs: 60_000,
+                maxEjectionMs: 60_000,
             };
             const { port, metricsPort, sims } = await withSims(2, { health });
             sims[0].sim.setErrors(1, "503");
@@ -332,7 +359,8 @@ describe("gateway fault suite (real sockets: vendor simulator, tinyproxy, squid)
             expect(metricSum(m, "proxy_upstream_failures_total", { pool: "p1" })).to.equal(0);
             expect(metricValue(m, "proxy_pool_outcomes_total", { pool: "p1", fault: "vendor" })).to.equal(0);
             expect(metricValue(m, "proxy_pool_outcomes_total", { pool: "p1", fault: "none" })).to.equal(6);
-            expect(metricValue(m, "proxy_upstream_stale_retries_total", { pool: "p1" })).to.be.at.least(5);
+            // Every second request meets the connection the previous one left behind (retried on a fresh one).
+            expect(metricValue(m, "proxy_upstream_stale_retries_total", { pool: "p1" })).to.be.at.least(2);
         });
 
         it("D2: concurrent plain HTTP through tinyproxy (closes after each answer): no 502, no failure, no flap", async () => {
@@ -400,7 +428,7 @@ describe("gateway fault suite (real sockets: vendor simulator, tinyproxy, squid)
                 [http1(`http://user@127.0.0.1:${p}/x`), "ambiguous-url"],
                 [http1(`http://127.0.0.%31:${p}/x`), "non-canonical-host"],
                 [http1(`http://a.example.test%2f@127.0.0.1/x`), "ambiguous-url"],
-                [http1(`http://[::1]:${p}/x`), "internal-address"],
+                [http1(`http://[::1]/x`), "internal-address"],
                 [http1(`http://2130706433/x`), "non-canonical-host"],
                 [http1(`http://0177.0.0.1/x`), "non-canonical-host"],
                 [http1(`http://a.example.test./x`), "non-canonical-host"],
@@ -485,9 +513,9 @@ describe("gateway fault suite (real sockets: vendor simulator, tinyproxy, squid)
                 timeouts: { connectMs: 2000, idleMs: 400, totalMs: 20_000 },
             });
             const t0 = Date.now();
-            const r = await httpViaProxy(port, `http://127.0.0.1:${dest.port}/stall`, 5000).catch((e: Error) => e);
+            const r = await fetchToClose(port, `http://127.0.0.1:${dest.port}/stall`, 5000);
             expect(Date.now() - t0).to.be.below(2500);
-            expect(r).to.be.instanceOf(Error);
+            expect(r).to.deep.equal({ status: 200, bytes: 1000, complete: false });
             await waitFor(() => gw.open === 0 && dest.sockets.size === 0, 2000, "sockets released");
             const g2 = await startGateway(
                 gatewayConfig([{ name: "p1", port: (gw.cfg.pools[0] as { port: number }).port }], {
@@ -496,7 +524,7 @@ describe("gateway fault suite (real sockets: vendor simulator, tinyproxy, squid)
             );
             track(g2.gw);
             const t1 = Date.now();
-            await httpViaProxy(g2.port, `http://127.0.0.1:${dest.port}/stall`, 5000).catch(() => undefined);
+            expect((await fetchToClose(g2.port, `http://127.0.0.1:${dest.port}/stall`, 5000)).complete).to.equal(false);
             expect(Date.now() - t1).to.be.below(2500);
             const m = await scrape(g2.metricsPort);
             expect(metricValue(m, "proxy_upstream_failures_total", { pool: "p1", reason: "body_timeout" })).to.equal(1);

@@ -145,7 +145,7 @@ describe("gateway", function () {
             3000,
             "pool a down",
         );
-        expect(gw.pools.anyUp()).to.equal(true);
+        expect(gw.pools.anyAvailable()).to.equal(true);
         for (let i = 0; i < 20; i++)
             expect((await connectAndGet(port, `127.0.0.1:${target.port}`, "/bytes/10")).status).to.equal(200);
         let m = await scrape(metricsPort);
@@ -199,7 +199,12 @@ describe("gateway", function () {
 
         it("403 for a destination the config does not allow", async () => {
             const { port, metricsPort } = await topology([{ name: "p1" }], {
-                destinations: { tracked: [], allowed: ["*.allowed.test"] },
+                destinations: {
+                    tracked: [],
+                    allowed: ["*.allowed.test"],
+                    connectPorts: ["443", "80"],
+                    allowInternal: false,
+                },
             });
             expect((await connectAndGet(port, "evil.test:443")).status).to.equal(403);
             expect((await httpViaProxy(port, "http://evil.test/x")).status).to.equal(403);
@@ -249,7 +254,7 @@ describe("gateway", function () {
             ).to.equal(2);
         });
 
-        it("503 when no pool is healthy", async () => {
+        it("no 503 when no pool is healthy: panic mode sends to the pools anyway, and /readyz stays ready", async () => {
             const probe = {
                 intervalMs: 50,
                 timeoutMs: 300,
@@ -259,18 +264,20 @@ describe("gateway", function () {
             };
             const { port, metricsPort, sims, gw } = await topology([{ name: "p1" }], { probe });
             sims[0].sim.setOutage(60);
-            await waitFor(() => !gw.pools.anyUp(), 3000, "no healthy pool");
-            expect((await connectAndGet(port, "x.test:443")).status).to.equal(503);
+            await waitFor(() => !gw.pools.anyAvailable(), 3000, "no healthy pool");
+            // The pool's real failure (connection reset by the outage), not a made-up 503.
+            expect((await connectAndGet(port, "x.test:443")).status).to.equal(502);
             const ready = await new Promise<number>((r) =>
                 http.get({ host: HOST, port: metricsPort, path: "/readyz" }, (res) => {
                     res.resume();
                     r(res.statusCode ?? 0);
                 }),
             );
-            expect(ready).to.equal(503);
-            expect(
-                metricValue(await scrape(metricsPort), "proxy_requests_total", { pool: "none", status: "503" }),
-            ).to.equal(1);
+            expect(ready).to.equal(200);
+            const m = await scrape(metricsPort);
+            expect(metricValue(m, "proxy_pool_panic", {})).to.equal(1);
+            expect(metricValue(m, "proxy_requests_total", { pool: "p1", status: "502" })).to.equal(1);
+            expect(metricSum(m, "proxy_requests_total", { pool: "none" })).to.equal(0);
         });
 
         it("504 when the pool does not answer within the connect timeout", async () => {

@@ -1,7 +1,7 @@
 /** Real-socket helpers for the proxy program's tests: all on 127.0.0.1, every wait bounded. */
 import * as http from "http";
 import * as net from "net";
-import { GatewayFileConfig, GatewayPool } from "../../proxy/gateway/config";
+import { GatewayFileConfig, GatewayPool, HEALTH_DEFAULTS } from "../../proxy/gateway/config";
 import { Gateway } from "../../proxy/gateway/server";
 import { VendorSim, VendorSimConfig, validateVendorSimConfig } from "../../proxy/vendor-sim";
 import { HOST, freePort } from "../../scripts/loopback";
@@ -77,6 +77,7 @@ export function gatewayConfig(
             failuresToDown: 2,
             successesToUp: 2,
         },
+        health: HEALTH_DEFAULTS,
         logSampleRate: 0,
         shutdownGraceMs: 1000,
         metrics: true,

@@ -1,9 +1,6 @@
 import { expect } from "chai";
 import {
-    CREDS,
-    HOST,
     closeServer,
-    freePort,
     connectAndGet,
     gatewayConfig,
     httpViaProxy,
@@ -11,7 +8,6 @@ import {
     scrape,
     startGateway,
     startTarget,
-    waitFor,
 } from "./helpers";
 import { Upstream, startTinyproxy } from "./upstreams";
 

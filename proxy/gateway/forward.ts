@@ -1,0 +1,266 @@
+/**
+ * Plain-HTTP forwarding: the checked request goes to the pool as an absolute-form request rebuilt from the parsed
+ * URL (destinations.ts), with the pool's credentials, over a kept-alive connection per pool.
+ *
+ * - Headers: hop-by-hop headers and every header named in `Connection` are removed both ways; duplicates are kept
+ *   as sent (raw header lists, never combined).
+ * - Streams: `stream.pipeline` both ways, so a crawler that leaves aborts the upstream request and a pool that cuts
+ *   the response cuts the crawler's; bytes are counted per chunk as they pass (an interrupted download counts
+ *   what was relayed); the response body has an idle timeout (idleMs) and the exchange a total one (totalMs).
+ * - A request that fails on a reused keep-alive connection before any answer (the pool closed it meanwhile, as
+ *   HTTP/1.0-style proxies such as tinyproxy do without `Connection: close`) is retried once on a fresh connection
+ *   when it is idempotent and has no body; that is not a vendor fault and is counted apart.
+ * - A vendor fault on a fresh connection (classify.ts) is charged to the pool and, for an idempotent request
+ *   without a body, retried once on another pool.
+ */
+import * as http from "http";
+import { performance } from "perf_hooks";
+import { pipeline } from "stream";
+import { FailureReason, responseFault } from "./classify";
+import { GatewayContext } from "./context";
+import { Target } from "./destinations";
+import { PoolState } from "./pools";
+
+/** Headers that describe one hop (RFC 9110 §7.6.1) and are never forwarded, plus ones we set ourselves. */
+const HOP_BY_HOP = new Set([
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "expect",
+    "host",
+]);
+
+const RETRYABLE = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "DELETE", "PUT"]);
+
+/** A raw header list (name, value, name, value...) without hop-by-hop headers and the ones `Connection` names. */
+export function endToEnd(raw: readonly string[]): string[] {
+    const named = new Set<string>();
+    for (let i = 0; i < raw.length; i += 2) {
+        const k = raw[i].toLowerCase();
+        if (k === "connection" || k === "proxy-connection")
+            for (const n of raw[i + 1].split(",")) named.add(n.trim().toLowerCase());
+    }
+    const out: string[] = [];
+    for (let i = 0; i < raw.length; i += 2) {
+        const k = raw[i].toLowerCase();
+        if (!HOP_BY_HOP.has(k) && !named.has(k)) out.push(raw[i], raw[i + 1]);
+    }
+    return out;
+}
+
+class UpstreamTimeout extends Error {
+    constructor() {
+        super("upstream timeout");
+    }
+}
+
+export class Forwarder {
+    private readonly agents = new Map<PoolState, http.Agent>();
+    private readonly responses = new Set<http.ServerResponse>();
+
+    constructor(private readonly ctx: GatewayContext) {
+        for (const p of ctx.pools.all) {
+            this.agents.set(
+                p,
+                new http.Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 256, scheduling: "lifo" }),
+            );
+        }
+    }
+
+    /** Forwards `req` to `target` through `pool` (admission is done; the caller has counted it in flight). */
+    forward(
+        pool: PoolState,
+        req: http.IncomingMessage,
+        res: http.ServerResponse,
+        target: Target,
+        destination: string,
+        t0: number,
+    ): void {
+        const ctx = this.ctx;
+        this.responses.add(res);
+        const total = setTimeout(() => {
+            state.timedOut = true;
+            state.upReq?.destroy(new UpstreamTimeout());
+            res.destroy();
+        }, ctx.cfg.timeouts.totalMs);
+        const state: Exchange = { clientGone: false, timedOut: false, upReq: undefined };
+        res.once("close", () => {
+            clearTimeout(total);
+            this.responses.delete(res);
+            if (!res.writableFinished) {
+                // The crawler left (or a timeout cut it): abort the upstream request and release its socket.
+                if (!state.timedOut) state.clientGone = true;
+                state.upReq?.destroy();
+            }
+            ctx.end();
+        });
+        const bodyless = req.headers["content-length"] === undefined || req.headers["content-length"] === "0";
+        const hasBody = !bodyless || req.headers["transfer-encoding"] !== undefined;
+        const retryable = !hasBody && RETRYABLE.has(req.method ?? "");
+        const headers = endToEnd(req.rawHeaders);
+        headers.push("Host", target.authority.endsWith(":80") ? target.authority.slice(0, -3) : target.authority);
+        if (hasBody && req.headers["transfer-encoding"] !== undefined) headers.push("Transfer-Encoding", "chunked");
+        this.attempt(pool, req, res, target, destination, t0, state, headers, hasBody, retryable, {
+            fresh: false,
+            otherPool: false,
+        });
+    }
+
+    private attempt(
+        pool: PoolState,
+        req: http.IncomingMessage,
+        res: http.ServerResponse,
+        target: Target,
+        destination: string,
+        t0: number,
+        state: Exchange,
+        headers: string[],
+        hasBody: boolean,
+        retryable: boolean,
+        tried: { fresh: boolean; otherPool: boolean },
+    ): void {
+        const ctx = this.ctx;
+        const name = pool.config.name;
+        const upReq = http.request({
+            host: pool.config.host,
+            port: pool.config.port,
+            method: req.method,
+            path: target.url,
+            headers: [...headers, "Proxy-Authorization", pool.authorization],
+            agent: tried.fresh ? false : this.agents.get(pool),
+            setHost: false,
+        });
+        state.upReq = upReq;
+        let answered = false;
+        upReq.setTimeout(ctx.cfg.timeouts.connectMs);
+        upReq.on("timeout", () => {
+            state.timedOut = true;
+            upReq.destroy(new UpstreamTimeout());
+        });
+        upReq.on("response", (upRes: http.IncomingMessage) => {
+            answered = true;
+            const status = upRes.statusCode ?? 502;
+            const fault = responseFault(status, {
+                reasonPhrase: upRes.statusMessage,
+                proxyStatus: header(upRes.headers["proxy-status"]),
+                squidError: header(upRes.headers["x-squid-error"]),
+            });
+            ctx.account(pool, fault, target);
+            ctx.metrics.request(name, destination, status, "HTTP/1.1", performance.now() - t0);
+            if (state.clientGone) {
+                upRes.destroy();
+                return;
+            }
+            upReq.setTimeout(ctx.cfg.timeouts.idleMs);
+            res.writeHead(status, upRes.statusMessage, endToEnd(upRes.rawHeaders));
+            let ingress = 0;
+            upRes.on("data", (c: Buffer) => {
+                ingress += c.length;
+                ctx.metrics.bytes(name, destination, 0, c.length);
+            });
+            pipeline(upRes, res, (err) => {
+                if (err && !state.clientGone) ctx.failure(pool, state.timedOut ? "body_timeout" : "response_aborted");
+                ctx.sampleLog({
+                    kind: "http",
+                    pool: name,
+                    destination,
+                    status,
+                    ingress,
+                    ms: Math.round(performance.now() - t0),
+                });
+            });
+        });
+        upReq.on("error", (e: NodeJS.ErrnoException) => {
+            if (answered || state.clientGone) return;
+            if (state.timedOut && res.destroyed) return; // the total timeout cut everything
+            if (upReq.reusedSocket && !state.timedOut) {
+                // The pool dropped a kept-alive connection: not its fault; once more on a fresh one, if we may.
+                if (retryable && !tried.fresh) {
+                    ctx.metrics.staleRetry(name);
+                    return this.attempt(pool, req, res, target, destination, t0, state, headers, hasBody, retryable, {
+                        ...tried,
+                        fresh: true,
+                    });
+                }
+                return this.answerSelf(res, destination, t0, "stale-connection");
+            }
+            const reason: FailureReason = state.timedOut
+                ? "timeout"
+                : !upReq.socket || upReq.socket.bytesWritten === 0 || e.code === "ECONNREFUSED"
+                  ? "connect_error"
+                  : "reset";
+            ctx.failure(pool, reason);
+            ctx.account(pool, "vendor", target);
+            if (retryable && !tried.otherPool) {
+                const other = ctx.pools.pick(pool);
+                if (other && other.pool !== pool) {
+                    ctx.metrics.retry(name);
+                    state.timedOut = false;
+                    return this.attempt(
+                        other.pool,
+                        req,
+                        res,
+                        target,
+                        destination,
+                        t0,
+                        state,
+                        headers,
+                        hasBody,
+                        retryable,
+                        {
+                            fresh: false,
+                            otherPool: true,
+                        },
+                    );
+                }
+            }
+            const status = reason === "timeout" ? 504 : 502;
+            ctx.metrics.request(name, destination, status, "HTTP/1.1", performance.now() - t0);
+            if (!res.headersSent) {
+                res.writeHead(status, { "content-length": 0, connection: "close" });
+                res.end();
+            }
+        });
+        if (!hasBody) {
+            upReq.end();
+            return;
+        }
+        let egress = 0;
+        req.on("data", (c: Buffer) => {
+            egress += c.length;
+            ctx.metrics.bytes(name, destination, c.length, 0);
+            if (egress > ctx.cfg.limits.maxBodyBytes) {
+                upReq.destroy();
+                this.answerSelf(res, destination, t0, "body-too-large", 413);
+            }
+        });
+        pipeline(req, upReq, () => undefined);
+    }
+
+    /** An answer of the gateway's own on a plain-HTTP exchange (pool="none", fault="gateway"). */
+    private answerSelf(res: http.ServerResponse, destination: string, t0: number, reason: string, status = 502) {
+        this.ctx.answerHttp(res, status, destination, t0, reason);
+    }
+
+    /** Cuts every open exchange (shutdown deadline) and closes the pools' kept-alive connections. */
+    destroyAll(): void {
+        for (const r of [...this.responses]) r.destroy();
+        for (const a of this.agents.values()) a.destroy();
+    }
+}
+
+interface Exchange {
+    clientGone: boolean;
+    timedOut: boolean;
+    upReq: http.ClientRequest | undefined;
+}
+
+function header(v: string | string[] | undefined): string | undefined {
+    return Array.isArray(v) ? v.join(", ") : v;
+}
