@@ -112,7 +112,10 @@ function tunnel(gw: number, target: string): Promise<number> {
             head += c.toString("latin1");
             if (!head.includes("\r\n\r\n")) return;
             status = Number(/^HTTP\/1\.[01] ([0-9]{3})/.exec(head)?.[1] ?? -1);
-            if (status !== 200) return s.destroy();
+            if (status !== 200) {
+                s.destroy();
+                return;
+            }
             s.end(`GET /bytes/3000 HTTP/1.1\r\nHost: ${target}\r\nConnection: close\r\n\r\n`);
         });
         s.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);

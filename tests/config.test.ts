@@ -305,4 +305,37 @@ describe("stack config", () => {
         expect(durationMs("1h30m")).to.equal(5_400_000);
         expect(durationMs("30d")).to.equal(30 * 86_400_000);
     });
+    it("validates the gateway destination policy and crawler-auth keys, naming the key", () => {
+        expectProblem(
+            devWith((r) => (r.destinations.connectPorts = [443, "8000-7000", 70000])),
+            "proxy-monitor:destinations.connectPorts[1]",
+            /a port \(1-65535\) or a range/,
+        );
+        expectProblem(
+            devWith((r) => (r.destinations.connectPorts = [443, 70000])),
+            "proxy-monitor:destinations.connectPorts[1]",
+            /a port/,
+        );
+        expectProblem(
+            devWith((r) => (r.destinations.allowInternal = "yes")),
+            "proxy-monitor:destinations.allowInternal",
+            /true or false/,
+        );
+        expectProblem(
+            devWith((r) => (r.gateway = { ...(r.gateway ?? {}), crawlerAuth: true })),
+            "proxy-monitor:crawlerSecrets.crawler-sim",
+            /shared secret of crawler namespace crawler-sim/,
+        );
+        const ok = parseStackConfig(
+            devWith((r) => {
+                r.destinations.connectPorts = [443, "8000-8999"];
+                r.gateway = { ...(r.gateway ?? {}), crawlerAuth: true };
+                r.crawlerSecrets = { "crawler-sim": "s" };
+            }),
+            "dev",
+            new Set(["credentials", "alertingSecrets", "federationSecrets", "crawlerSecrets"]),
+        );
+        expect(ok.problems.map(formatProblem)).to.deep.equal([]);
+        expect(ok.config!.destinations.connectPorts).to.deep.equal(["443", "8000-8999"]);
+    });
 });

@@ -103,7 +103,9 @@ export function validateVendorSimConfig(raw: unknown, file = "vendor-sim config"
         outages,
         forward: f.str("forward", "", /^$|^[A-Za-z0-9.-]+:[0-9]{1,5}$/),
         forwardTls: f.str("forwardTls", "", /^$|^[A-Za-z0-9.-]+:[0-9]{1,5}$/),
-        oneRequestPerConnection: f.bool("oneRequestPerConnection", false),
+        ...(f.obj.oneRequestPerConnection === undefined
+            ? {}
+            : { oneRequestPerConnection: f.bool("oneRequestPerConnection", false) }),
     };
     if (cfg.latencyP95Ms < cfg.latencyP50Ms) problems.push("latencyP95Ms: expected at least latencyP50Ms");
     if (problems.length > 0) throw new ProgramConfigError(file, problems);

@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { resolvePoolCredentials } from "../../components/credentials";
 import { VendorGateway, gatewayFileConfig } from "../../components/gateway";
+import { CRAWLER_AUTH_KEY, crawlerAuthLines } from "../../components/gateway/file-config";
 import { find, stackConfig, underMocks, validateObject } from "../harness";
 import { workloadViolations } from "../pod-security";
 
@@ -101,5 +102,21 @@ describe("VendorGateway", () => {
             ["dc-us-east", 2],
             ["dc-eu-west", 1],
         ]);
+        // Safe by default: ports 443 and 80 only, no internal destinations, no crawler auth unless asked.
+        expect(f.destinations).to.include({ allowInternal: false });
+        expect(f.destinations.connectPorts).to.deep.equal(["443", "80"]);
+        expect(f.crawlerAuthFile).to.equal(undefined);
+    });
+
+    it("with gateway.crawlerAuth, writes one namespace:secret line per crawler namespace of the vendor into the Secret", () => {
+        const base = stackConfig("dev");
+        const cfg = {
+            ...base,
+            gateway: { ...base.gateway, crawlerAuth: true },
+            crawlerSecrets: { [base.crawlers.namespaces[0].name]: "s3cret" },
+        };
+        const f = gatewayFileConfig(cfg, cfg.vendors[0], "/s");
+        expect(f.crawlerAuthFile).to.equal(`/s/${CRAWLER_AUTH_KEY}`);
+        expect(crawlerAuthLines(cfg, cfg.vendors[0])).to.equal(`${base.crawlers.namespaces[0].name}:s3cret\n`);
     });
 });
