@@ -20,6 +20,7 @@ export const BENCH_TOOLS: Record<string, Tool[]> = {
         { bin: "tinyproxy", pkg: "tinyproxy" },
     ],
     "bench:loadgen": [],
+    "bench:soak": [],
     "bench:fleet": [
         { bin: "prometheus", pkg: "prometheus" },
         { bin: "promtool", pkg: "prometheus" },

@@ -1,5 +1,5 @@
 /** Where benchmarks put their results: docs/performance-tuning.md, between `<!-- NAME:begin -->` and `:end` markers. */
-import { spawnSync } from "child_process";
+import { ChildProcess, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 
@@ -16,4 +16,46 @@ export function writeBenchSection(name: string, text: string, doc = PERFORMANCE_
     fs.writeFileSync(doc, current.slice(0, i + begin.length) + "\n" + text + "\n" + current.slice(j));
     spawnSync(process.execPath, [require.resolve("prettier/bin/prettier.cjs"), "--write", doc], { stdio: "ignore" });
     process.stderr.write(`wrote the results to ${path.relative(process.cwd(), doc)}\n`);
+}
+
+/** What a benchmark's `main` hands back: its Markdown table, its exit code, and whether `--write` asked for the doc. */
+export interface BenchResult {
+    readonly table: string;
+    /** 0 when every figure was measured (see bench-checks.ts `Goals`). Defaults to 0. */
+    readonly exitCode?: number;
+    /** Write the table between the `section` markers (only when `exitCode` is 0). */
+    readonly write?: boolean;
+}
+
+/**
+ * Runs a benchmark's `main`, prints its table, writes it between the `section` markers when asked and every figure
+ * was measured, then kills every child still running, removes the temporary folder (`tmp()` at that time) and exits
+ * with the benchmark's code (1 on an error).
+ */
+export function runBench(
+    name: string,
+    section: string,
+    main: () => Promise<BenchResult>,
+    children: readonly ChildProcess[],
+    tmp: () => string,
+): void {
+    const cleanup = () => {
+        for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+        if (tmp()) fs.rmSync(tmp(), { recursive: true, force: true });
+    };
+    main().then(
+        (r) => {
+            const code = r.exitCode ?? 0;
+            process.stdout.write(r.table + "\n");
+            if (code !== 0) process.stderr.write(`${name}: some figures were not measured; see the goals\n`);
+            else if (r.write) writeBenchSection(section, r.table);
+            cleanup();
+            process.exit(code);
+        },
+        (e: Error) => {
+            cleanup();
+            process.stderr.write(`${name} failed: ${e.message}\n`);
+            process.exit(1);
+        },
+    );
 }

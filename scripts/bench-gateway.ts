@@ -14,7 +14,7 @@ import * as os from "os";
 import * as path from "path";
 import { bundleProxy } from "../proxy/bundle";
 import { Goals, requireTools } from "./bench-checks";
-import { writeBenchSection } from "./bench-doc";
+import { BenchResult, runBench } from "./bench-doc";
 import { command, parseCommand } from "./cli";
 import { HOST, freePort, waitListening } from "./loopback";
 
@@ -157,7 +157,7 @@ interface Row {
     rssMb: number;
 }
 
-async function main(): Promise<number> {
+async function main(): Promise<BenchResult> {
     const flags = parseCommand(BENCH_GATEWAY, process.argv.slice(2));
     requireTools("bench:gateway");
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-gateway-"));
@@ -354,26 +354,7 @@ async function main(): Promise<number> {
         () => gw.http50 >= 0.9 * off.http50,
     );
     lines.push("", "Goals:", ...goals.lines);
-    const table = lines.join("\n");
-    process.stdout.write(table + "\n");
-    if (goals.exitCode !== 0) process.stderr.write("bench:gateway: some figures were not measured; see the goals\n");
-    else if (flags.write) writeBenchSection("gateway-bench", table);
-    return goals.exitCode;
+    return { table: lines.join("\n"), exitCode: goals.exitCode, write: flags.write };
 }
 
-function cleanup(): void {
-    for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-}
-
-main().then(
-    (code) => {
-        cleanup();
-        process.exit(code);
-    },
-    (e: Error) => {
-        cleanup();
-        process.stderr.write(`bench:gateway failed: ${e.message}\n`);
-        process.exit(1);
-    },
-);
+runBench("bench:gateway", "gateway-bench", main, children, () => tmp);

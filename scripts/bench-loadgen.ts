@@ -11,7 +11,7 @@ import * as os from "os";
 import * as path from "path";
 import { bundleProxy } from "../proxy/bundle";
 import { Goals, requireTools } from "./bench-checks";
-import { writeBenchSection } from "./bench-doc";
+import { BenchResult, runBench } from "./bench-doc";
 import { command, parseCommand } from "./cli";
 import { HOST, freePort, waitListening } from "./loopback";
 
@@ -69,7 +69,7 @@ interface Row {
     errors: number;
 }
 
-async function main(): Promise<number> {
+async function main(): Promise<BenchResult> {
     const flags = parseCommand(BENCH_LOADGEN, process.argv.slice(2));
     requireTools("bench:loadgen");
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-loadgen-"));
@@ -178,26 +178,7 @@ async function main(): Promise<number> {
         "Goal: at least 0.8 of autocannon's rate on each path:",
         ...goals.lines,
     ];
-    const table = lines.join("\n");
-    process.stdout.write(table + "\n");
-    if (goals.exitCode !== 0) process.stderr.write("bench:loadgen: some figures were not measured; see the goals\n");
-    else if (flags.write) writeBenchSection("loadgen-bench", table);
-    return goals.exitCode;
+    return { table: lines.join("\n"), exitCode: goals.exitCode, write: flags.write };
 }
 
-function cleanup(): void {
-    for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-}
-
-main().then(
-    (code) => {
-        cleanup();
-        process.exit(code);
-    },
-    (e: Error) => {
-        cleanup();
-        process.stderr.write(`bench:loadgen failed: ${e.message}\n`);
-        process.exit(1);
-    },
-);
+runBench("bench:loadgen", "loadgen-bench", main, children, () => tmp);

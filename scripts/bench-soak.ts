@@ -18,7 +18,9 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { bundleProxy } from "../proxy/bundle";
-import { writeBenchSection } from "./bench-doc";
+import { requireTools } from "./bench-checks";
+import { BenchResult, runBench } from "./bench-doc";
+import { command, parseCommand } from "./cli";
 import { HOST, freePort, waitListening } from "./loopback";
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 600);
@@ -26,7 +28,18 @@ const FAULT_EVERY_S = 30;
 const LOOPS = 16;
 const USER = "soak";
 const PASS = "soak-pass";
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-soak-"));
+export const BENCH_SOAK = command({
+    usage: "npm run bench:soak --",
+    description: `
+The bundled gateway under mixed traffic on 127.0.0.1 for SOAK_SECONDS (environment, default 600) seconds, a fault
+injected every 30 s; open fds, RSS and event-loop lag after warm-up, at the end of traffic and idle 10 s later. Runs
+only node (the bundled program); not part of npm test.`,
+    flags: {
+        write: { type: "boolean", help: "also write the table into docs/performance-tuning.md" },
+    },
+});
+
+let tmp = "";
 const children: ChildProcess[] = [];
 
 function start(args: string[]): ChildProcess {
@@ -122,7 +135,10 @@ function tunnel(gw: number, target: string): Promise<number> {
     });
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<BenchResult> {
+    const flags = parseCommand(BENCH_SOAK, process.argv.slice(2));
+    requireTools("bench:soak");
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-soak-"));
     const script = path.join(tmp, "proxy.js");
     fs.writeFileSync(script, bundleProxy());
     const [targetPort, targetTls, targetOps] = [await freePort(), await freePort(), await freePort()];
@@ -257,24 +273,7 @@ async function main(): Promise<void> {
                 ", ",
             )}. Outcomes charged: none ${outcome("none")}, vendor ${outcome("vendor")}, destination ${outcome("destination")}, gateway ${outcome("gateway")}.`,
     ];
-    const table = lines.join("\n");
-    process.stdout.write(table + "\n");
-    if (process.argv.includes("--write")) writeBenchSection("gateway-soak", table);
+    return { table: lines.join("\n"), write: flags.write };
 }
 
-function cleanup(): void {
-    for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
-    fs.rmSync(tmp, { recursive: true, force: true });
-}
-
-main().then(
-    () => {
-        cleanup();
-        process.exit(0);
-    },
-    (e: Error) => {
-        cleanup();
-        process.stderr.write(`bench:soak failed: ${e.message}\n`);
-        process.exit(1);
-    },
-);
+runBench("bench:soak", "gateway-soak", main, children, () => tmp);

@@ -84,47 +84,45 @@ export class Forwarder {
     ): void {
         const ctx = this.ctx;
         this.responses.add(res);
+        const hasBody =
+            (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0") ||
+            req.headers["transfer-encoding"] !== undefined;
+        const headers = endToEnd(req.rawHeaders);
+        headers.push("Host", target.authority.endsWith(":80") ? target.authority.slice(0, -3) : target.authority);
+        if (req.headers["transfer-encoding"] !== undefined) headers.push("Transfer-Encoding", "chunked");
+        const x: Exchange = {
+            req,
+            res,
+            target,
+            destination,
+            t0,
+            headers,
+            hasBody,
+            retryable: !hasBody && RETRYABLE.has(req.method ?? ""),
+            clientGone: false,
+            timedOut: false,
+            upReq: undefined,
+        };
         const total = setTimeout(() => {
-            state.timedOut = true;
-            state.upReq?.destroy(new UpstreamTimeout());
+            x.timedOut = true;
+            x.upReq?.destroy(new UpstreamTimeout());
             res.destroy();
         }, ctx.cfg.timeouts.totalMs);
-        const state: Exchange = { clientGone: false, timedOut: false, upReq: undefined };
         res.once("close", () => {
             clearTimeout(total);
             this.responses.delete(res);
             if (!res.writableFinished) {
                 // The crawler left (or a timeout cut it): abort the upstream request and release its socket.
-                if (!state.timedOut) state.clientGone = true;
-                state.upReq?.destroy();
+                if (!x.timedOut) x.clientGone = true;
+                x.upReq?.destroy();
             }
             ctx.end();
         });
-        const bodyless = req.headers["content-length"] === undefined || req.headers["content-length"] === "0";
-        const hasBody = !bodyless || req.headers["transfer-encoding"] !== undefined;
-        const retryable = !hasBody && RETRYABLE.has(req.method ?? "");
-        const headers = endToEnd(req.rawHeaders);
-        headers.push("Host", target.authority.endsWith(":80") ? target.authority.slice(0, -3) : target.authority);
-        if (hasBody && req.headers["transfer-encoding"] !== undefined) headers.push("Transfer-Encoding", "chunked");
-        this.attempt(pool, req, res, target, destination, t0, state, headers, hasBody, retryable, {
-            fresh: false,
-            otherPool: false,
-        });
+        this.attempt(pool, x, { fresh: false, otherPool: false });
     }
 
-    private attempt(
-        pool: PoolState,
-        req: http.IncomingMessage,
-        res: http.ServerResponse,
-        target: Target,
-        destination: string,
-        t0: number,
-        state: Exchange,
-        headers: string[],
-        hasBody: boolean,
-        retryable: boolean,
-        tried: { fresh: boolean; otherPool: boolean },
-    ): void {
+    private attempt(pool: PoolState, x: Exchange, tried: { fresh: boolean; otherPool: boolean }): void {
+        const { req, res, target, destination, t0 } = x;
         const ctx = this.ctx;
         const name = pool.config.name;
         const upReq = http.request({
@@ -132,15 +130,15 @@ export class Forwarder {
             port: pool.config.port,
             method: req.method,
             path: target.url,
-            headers: [...headers, "Proxy-Authorization", pool.authorization],
+            headers: [...x.headers, "Proxy-Authorization", pool.authorization],
             agent: tried.fresh ? false : this.agents.get(pool),
             setHost: false,
         });
-        state.upReq = upReq;
+        x.upReq = upReq;
         let answered = false;
         upReq.setTimeout(ctx.cfg.timeouts.connectMs);
         upReq.on("timeout", () => {
-            state.timedOut = true;
+            x.timedOut = true;
             upReq.destroy(new UpstreamTimeout());
         });
         upReq.on("response", (upRes: http.IncomingMessage) => {
@@ -153,7 +151,7 @@ export class Forwarder {
             });
             ctx.account(pool, fault, target);
             ctx.metrics.request(name, destination, status, "HTTP/1.1", performance.now() - t0);
-            if (state.clientGone) {
+            if (x.clientGone) {
                 upRes.destroy();
                 return;
             }
@@ -165,7 +163,7 @@ export class Forwarder {
                 ctx.metrics.bytes(name, destination, 0, c.length);
             });
             pipeline(upRes, res, (err) => {
-                if (err && !state.clientGone) ctx.failure(pool, state.timedOut ? "body_timeout" : "response_aborted");
+                if (err && !x.clientGone) ctx.failure(pool, x.timedOut ? "body_timeout" : "response_aborted");
                 ctx.sampleLog({
                     kind: "http",
                     pool: name,
@@ -177,47 +175,29 @@ export class Forwarder {
             });
         });
         upReq.on("error", (e: NodeJS.ErrnoException) => {
-            if (answered || state.clientGone) return;
-            if (state.timedOut && res.destroyed) return; // the total timeout cut everything
-            if (upReq.reusedSocket && !state.timedOut) {
+            if (answered || x.clientGone) return;
+            if (x.timedOut && res.destroyed) return; // the total timeout cut everything
+            if (upReq.reusedSocket && !x.timedOut) {
                 // The pool dropped a kept-alive connection: not its fault; once more on a fresh one, if we may.
-                if (retryable && !tried.fresh) {
+                if (x.retryable && !tried.fresh) {
                     ctx.metrics.staleRetry(name);
-                    return this.attempt(pool, req, res, target, destination, t0, state, headers, hasBody, retryable, {
-                        ...tried,
-                        fresh: true,
-                    });
+                    return this.attempt(pool, x, { ...tried, fresh: true });
                 }
                 return this.answerSelf(res, destination, t0, "stale-connection");
             }
-            const reason: FailureReason = state.timedOut
+            const reason: FailureReason = x.timedOut
                 ? "timeout"
                 : !upReq.socket || upReq.socket.bytesWritten === 0 || e.code === "ECONNREFUSED"
                   ? "connect_error"
                   : "reset";
             ctx.failure(pool, reason);
             ctx.account(pool, "vendor", target);
-            if (retryable && !tried.otherPool) {
+            if (x.retryable && !tried.otherPool) {
                 const other = ctx.pools.pick(pool);
                 if (other && other.pool !== pool) {
                     ctx.metrics.retry(name);
-                    state.timedOut = false;
-                    return this.attempt(
-                        other.pool,
-                        req,
-                        res,
-                        target,
-                        destination,
-                        t0,
-                        state,
-                        headers,
-                        hasBody,
-                        retryable,
-                        {
-                            fresh: false,
-                            otherPool: true,
-                        },
-                    );
+                    x.timedOut = false;
+                    return this.attempt(other.pool, x, { fresh: false, otherPool: true });
                 }
             }
             const status = reason === "timeout" ? 504 : 502;
@@ -227,7 +207,7 @@ export class Forwarder {
                 res.end();
             }
         });
-        if (!hasBody) {
+        if (!x.hasBody) {
             upReq.end();
             return;
         }
@@ -255,7 +235,18 @@ export class Forwarder {
     }
 }
 
+/** One crawler request and what its attempts share. */
 interface Exchange {
+    readonly req: http.IncomingMessage;
+    readonly res: http.ServerResponse;
+    readonly target: Target;
+    readonly destination: string;
+    readonly t0: number;
+    /** End-to-end request headers (raw list) with our Host. */
+    readonly headers: string[];
+    readonly hasBody: boolean;
+    /** Idempotent and without a body: may be replayed. */
+    readonly retryable: boolean;
     clientGone: boolean;
     timedOut: boolean;
     upReq: http.ClientRequest | undefined;

@@ -9,8 +9,8 @@ import * as net from "net";
 import { REFUSAL_HEADER } from "../../catalog/gateway";
 import { GatewayFileConfig } from "../../proxy/gateway/config";
 import {
+    cleanupAfterEach,
     HOST,
-    closeServer,
     connectAndGet,
     gatewayConfig,
     httpViaProxy,
@@ -23,8 +23,6 @@ import {
     waitFor,
 } from "./helpers";
 import { Upstream, startSquid, startTinyproxy } from "./upstreams";
-
-type Stoppable = { stop(): Promise<unknown> } | { close(cb: () => void): void };
 
 /**
  * A destination with fault routes: `/status/N` answers N; `/bytes/N` N bytes; `/stall` announces 100,000 bytes,
@@ -130,17 +128,7 @@ async function raw(port: number, request: string, ms = 3000) {
 
 describe("gateway fault suite (real sockets: vendor simulator, tinyproxy, squid)", function () {
     this.timeout(30_000);
-    const cleanup: Stoppable[] = [];
-    const track = <T extends Stoppable>(x: T): T => {
-        cleanup.push(x);
-        return x;
-    };
-    afterEach(async () => {
-        for (const x of cleanup.splice(0).reverse()) {
-            if ("stop" in x) await x.stop();
-            else await closeServer(x as never);
-        }
-    });
+    const { track } = cleanupAfterEach();
 
     async function withSims(n: number, over: Partial<GatewayFileConfig> = {}, sim = {}) {
         const dest = await startDestination();
@@ -245,16 +233,16 @@ describe("gateway fault suite (real sockets: vendor simulator, tinyproxy, squid)
             const { port, metricsPort, sims } = await withSims(2, { health });
             sims[0].sim.setErrors(1, "503");
             // One destination, many requests: never enough to eject (it could be that destination).
-            for (let i = 0; i < 12; i++) await connectAndGet(port, "one.test:443");
+            for (let i = 0; i < 20; i++) await connectAndGet(port, "one.test:443");
             let m = await scrape(metricsPort);
             expect(metricValue(m, "proxy_pool_health", { pool: "p1" })).to.equal(1);
             expect(metricValue(m, "proxy_pool_outcomes_total", { pool: "p1", fault: "vendor" })).to.be.at.least(1);
             // A second destination: the pool is ejected; crawlers still get 200 (retried on p2).
-            for (let i = 0; i < 12; i++) await connectAndGet(port, "two.test:443");
+            for (let i = 0; i < 20; i++) await connectAndGet(port, "two.test:443");
             m = await scrape(metricsPort);
             expect(metricValue(m, "proxy_pool_health", { pool: "p1" })).to.equal(0);
             expect(metricValue(m, "proxy_pool_health", { pool: "p2" })).to.equal(1);
-            expect(metricSum(m, "proxy_requests_total", { status: "200" })).to.equal(24);
+            expect(metricSum(m, "proxy_requests_total", { status: "200" })).to.equal(40);
         });
 
         it("D1: a pool killed mid-traffic is ejected and restored with no client error beyond the in-flight ones", async () => {
@@ -274,11 +262,7 @@ describe("gateway fault suite (real sockets: vendor simulator, tinyproxy, squid)
                     const r =
                         i++ % 2
                             ? (await connectAndGet(port, `d${i % 3}.test:443`, "/bytes/10")).status
-                            : (
-                                  await httpViaProxy(port, `http://d${i % 3}.test:${dest.port}/bytes/10`).catch(() => ({
-                                      status: 0,
-                                  }))
-                              ).status;
+                            : (await fetchToClose(port, `http://d${i % 3}.test:${dest.port}/bytes/10`)).status;
                     statuses.push(r);
                 }
             };

@@ -6,10 +6,10 @@ import * as os from "os";
 import * as path from "path";
 import { validateGatewayConfig } from "../../proxy/gateway/config";
 import {
+    cleanupAfterEach,
     CREDS,
     HOST,
     basic,
-    closeServer,
     connectAndGet,
     gatewayConfig,
     httpViaProxy,
@@ -23,21 +23,9 @@ import {
     waitFor,
 } from "./helpers";
 
-type Stoppable = { stop(): Promise<unknown> } | { close(cb: () => void): void };
-
 describe("gateway", function () {
     this.timeout(20_000);
-    const cleanup: Stoppable[] = [];
-    const track = <T extends Stoppable>(x: T): T => {
-        cleanup.push(x);
-        return x;
-    };
-    afterEach(async () => {
-        for (const x of cleanup.splice(0).reverse()) {
-            if ("stop" in x) await x.stop();
-            else await closeServer(x as never);
-        }
-    });
+    const { track, untrack } = cleanupAfterEach();
 
     async function topology(
         pools: { name: string; weight?: number; sim?: Parameters<typeof startSim>[1] }[],
@@ -356,7 +344,7 @@ describe("gateway", function () {
         const text = await gw.metrics.registry.metrics();
         expect(metricValue(text, "proxy_tunnels_cut_total", {})).to.equal(1);
         await closed;
-        cleanup.splice(cleanup.indexOf(gw), 1);
+        untrack(gw);
     });
 
     it("lets a tunnel that ends in time finish without cutting it", async () => {
@@ -366,7 +354,7 @@ describe("gateway", function () {
         const cut = await gw.stop(2000);
         expect(cut).to.equal(0);
         expect((await pending).status).to.be.oneOf([200, 0]);
-        cleanup.splice(cleanup.indexOf(gw), 1);
+        untrack(gw);
     });
 
     describe("malformed and hostile input", () => {

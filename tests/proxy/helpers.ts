@@ -261,3 +261,29 @@ export function closeServer(s: { close(cb: () => void): void; closeAllConnection
     s.closeAllConnections?.();
     return new Promise((r) => s.close(() => r()));
 }
+
+export type Stoppable = { stop(): Promise<unknown> } | { close(cb: () => void): void };
+
+/**
+ * Per-test cleanup for a describe block: `track(x)` registers a server or component to stop after each test (in
+ * reverse order), `untrack(x)` takes one back (a test that stopped it itself). Call inside `describe`.
+ */
+export function cleanupAfterEach(): { track: <T extends Stoppable>(x: T) => T; untrack: (x: Stoppable) => void } {
+    const list: Stoppable[] = [];
+    afterEach(async () => {
+        for (const x of list.splice(0).reverse()) {
+            if ("stop" in x) await x.stop();
+            else await closeServer(x as never);
+        }
+    });
+    return {
+        track: (x) => {
+            list.push(x);
+            return x;
+        },
+        untrack: (x) => {
+            const i = list.indexOf(x);
+            if (i >= 0) list.splice(i, 1);
+        },
+    };
+}
