@@ -1,0 +1,72 @@
+import { expect } from "chai";
+import { connectFault, proxyStatusError, responseFault } from "../../proxy/gateway/classify";
+import { validateGatewayConfig } from "../../proxy/gateway/config";
+import { DestinationPolicy } from "../../proxy/gateway/destinations";
+
+describe("the gateway's fault classifier", () => {
+    it("charges CONNECT answers: 2xx none; 401/407/429/5xx vendor; 403 and destination-unreachable marks destination", () => {
+        expect(connectFault(200)).to.equal("none");
+        for (const s of [401, 407, 429, 502, 503, 504]) expect(connectFault(s), String(s)).to.equal("vendor");
+        expect(connectFault(403)).to.equal("destination");
+        expect(connectFault(404)).to.equal("destination");
+        expect(connectFault(502, { proxyStatus: 'vendor; error=dns_error; details="x"' })).to.equal("destination");
+        expect(connectFault(502, { proxyStatus: "vendor; error=proxy_internal_error" })).to.equal("vendor");
+        expect(connectFault(503, { squidError: "ERR_CONNECT_FAIL 111" })).to.equal("destination");
+        expect(connectFault(503, { squidError: "ERR_CANNOT_FORWARD 0" })).to.equal("vendor");
+        expect(connectFault(500, { reasonPhrase: "Unable to connect" })).to.equal("destination");
+    });
+
+    it("charges plain-HTTP responses: a destination's 5xx is the destination's, the vendor's own marked errors and 407 the vendor's", () => {
+        expect(responseFault(200)).to.equal("none");
+        expect(responseFault(404)).to.equal("none");
+        expect(responseFault(503)).to.equal("destination");
+        expect(responseFault(407)).to.equal("vendor");
+        expect(responseFault(502, { proxyStatus: "sim; error=proxy_internal_error" })).to.equal("vendor");
+        expect(responseFault(429, { proxyStatus: "sim; error=proxy_internal_error" })).to.equal("vendor");
+        expect(responseFault(502, { proxyStatus: "sim; error=connection_refused" })).to.equal("destination");
+        expect(proxyStatusError('a; error="dns_timeout", b; error=http_request_denied')).to.equal(
+            "http_request_denied",
+        );
+    });
+});
+
+describe("the destination policy defaults", () => {
+    const policy = new DestinationPolicy(
+        validateGatewayConfig({
+            vendor: "v",
+            pools: [{ name: "p", host: "h", port: 1, usernameFile: "u", passwordFile: "p" }],
+        }).destinations,
+    );
+
+    it("forwards a request line rebuilt from the parsed URL", () => {
+        expect(policy.httpTarget("http://Example.COM/a/../b?q=1")).to.deep.include({
+            host: "example.com",
+            port: 80,
+            url: "http://example.com/b?q=1",
+        });
+        expect(policy.httpTarget("http://example.com?x=@y")).to.equal("ambiguous-url");
+        expect(policy.httpTarget("http://example.com:443")).to.deep.include({ url: "http://example.com:443/" });
+    });
+
+    it("refuses other ports, internal addresses and names, and non-canonical hosts", () => {
+        expect(policy.connectTarget("example.com:22")).to.equal("port-not-allowed");
+        expect(policy.connectTarget("10.0.0.1:443")).to.equal("internal-address");
+        expect(policy.connectTarget("[::ffff:a00:1]:443")).to.equal("internal-address");
+        expect(policy.connectTarget("redis:443")).to.equal("internal-name");
+        expect(policy.connectTarget("017700000001:443")).to.equal("non-canonical-host");
+        expect(policy.connectTarget("example.com:443")).to.deep.include({ authority: "example.com:443" });
+    });
+
+    it("rejects malformed connectPorts and health settings naming the key", () => {
+        expect(() =>
+            validateGatewayConfig({
+                vendor: "v",
+                pools: [{ name: "p", host: "h", port: 1, usernameFile: "u", passwordFile: "p" }],
+                destinations: { connectPorts: [443, "9-1"] },
+                health: { ejectionMs: 60_000, maxEjectionMs: 1000 },
+            }),
+        ).to.throw(
+            /destinations\.connectPorts\[1\]: expected a port or a range[^]*health\.maxEjectionMs: expected at least/,
+        );
+    });
+});
