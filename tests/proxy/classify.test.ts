@@ -48,6 +48,15 @@ describe("the destination policy defaults", () => {
         expect(policy.httpTarget("http://example.com:443")).to.deep.include({ url: "http://example.com:443/" });
     });
 
+    it("listens on loopback unless told (the pods set 0.0.0.0)", () => {
+        const cfg = validateGatewayConfig({
+            vendor: "v",
+            pools: [{ name: "p", host: "h", port: 1, usernameFile: "u", passwordFile: "p" }],
+        });
+        expect(cfg.listen.host).to.equal("127.0.0.1");
+        expect(cfg.crawlerAuthFile).to.equal(undefined);
+    });
+
     it("refuses other ports, internal addresses and names, and non-canonical hosts", () => {
         expect(policy.connectTarget("example.com:22")).to.equal("port-not-allowed");
         expect(policy.connectTarget("10.0.0.1:443")).to.equal("internal-address");
