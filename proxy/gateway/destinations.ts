@@ -95,6 +95,26 @@ export function isInternal(host: string): "internal-address" | "internal-name" |
 
 const AUTHORITY = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::([0-9]{1,5}))?$/;
 
+/** WHATWG-canonical host names by lower-case raw host (crawlers reuse few hosts; parsing is the costly part). */
+const canonicalCache = new Map<string, string | undefined>();
+const CACHE_MAX = 4096;
+
+function canonicalHost(rawHost: string): string | undefined {
+    if (canonicalCache.has(rawHost)) return canonicalCache.get(rawHost);
+    let canonical: string | undefined;
+    try {
+        canonical = new URL(`http://${rawHost}/`).hostname;
+    } catch {
+        canonical = undefined;
+    }
+    if (canonicalCache.size >= CACHE_MAX) canonicalCache.clear();
+    canonicalCache.set(rawHost, canonical);
+    return canonical;
+}
+
+/** A path and query that WHATWG parsing leaves as they are: no dot segments, escapes or characters it re-encodes. */
+const PLAIN_PATH = /^\/(?:[A-Za-z0-9_~!$&'()*+,;=:@-]|\.(?![./?]|$)|\/(?!\.))*(?:\?[A-Za-z0-9_~!$&()*+,;=:@/?.-]*)?$/;
+
 /**
  * Canonical form of `host[:port]`: undefined-free result or a refusal. `defaultPort` applies when no port is given
  * (plain HTTP); CONNECT requires one.
@@ -107,12 +127,8 @@ function canonicalAuthority(raw: string, defaultPort?: number): Target | Refusal
     const port = m[2] === undefined ? (defaultPort as number) : Number(m[2]);
     if (port < 1 || port > 65535) return "invalid-url";
     const rawHost = m[1].toLowerCase();
-    let canonical: string;
-    try {
-        canonical = new URL(`http://${rawHost}/`).hostname;
-    } catch {
-        return "invalid-url";
-    }
+    const canonical = canonicalHost(rawHost);
+    if (canonical === undefined) return "invalid-url";
     // IPv6 literals have many spellings of one address, all unambiguous: their canonical form is used.
     const ipv6 = rawHost.startsWith("[");
     if ((!ipv6 && canonical !== rawHost) || rawHost.endsWith(".") || rawHost.includes("..")) {
@@ -180,14 +196,18 @@ export class DestinationPolicy {
         if (typeof t === "string") return t;
         const refused = this.check(t);
         if (refused) return refused;
-        let parsed: URL;
-        try {
-            parsed = new URL(`http://${t.authority}${rest.slice(authority.length).replace(/#.*$/, "") || "/"}`);
-        } catch {
-            return "invalid-url";
-        }
         const hostPart = t.port === 80 ? t.authority.slice(0, t.authority.lastIndexOf(":")) : t.authority;
-        return { ...t, url: `http://${hostPart}${parsed.pathname}${parsed.search}` };
+        let pathAndQuery = rest.slice(authority.length).replace(/#.*$/, "") || "/";
+        if (pathAndQuery.startsWith("?")) pathAndQuery = "/" + pathAndQuery;
+        if (!PLAIN_PATH.test(pathAndQuery)) {
+            try {
+                const parsed = new URL(`http://${t.authority}${pathAndQuery}`);
+                pathAndQuery = parsed.pathname + parsed.search;
+            } catch {
+                return "invalid-url";
+            }
+        }
+        return { ...t, url: `http://${hostPart}${pathAndQuery}` };
     }
 
     private check(t: Target): Refusal | undefined {

@@ -45,6 +45,13 @@ describe("the destination policy defaults", () => {
             url: "http://example.com/b?q=1",
         });
         expect(policy.httpTarget("http://example.com?x=@y")).to.equal("ambiguous-url");
+        // What WHATWG parsing re-encodes is re-encoded (the fast path for plain paths must agree with it).
+        expect(policy.httpTarget("http://example.com/a b/./c?q='x'")).to.deep.include({
+            url: "http://example.com/a%20b/c?q=%27x%27",
+        });
+        expect(policy.httpTarget("http://example.com/bytes/100?a=1&b=2")).to.deep.include({
+            url: "http://example.com/bytes/100?a=1&b=2",
+        });
         expect(policy.httpTarget("http://example.com:443")).to.deep.include({ url: "http://example.com:443/" });
     });
 
