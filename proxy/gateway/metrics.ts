@@ -89,13 +89,14 @@ export class GatewayMetrics {
     }
 
     /**
-     * The pools' account (the SLO's counter): created at 0 for every pool's none/vendor/destination so `rate()` sees
-     * a first failure; the gateway's own answers are `pool="none", fault="gateway"`. Counted even with metrics
-     * off (health and alerts depend on it).
+     * The pools' account (the SLO's counter): created at 0 for every pool's none/vendor/destination, and for the
+     * gateway's own answers (`pool="none", fault="gateway"`), so `rate()` sees a first failure. Counted even with
+     * metrics off (health and alerts depend on it).
      */
     createOutcomes(pools: readonly string[]): void {
         for (const pool of pools)
             for (const fault of FAULTS) if (fault !== "gateway") this.outcomes.labels(this.vendor, pool, fault).inc(0);
+        this.outcomes.labels(this.vendor, GATEWAY_POOL, "gateway").inc(0);
     }
 
     outcome(pool: string, fault: Fault): void {

@@ -211,7 +211,7 @@ describe("gateway fault suite (real sockets: vendor simulator, tinyproxy, squid)
             expect(metricValue(m, "proxy_pool_outcomes_total", { pool: "p1", fault: "destination" })).to.equal(10);
         });
 
-        it("pre-creates the none/vendor/destination outcome series of every pool at 0", async () => {
+        it("pre-creates the none/vendor/destination outcome series of every pool, and the gateway's, at 0", async () => {
             const { metricsPort } = await withSims(2);
             const m = await scrape(metricsPort);
             for (const pool of ["p1", "p2"])
@@ -219,6 +219,7 @@ describe("gateway fault suite (real sockets: vendor simulator, tinyproxy, squid)
                     expect(m).to.contain(
                         `proxy_pool_outcomes_total{vendor="vendor-t",pool="${pool}",fault="${fault}"} 0`,
                     );
+            expect(m).to.contain('proxy_pool_outcomes_total{vendor="vendor-t",pool="none",fault="gateway"} 0');
         });
 
         it("D1: the vendor's own errors eject a pool only past the failure ratio, volume and destination count", async () => {
