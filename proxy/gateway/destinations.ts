@@ -112,8 +112,15 @@ function canonicalHost(rawHost: string): string | undefined {
     return canonical;
 }
 
-/** A path and query that WHATWG parsing leaves as they are: no dot segments, escapes or characters it re-encodes. */
-const PLAIN_PATH = /^\/(?:[A-Za-z0-9_~!$&'()*+,;=:@-]|\.(?![./?]|$)|\/(?!\.))*(?:\?[A-Za-z0-9_~!$&()*+,;=:@/?.-]*)?$/;
+/** Characters WHATWG parsing leaves as they are in a path (and, but for `'`, in a query). */
+const PLAIN_CHARS = /^[A-Za-z0-9_~!$&'()*+,;=:@/.?-]*$/;
+
+/** A path and query that WHATWG parsing leaves as they are: plain characters, no dot segment, no `'` in the query. */
+function plainPath(p: string): boolean {
+    if (!PLAIN_CHARS.test(p) || p.includes("/.")) return false;
+    const q = p.indexOf("?");
+    return q < 0 || !p.includes("'", q);
+}
 
 /**
  * Canonical form of `host[:port]`: undefined-free result or a refusal. `defaultPort` applies when no port is given
@@ -199,7 +206,7 @@ export class DestinationPolicy {
         const hostPart = t.port === 80 ? t.authority.slice(0, t.authority.lastIndexOf(":")) : t.authority;
         let pathAndQuery = rest.slice(authority.length).replace(/#.*$/, "") || "/";
         if (pathAndQuery.startsWith("?")) pathAndQuery = "/" + pathAndQuery;
-        if (!PLAIN_PATH.test(pathAndQuery)) {
+        if (!plainPath(pathAndQuery)) {
             try {
                 const parsed = new URL(`http://${t.authority}${pathAndQuery}`);
                 pathAndQuery = parsed.pathname + parsed.search;

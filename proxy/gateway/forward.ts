@@ -39,18 +39,45 @@ const HOP_BY_HOP = new Set([
 
 const RETRYABLE = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "DELETE", "PUT"]);
 
-/** A raw header list (name, value, name, value...) without hop-by-hop headers and the ones `Connection` names. */
-export function endToEnd(raw: readonly string[]): string[] {
-    const named = new Set<string>();
+/** Header names a raw header list's `Connection` (and `Proxy-Connection`) headers name, lower case. */
+function connectionNamed(raw: readonly string[]): Set<string> | undefined {
+    let named: Set<string> | undefined;
     for (let i = 0; i < raw.length; i += 2) {
         const k = raw[i].toLowerCase();
-        if (k === "connection" || k === "proxy-connection")
+        if (k === "connection" || k === "proxy-connection") {
+            named ??= new Set();
             for (const n of raw[i + 1].split(",")) named.add(n.trim().toLowerCase());
+        }
     }
+    return named;
+}
+
+/** A raw header list (name, value, name, value...) without hop-by-hop headers and the ones `Connection` names. */
+export function endToEnd(raw: readonly string[]): string[] {
+    const named = connectionNamed(raw);
     const out: string[] = [];
     for (let i = 0; i < raw.length; i += 2) {
         const k = raw[i].toLowerCase();
-        if (!HOP_BY_HOP.has(k) && !named.has(k)) out.push(raw[i], raw[i + 1]);
+        if (!HOP_BY_HOP.has(k) && !named?.has(k)) out.push(raw[i], raw[i + 1]);
+    }
+    return out;
+}
+
+/**
+ * The same as an object for `writeHead` (its fast path): a name sent more than once maps to the list of its
+ * values, which Node writes as separate header lines, so duplicates are kept, never combined.
+ */
+export function endToEndObject(raw: readonly string[]): http.OutgoingHttpHeaders {
+    const named = connectionNamed(raw);
+    const out: Record<string, string | string[]> = {};
+    for (let i = 0; i < raw.length; i += 2) {
+        const name = raw[i];
+        const k = name.toLowerCase();
+        if (HOP_BY_HOP.has(k) || named?.has(k)) continue;
+        const prev = out[name];
+        if (prev === undefined) out[name] = raw[i + 1];
+        else if (Array.isArray(prev)) prev.push(raw[i + 1]);
+        else out[name] = [prev, raw[i + 1]];
     }
     return out;
 }
@@ -63,7 +90,9 @@ class UpstreamTimeout extends Error {
 
 export class Forwarder {
     private readonly agents = new Map<PoolState, http.Agent>();
-    private readonly responses = new Set<http.ServerResponse>();
+    /** Exchanges in flight, swept for their timeouts (one timer for all, rather than three per request). */
+    private readonly live = new Set<Exchange>();
+    private readonly sweeper: NodeJS.Timeout;
 
     constructor(private readonly ctx: GatewayContext) {
         for (const p of ctx.pools.all) {
@@ -71,6 +100,27 @@ export class Forwarder {
                 p,
                 new http.Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 256, scheduling: "lifo" }),
             );
+        }
+        const t = ctx.cfg.timeouts;
+        const every = Math.max(25, Math.min(1000, Math.floor(Math.min(t.connectMs, t.idleMs, t.totalMs) / 4)));
+        this.sweeper = setInterval(() => this.sweep(), every);
+        this.sweeper.unref();
+    }
+
+    /**
+     * Times out what is due: no answer within connectMs (the attempt), a response body idle for idleMs, an exchange
+     * open for totalMs. Fires within a quarter of the shortest timeout (at most a second) of the deadline.
+     */
+    private sweep(): void {
+        const now = Date.now();
+        const { idleMs, totalMs } = this.ctx.cfg.timeouts;
+        for (const x of this.live) {
+            const total = now - x.startedAt > totalMs;
+            const due = x.answered ? now - x.lastActivity > idleMs : now > x.answerBy;
+            if (!total && !due) continue;
+            x.timedOut = true;
+            x.upReq?.destroy(new UpstreamTimeout());
+            if (total) x.res.destroy();
         }
     }
 
@@ -84,7 +134,6 @@ export class Forwarder {
         t0: number,
     ): void {
         const ctx = this.ctx;
-        this.responses.add(res);
         const hasBody =
             (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0") ||
             req.headers["transfer-encoding"] !== undefined;
@@ -103,15 +152,14 @@ export class Forwarder {
             clientGone: false,
             timedOut: false,
             upReq: undefined,
+            startedAt: Date.now(),
+            answerBy: 0,
+            answered: false,
+            lastActivity: 0,
         };
-        const total = setTimeout(() => {
-            x.timedOut = true;
-            x.upReq?.destroy(new UpstreamTimeout());
-            res.destroy();
-        }, ctx.cfg.timeouts.totalMs);
+        this.live.add(x);
         res.once("close", () => {
-            clearTimeout(total);
-            this.responses.delete(res);
+            this.live.delete(x);
             if (!res.writableFinished) {
                 // The crawler left (or a timeout cut it): abort the upstream request and release its socket.
                 if (!x.timedOut) x.clientGone = true;
@@ -142,14 +190,12 @@ export class Forwarder {
             return this.answerSelf(res, destination, t0, "bad-request", 400);
         }
         x.upReq = upReq;
+        x.answerBy = Date.now() + ctx.cfg.timeouts.connectMs;
         let answered = false;
-        upReq.setTimeout(ctx.cfg.timeouts.connectMs);
-        upReq.on("timeout", () => {
-            x.timedOut = true;
-            upReq.destroy(new UpstreamTimeout());
-        });
         upReq.on("response", (upRes: http.IncomingMessage) => {
             answered = true;
+            x.answered = true;
+            x.lastActivity = Date.now();
             const status = upRes.statusCode ?? 502;
             const fault = responseFault(status, {
                 reasonPhrase: upRes.statusMessage,
@@ -162,9 +208,8 @@ export class Forwarder {
                 upRes.destroy();
                 return;
             }
-            upReq.setTimeout(ctx.cfg.timeouts.idleMs);
             try {
-                res.writeHead(status, upRes.statusMessage, endToEnd(upRes.rawHeaders));
+                res.writeHead(status, upRes.statusMessage, endToEndObject(upRes.rawHeaders));
             } catch {
                 // A response head we cannot relay (invalid characters): the vendor's garbage.
                 ctx.failure(pool, "bad_response");
@@ -175,6 +220,7 @@ export class Forwarder {
             let ingress = 0;
             upRes.on("data", (c: Buffer) => {
                 ingress += c.length;
+                x.lastActivity = Date.now();
                 ctx.metrics.bytes(name, destination, 0, c.length);
             });
             // pipeline's wiring, by hand: stream.pipeline allocates an AbortController and a DOMException per call,
@@ -253,7 +299,8 @@ export class Forwarder {
 
     /** Cuts every open exchange (shutdown deadline) and closes the pools' kept-alive connections. */
     destroyAll(): void {
-        for (const r of [...this.responses]) r.destroy();
+        clearInterval(this.sweeper);
+        for (const x of [...this.live]) x.res.destroy();
         for (const a of this.agents.values()) a.destroy();
     }
 }
@@ -271,6 +318,11 @@ interface Exchange {
     /** Idempotent and without a body: may be replayed. */
     readonly retryable: boolean;
     clientGone: boolean;
+    /** Wall-clock ms: start, the current attempt's answer deadline, the last response byte. */
+    readonly startedAt: number;
+    answerBy: number;
+    answered: boolean;
+    lastActivity: number;
     timedOut: boolean;
     upReq: http.ClientRequest | undefined;
 }
