@@ -1,0 +1,63 @@
+/** `federation`: the global Prometheus and the remote clusters it federates; `federationSecrets` (secret). */
+import { z } from "zod";
+import { BYTES, DURATION, LABEL, Problem, bool, list, obj, section, str, unique } from "./kit";
+
+const remoteCluster = obj({
+    /** The remote cluster's `cluster` label value. */
+    name: str(LABEL),
+    /** Base URL of the remote cluster Prometheus (its `/federate` is scraped). */
+    url: str({ re: /^https?:\/\/[^\s/]+(\/[^\s]*)?$/, expected: "an http(s) URL" }).overwrite((u) =>
+        u.replace(/\/+$/, ""),
+    ),
+    /** Skip TLS verification (only for testing). */
+    insecureSkipVerify: bool().default(false),
+});
+export type RemoteClusterConfig = z.output<typeof remoteCluster>;
+
+export const federationSchema = section({
+    enabled: bool().default(false),
+    retention: str(DURATION).default("90d"),
+    storageSize: str(BYTES).default("50Gi"),
+    remoteClusters: list(remoteCluster)
+        .default([])
+        .superRefine((cs, ctx) =>
+            unique(
+                ctx,
+                cs.map((c, i) => ({ name: c.name, path: [i, "name"] })),
+                "cluster",
+            ),
+        ),
+    /** Optional remote_write URL of a long-term store (Thanos Receive, Mimir). */
+    remoteWriteUrl: str({ re: /^(|https?:\/\/\S+)$/, expected: "an http(s) URL or empty" }).default(""),
+});
+export type FederationConfig = z.output<typeof federationSchema>;
+
+/** A secret map: names to non-empty strings. */
+export const secretMapSchema = z.record(
+    z.string(),
+    z.string({ error: "a non-empty string" }).regex(/^\S.*$/, { error: "a non-empty string", abort: true }),
+    { error: "an object" },
+);
+
+/** No remote cluster is this one, and each has its bearer token when federation is on. */
+export function checkFederation(
+    f: FederationConfig,
+    cluster: string,
+    secrets: Readonly<Record<string, string>> | undefined,
+): Problem[] {
+    const problems: Problem[] = [];
+    f.remoteClusters.forEach((c, i) => {
+        if (c.name === cluster)
+            problems.push({
+                path: ["federation", "remoteClusters", i, "name"],
+                expected: `a name other than this cluster's (${cluster})`,
+            });
+        if (f.enabled && secrets && secrets[c.name] === undefined)
+            problems.push({
+                path: ["federationSecrets", c.name],
+                expected: `the bearer token of remote cluster ${c.name} (pulumi config set --secret --path 'federationSecrets.${c.name}' TOKEN)`,
+                missingSecret: "value",
+            });
+    });
+    return problems;
+}

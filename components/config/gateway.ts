@@ -1,0 +1,35 @@
+/** `gateway`: the per-vendor forward proxies. */
+import { z } from "zod";
+import { DURATION, bool, num, section, str } from "./kit";
+
+export const gatewaySchema = section({
+    replicas: num({ min: 1, max: 100, int: true }).default(2),
+    maxReplicas: num({ min: 1, max: 500, int: true }).default(10),
+    targetCpuUtilization: num({ min: 1, max: 100, int: true }).default(70),
+    maxTunnels: num({ min: 1, max: 1_000_000, int: true }).default(4096),
+    connectTimeout: str(DURATION).default("10s"),
+    idleTimeout: str(DURATION).default("60s"),
+    totalTimeout: str(DURATION).default("10m"),
+    probeInterval: str(DURATION).default("15s"),
+    /** host:port the gateways CONNECT to through each pool to probe it. */
+    probeDestination: str({
+        re: /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?:[0-9]{1,5}$/,
+        expected: "host:port, such as www.example.com:443",
+    }).default("www.example.com:443"),
+    /** Fraction of finished requests logged, 0..1. */
+    logSampleRate: num({ min: 0, max: 1 }).default(0.01),
+    crawlerAuth: bool()
+        .describe(
+            "Require crawlers to authenticate to the gateways (Proxy-Authorization Basic `<namespace>:<secret>`, the secret from `crawlerSecrets.<namespace>`), for clusters where Istio's AuthorizationPolicy is not enforced.",
+        )
+        .default(false),
+}).superRefine((g, ctx) => {
+    if (g.maxReplicas < g.replicas)
+        ctx.addIssue({
+            code: "custom",
+            path: ["maxReplicas"],
+            message: `at least gateway.replicas (${g.replicas})`,
+            input: g.maxReplicas,
+        });
+});
+export type GatewayConfig = z.output<typeof gatewaySchema>;

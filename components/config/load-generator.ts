@@ -1,0 +1,56 @@
+/** `loadGenerator`: synthetic crawler traffic, and the vendor simulators it may talk to (dev). */
+import { z } from "zod";
+import { HOST, LABEL, Problem, bool, list, num, oneOf, section, str } from "./kit";
+
+export const loadGeneratorSchema = section({
+    enabled: bool().default(false),
+    /** Deploy a vendor simulator per simulated pool and a target (dev). */
+    simulators: bool().default(false),
+    namespace: str(LABEL).default("crawler-sim"),
+    replicas: num({ min: 1, max: 100, int: true }).default(1),
+    maxReplicas: num({ min: 1, max: 1000, int: true }).default(5),
+    requestsPerSecond: num({ min: 0, exclusive: true, max: 1_000_000 }).default(50),
+    concurrency: num({ min: 1, max: 10_000, int: true }).default(32),
+    schedule: oneOf(["constant", "ramp", "burst", "diurnal"]).default("constant"),
+    /** Relative share of generated traffic per vendor. Defaults to equal shares. */
+    vendorMix: z
+        .record(z.string(), num({ min: 0 }), { error: "an object" })
+        .optional()
+        .superRefine((mix, ctx) => {
+            if (mix && Object.keys(mix).length > 0 && Object.values(mix).every((w) => w === 0))
+                ctx.addIssue({
+                    code: "custom",
+                    message: "at least one vendor with a share above 0",
+                    input: mix,
+                });
+        }),
+    /** Destination hosts the generator requests (served by the target in dev). */
+    destinations: list(str(HOST)).default(["example.com", "example.org", "example.net"]),
+}).superRefine((lg, ctx) => {
+    if (lg.maxReplicas < lg.replicas)
+        ctx.addIssue({
+            code: "custom",
+            path: ["maxReplicas"],
+            message: `at least loadGenerator.replicas (${lg.replicas})`,
+            input: lg.maxReplicas,
+        });
+});
+export type LoadGeneratorConfig = Omit<z.output<typeof loadGeneratorSchema>, "vendorMix"> & {
+    vendorMix: Record<string, number>;
+};
+
+/** Fills the vendor mix (default: equal shares) and checks it names configured vendors. */
+export function resolveLoadGenerator(
+    lg: z.output<typeof loadGeneratorSchema>,
+    vendorNames: readonly string[],
+): { problems: Problem[]; loadGenerator: LoadGeneratorConfig } {
+    const problems: Problem[] = Object.keys(lg.vendorMix ?? {})
+        .filter((v) => !vendorNames.includes(v))
+        .map((v) => ({
+            path: ["loadGenerator", "vendorMix", v],
+            expected: `a configured vendor (${vendorNames.join(", ")})`,
+            found: JSON.stringify(v),
+        }));
+    const vendorMix = lg.vendorMix ?? Object.fromEntries(vendorNames.map((v) => [v, 1]));
+    return { problems, loadGenerator: { ...lg, vendorMix } };
+}

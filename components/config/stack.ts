@@ -1,0 +1,163 @@
+/**
+ * The whole stack config: the sections' schemas under their keys, the checks across sections, and
+ * `parseStackConfig`, which turns the raw `proxy-monitor:*` values into a StackConfig or one problem per root cause:
+ * a section that fails is not checked against the others, so its failure is reported once.
+ */
+import { z } from "zod";
+import { ConfigProblem, show } from "../validate";
+import { alertingSchema, checkAlerting } from "./alerting";
+import { autoscalingSchema } from "./autoscaling";
+import { crawlersSchema, resolveCrawlers } from "./crawlers";
+import { destinationsSchema } from "./destinations";
+import { checkFederation, federationSchema, secretMapSchema } from "./federation";
+import { gatewaySchema } from "./gateway";
+import { grafanaSchema } from "./grafana";
+import { imagesSchema } from "./images";
+import { LABEL, Problem, issueProblems, obj, str, toConfigProblems, unknownKey } from "./kit";
+import { loadGeneratorSchema, resolveLoadGenerator } from "./load-generator";
+import { meshSchema } from "./mesh";
+import { namespacesSchema } from "./namespaces";
+import { prometheusSchema } from "./prometheus";
+import { resourcesSchema } from "./resources";
+import { RawConfig, SIMPLE_KEYS, foldSimpleKeys } from "./simple-keys";
+import { checkCredentials, checkVendors, credentialsSchema, vendorsSchema } from "./vendors";
+
+/** Config keys holding secrets; they must be set with `pulumi config set --secret`. */
+export const SECRET_KEYS = ["credentials", "alertingSecrets", "federationSecrets", "crawlerSecrets"] as const;
+
+/** The structured keys, each with its schema (defaults and checks within the section included). */
+export const SECTIONS = {
+    /** The `cluster` label value of this cluster's series. Defaults to the stack name. */
+    cluster: str(LABEL).optional(),
+    namespaces: namespacesSchema,
+    vendors: vendorsSchema,
+    destinations: destinationsSchema,
+    crawlers: crawlersSchema,
+    images: imagesSchema,
+    resources: resourcesSchema,
+    gateway: gatewaySchema,
+    prometheus: prometheusSchema,
+    federation: federationSchema,
+    alerting: alertingSchema,
+    grafana: grafanaSchema,
+    loadGenerator: loadGeneratorSchema,
+    autoscaling: autoscalingSchema,
+    mesh: meshSchema,
+    /** Credentials per vendor and pool. Simulated pools may omit them. */
+    credentials: credentialsSchema.default({}),
+    /** Receiver credentials by receiver name (webhook/Slack URL, PagerDuty routing key, SMTP password). */
+    alertingSecrets: secretMapSchema.default({}),
+    /** Bearer tokens per remote cluster name, and `remoteWrite` for the remote-write store. */
+    federationSecrets: secretMapSchema.default({}),
+    crawlerSecrets: secretMapSchema
+        .describe("secret: the shared secret per crawler namespace, required for each when `gateway.crawlerAuth` is on")
+        .default({}),
+} as const;
+
+/** The structured config as one schema (for the JSON Schema and the reference; parsing goes section by section). */
+export const structuredSchema = obj(SECTIONS);
+
+/** Every top-level key the program reads (under the `proxy-monitor:` namespace). */
+export const KNOWN_KEYS = [
+    "cluster",
+    ...SIMPLE_KEYS.map((s) => s.key),
+    ...Object.keys(SECTIONS).filter((k) => k !== "cluster"),
+] as readonly string[];
+
+type Parsed = { -readonly [K in keyof typeof SECTIONS]: z.output<(typeof SECTIONS)[K]> };
+
+export interface StackConfig extends Omit<Parsed, "cluster" | "crawlers" | "loadGenerator" | "credentials"> {
+    readonly stack: string;
+    /** The `cluster` label value of this cluster's series. Defaults to the stack name. */
+    readonly cluster: string;
+    readonly crawlers: ReturnType<typeof resolveCrawlers>["crawlers"];
+    readonly loadGenerator: ReturnType<typeof resolveLoadGenerator>["loadGenerator"];
+    /** Every vendor's name to its pools' credentials (simulated pools without them are absent). */
+    readonly credentials: ReturnType<typeof checkCredentials>["credentials"];
+}
+
+/** Validates raw config. `secretKeys` names the keys Pulumi holds as secrets (without the namespace). */
+export function parseStackConfig(
+    input: RawConfig,
+    stack: string,
+    secretKeys: ReadonlySet<string> = new Set(SECRET_KEYS),
+): { config?: StackConfig; problems: ConfigProblem[] } {
+    const folded = foldSimpleKeys(input);
+    const raw = folded.raw;
+    const problems: Problem[] = [];
+    for (const key of Object.keys(raw))
+        if (!(key in SECTIONS))
+            problems.push({ path: [key], expected: unknownKey(key, KNOWN_KEYS), found: "an unknown key" });
+    for (const key of SECRET_KEYS)
+        if (raw[key] !== undefined && !secretKeys.has(key))
+            problems.push({
+                path: [key],
+                expected: `a secret (set it with \`pulumi config set --secret --path '${key}...'\`)`,
+                found: "a plain-text value",
+            });
+
+    const p: Partial<Parsed> = {};
+    for (const [key, schema] of Object.entries(SECTIONS) as [keyof Parsed, z.ZodType][]) {
+        const r = schema.safeParse(raw[key]);
+        if (r.success) (p as Record<string, unknown>)[key] = r.data;
+        else problems.push(...issueProblems(schema, r.error.issues, [key]));
+    }
+
+    // Checks across sections, each only when the sections it reads are valid.
+    const cluster = p.cluster ?? stack;
+    const vendorNames = p.vendors?.map((v) => v.name);
+    if (p.vendors && p.namespaces) problems.push(...checkVendors(p.vendors, p.namespaces.simulators));
+    const creds = p.vendors && p.credentials ? checkCredentials(p.credentials, p.vendors, unknownKey) : undefined;
+    problems.push(...(creds?.problems ?? []));
+    const crawlers =
+        p.crawlers && vendorNames && p.namespaces
+            ? resolveCrawlers(p.crawlers, vendorNames, Object.values(p.namespaces))
+            : undefined;
+    problems.push(...(crawlers?.problems ?? []));
+    if (p.gateway?.crawlerAuth && crawlers && p.crawlerSecrets)
+        for (const ns of crawlers.crawlers.namespaces)
+            if (p.crawlerSecrets[ns.name] === undefined)
+                problems.push({
+                    path: ["crawlerSecrets", ns.name],
+                    expected: `the shared secret of crawler namespace ${ns.name}, since gateway.crawlerAuth is true (pulumi config set --secret --path 'crawlerSecrets.${ns.name}' SECRET)`,
+                });
+    if (p.federation) problems.push(...checkFederation(p.federation, cluster, p.federationSecrets));
+    if (p.alerting) problems.push(...checkAlerting(p.alerting, vendorNames, p.alertingSecrets));
+    const loadGenerator =
+        p.loadGenerator && vendorNames ? resolveLoadGenerator(p.loadGenerator, vendorNames) : undefined;
+    problems.push(...(loadGenerator?.problems ?? []));
+    if (loadGenerator && crawlers) {
+        const names = crawlers.crawlers.namespaces.map((n) => n.name);
+        if (loadGenerator.loadGenerator.enabled && !names.includes(loadGenerator.loadGenerator.namespace))
+            problems.push({
+                path: ["loadGenerator", "namespace"],
+                expected: `one of crawlers.namespaces (${names.join(", ") || "none"}), so the generator may use the gateways`,
+            });
+    }
+    if (p.vendors && p.loadGenerator) {
+        const simulated = p.vendors.flatMap((v) =>
+            v.pools.filter((x) => x.simulator).map((x) => `${v.name}/${x.name}`),
+        );
+        if (simulated.length > 0 && !p.loadGenerator.simulators)
+            problems.push({
+                path: ["simulatorsEnabled"],
+                expected: `true, since pools ${simulated.join(", ")} point at simulators`,
+                found: show(p.loadGenerator.simulators),
+            });
+    }
+
+    const out = [...toConfigProblems(raw, folded.problems), ...toConfigProblems(raw, problems).map(folded.rename)];
+    if (out.length > 0 || !creds || !crawlers || !loadGenerator) return { problems: out };
+    const { cluster: _cluster, ...sections } = p as Parsed;
+    return {
+        problems: [],
+        config: {
+            ...sections,
+            stack,
+            cluster,
+            credentials: creds.credentials,
+            crawlers: crawlers.crawlers,
+            loadGenerator: loadGenerator.loadGenerator,
+        },
+    };
+}
