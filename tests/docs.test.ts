@@ -5,7 +5,7 @@ import { DATA_MODEL, allRecordedSeries } from "../catalog";
 import { GATEWAY_METRICS } from "../catalog/gateway";
 import { KNOWN_KEYS, SIMPLE_KEYS } from "../components/config";
 import YAML from "yaml";
-import { SCHEMA_FILE, schemaText } from "../scripts/config-schema";
+import { SCHEMA_FILE, readmeWithReference, schemaText } from "../scripts/config-schema";
 import { ROOT, renderedStack } from "./harness";
 
 const read = (f: string) => fs.readFileSync(path.join(ROOT, f), "utf8");
@@ -23,9 +23,15 @@ describe("docs match the code", () => {
         }
     });
 
-    it("README's configuration reference names every config key", () => {
+    it("README's configuration reference is the one generated from the config schema, and names every key", async () => {
         const readme = read("README.md");
+        expect(readme === (await readmeWithReference(readme)), "README.md is stale: npm run config-schema").to.equal(
+            true,
+        );
         for (const k of [...KNOWN_KEYS, ...SIMPLE_KEYS.map((s) => s.key)]) expect(readme, k).to.contain(`\`${k}\``);
+        expect(readme).to.match(
+            /\| `vendors\[\]\.pools\[\]\.weight` +\| number 0\.\.1000 +\| `1` +\| Relative share of traffic/,
+        );
     });
 
     const docFiles = () => ["README.md", ...fs.readdirSync(path.join(ROOT, "docs")).map((f) => `docs/${f}`)];

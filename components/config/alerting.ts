@@ -6,14 +6,18 @@ const RECEIVER_TYPES = ["slack", "pagerduty", "webhook", "email"] as const;
 const EMAIL = { re: /^[^@\s]+@[^@\s]+$/, expected: "an e-mail address" };
 
 const receiver = obj({
-    /** DNS label; referenced by routes. */
-    name: str(LABEL),
-    type: oneOf(RECEIVER_TYPES),
-    /** Slack channel (slack), address (email). Credentials (URLs, keys, passwords) live in `alertingSecrets`. */
-    channel: str({ re: /^#?[a-z0-9_-]{1,80}$/, expected: "a Slack channel such as #proxy-alerts" }).optional(),
-    to: str(EMAIL).optional(),
-    from: str(EMAIL).optional(),
-    smarthost: str({ re: /^[a-z0-9.-]+:[0-9]{1,5}$/, expected: "host:port" }).optional(),
+    name: str(LABEL).describe("DNS label; referenced by routes."),
+    type: oneOf(RECEIVER_TYPES).describe(
+        "where notifications go; the credential is in `alertingSecrets.<name>` (not for email)",
+    ),
+    channel: str({ re: /^#?[a-z0-9_-]{1,80}$/, expected: "a Slack channel such as #proxy-alerts" })
+        .describe("Slack channel")
+        .optional(),
+    to: str(EMAIL).describe("email: recipient").optional(),
+    from: str(EMAIL).describe("email: sender").optional(),
+    smarthost: str({ re: /^[a-z0-9.-]+:[0-9]{1,5}$/, expected: "host:port" })
+        .describe("email: SMTP host:port")
+        .optional(),
 }).superRefine((r, ctx) => {
     if (r.type !== "email") return;
     for (const f of ["to", "from", "smarthost"] as const)
@@ -25,9 +29,10 @@ export type ReceiverConfig = z.output<typeof receiver>;
 const receiverRef = str(LABEL).default("");
 
 export const alertingSchema = section({
-    replicas: num({ min: 1, max: 5, int: true }).default(3),
-    storageSize: str(BYTES).default("2Gi"),
+    replicas: num({ min: 1, max: 5, int: true }).describe("Alertmanager replicas (clustered when above 1)").default(3),
+    storageSize: str(BYTES).describe("volume per replica").default("2Gi"),
     receivers: list(receiver)
+        .describe("notification receivers")
         .default([])
         .superRefine((rs, ctx) =>
             unique(
@@ -36,21 +41,20 @@ export const alertingSchema = section({
                 "receiver",
             ),
         ),
-    /** Receiver for critical alerts (pages) and for warnings (tickets). */
-    criticalReceiver: receiverRef,
-    warningReceiver: receiverRef,
-    /** Per-vendor receivers (e.g. the team that owns the vendor contract); override the severity routes. */
+    criticalReceiver: receiverRef.describe("receiver of critical alerts (pages)"),
+    warningReceiver: receiverRef.describe("receiver of warnings (tickets)"),
     vendorReceivers: z
         .record(z.string(), z.string({ error: "a receiver named in alerting.receivers" }), {
             error: "an object",
         })
+        .describe("vendor to receiver (e.g. the team that owns the contract), in addition to the severity route")
         .default({}),
-    /** Where alerts' runbook_url point: the troubleshooting page of your copy of this repository. */
-    runbookBaseUrl: str(HTTP_URL).default(
-        "https://github.com/example-org/proxy-monitor/blob/main/docs/troubleshooting.md",
+    runbookBaseUrl: str(HTTP_URL)
+        .describe("Where alerts' runbook_url point: the troubleshooting page of your copy of this repository.")
+        .default("https://github.com/example-org/proxy-monitor/blob/main/docs/troubleshooting.md"),
+    watchdogReceiver: receiverRef.describe(
+        "Receiver of the always-firing Watchdog (a dead man's switch service); empty: nowhere.",
     ),
-    /** Receiver of the always-firing Watchdog (a dead man's switch service); empty: nowhere. */
-    watchdogReceiver: receiverRef,
 }).superRefine((a, ctx) => {
     const names = a.receivers.map((r) => r.name);
     for (const key of ["criticalReceiver", "warningReceiver", "watchdogReceiver"] as const)

@@ -13,32 +13,38 @@ const LABEL_NAME = /^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
 
 const namespace = obj({
-    name: str(LABEL),
-    /** `create`: the program creates the namespace; `label`: it labels an existing one (server-side apply). */
-    manage: oneOf(["create", "label"], "create or label").default("create"),
-    /** Service accounts of crawlers in this namespace that may use the gateways. */
-    serviceAccounts: list(str(LABEL)).default(["default"]),
-    /** Vendors these crawlers may use. Defaults to every vendor. */
-    vendors: list(str(LABEL)).optional(),
-    /**
-     * Destinations the crawlers may reach besides the gateways and the control plane, as Istio Sidecar egress hosts
-     * (`<namespace>/<host>`, such as `queues/*`, `./redis` or `data/results.data.svc.cluster.local`). Their Sidecar is
-     * REGISTRY_ONLY: what is not listed here is refused (a host outside the cluster also needs a ServiceEntry).
-     */
-    egressHosts: list(str(SIDECAR_HOST)).default([]),
+    name: str(LABEL).describe("the namespace"),
+    manage: oneOf(["create", "label"], "create or label")
+        .describe(
+            "`create`: the program creates the namespace; `label`: it labels an existing one (server-side apply).",
+        )
+        .default("create"),
+    serviceAccounts: list(str(LABEL))
+        .describe("Service accounts of crawlers in this namespace that may use the gateways.")
+        .default(["default"]),
+    vendors: list(str(LABEL)).describe("Vendors these crawlers may use. Defaults to every vendor.").optional(),
+    egressHosts: list(str(SIDECAR_HOST))
+        .describe(
+            "Destinations the crawlers may reach besides the gateways and the control plane, as Istio Sidecar egress hosts (`<namespace>/<host>`, such as `queues/*`, `./redis` or `data/results.data.svc.cluster.local`). Their Sidecar is REGISTRY_ONLY: what is not listed here is refused (a host outside the cluster also needs a ServiceEntry).",
+        )
+        .default([]),
 });
 
 export const crawlersSchema = section({
-    namespaces: list(namespace, 1).superRefine((ns, ctx) =>
-        unique(
-            ctx,
-            ns.map((n, i) => ({ name: n.name, path: [i, "name"] })),
-            "namespace",
+    namespaces: list(namespace, 1)
+        .describe("namespaces of crawlers that may use the gateways (at least 1)")
+        .superRefine((ns, ctx) =>
+            unique(
+                ctx,
+                ns.map((n, i) => ({ name: n.name, path: [i, "name"] })),
+                "namespace",
+            ),
         ),
-    ),
-    /** Labels that select crawler pods (for cAdvisor series and dashboards). */
     podSelector: z
         .record(z.string(), z.string(), { error: POD_SELECTOR })
+        .describe(
+            "labels that select crawler pods: the pods the mesh policy applies to in a `label` namespace, and the cAdvisor series of dashboards",
+        )
         .refine(
             (sel) =>
                 Object.keys(sel).length > 0 &&
@@ -46,8 +52,9 @@ export const crawlersSchema = section({
             { error: POD_SELECTOR },
         )
         .default({ "app.kubernetes.io/component": "crawler" }),
-    /** Expected number of crawler pods, for the series budget. */
-    expectedPods: num({ min: 0, max: 1_000_000, int: true }).default(100),
+    expectedPods: num({ min: 0, max: 1_000_000, int: true })
+        .describe("Expected number of crawler pods, for the series budget.")
+        .default(100),
 });
 
 export type CrawlerNamespaceConfig = Omit<z.output<typeof namespace>, "vendors"> & { vendors: string[] };

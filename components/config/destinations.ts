@@ -9,8 +9,8 @@ const HOST_PATTERN = {
 };
 
 export const destinationsSchema = section({
-    /** Hosts that get their own `destination` label value; every other host is `other`. */
     tracked: list(str(HOST))
+        .describe("Hosts that get their own `destination` label value; every other host is `other`.")
         .default([])
         .superRefine((hosts, ctx) => {
             unique(
@@ -26,8 +26,9 @@ export const destinationsSchema = section({
                     params: { found: '"other"' },
                 });
         }),
-    /** Host patterns the gateways accept (`*.example.com` allowed); others get 403. Defaults to all (`*`). */
-    allowed: list(str(HOST_PATTERN)).default(["*"]),
+    allowed: list(str(HOST_PATTERN))
+        .describe("Host patterns the gateways accept (`*.example.com` allowed); others get 403. Defaults to all (`*`).")
+        .default(["*"]),
     connectPorts: list(
         z
             .union([z.number(), z.string()], { error: 'a port (1-65535) or a range "lo-hi"' })

@@ -3,22 +3,22 @@ import { z } from "zod";
 import { BYTES, DURATION, LABEL, Problem, bool, list, obj, section, str, unique } from "./kit";
 
 const remoteCluster = obj({
-    /** The remote cluster's `cluster` label value. */
-    name: str(LABEL),
-    /** Base URL of the remote cluster Prometheus (its `/federate` is scraped). */
-    url: str({ re: /^https?:\/\/[^\s/]+(\/[^\s]*)?$/, expected: "an http(s) URL" }).overwrite((u) =>
-        u.replace(/\/+$/, ""),
-    ),
-    /** Skip TLS verification (only for testing). */
-    insecureSkipVerify: bool().default(false),
+    name: str(LABEL).describe("The remote cluster's `cluster` label value."),
+    url: str({ re: /^https?:\/\/[^\s/]+(\/[^\s]*)?$/, expected: "an http(s) URL" })
+        .describe("Base URL of the remote cluster Prometheus (its `/federate` is scraped).")
+        .overwrite((u) => u.replace(/\/+$/, "")),
+    insecureSkipVerify: bool().describe("Skip TLS verification (only for testing).").default(false),
 });
 export type RemoteClusterConfig = z.output<typeof remoteCluster>;
 
 export const federationSchema = section({
-    enabled: bool().default(false),
-    retention: str(DURATION).default("90d"),
-    storageSize: str(BYTES).default("50Gi"),
+    enabled: bool().describe("deploy the global Prometheus that federates recorded series").default(false),
+    retention: str(DURATION).describe("global Prometheus retention").default("90d"),
+    storageSize: str(BYTES).describe("global Prometheus volume").default("50Gi"),
     remoteClusters: list(remoteCluster)
+        .describe(
+            "other clusters whose recorded series the global Prometheus federates (their bearer tokens in `federationSecrets`)",
+        )
         .default([])
         .superRefine((cs, ctx) =>
             unique(
@@ -27,8 +27,9 @@ export const federationSchema = section({
                 "cluster",
             ),
         ),
-    /** Optional remote_write URL of a long-term store (Thanos Receive, Mimir). */
-    remoteWriteUrl: str({ re: /^(|https?:\/\/\S+)$/, expected: "an http(s) URL or empty" }).default(""),
+    remoteWriteUrl: str({ re: /^(|https?:\/\/\S+)$/, expected: "an http(s) URL or empty" })
+        .describe("Optional remote_write URL of a long-term store (Thanos Receive, Mimir).")
+        .default(""),
 });
 export type FederationConfig = z.output<typeof federationSchema>;
 

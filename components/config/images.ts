@@ -12,13 +12,20 @@ const pinned = (def: string, allowEmpty = false) =>
         .default(def);
 
 export const imagesSchema = section({
-    node: pinned("docker.io/library/node:20.18.1-bookworm-slim"),
-    prometheus: pinned("quay.io/prometheus/prometheus:v2.53.3"),
-    alertmanager: pinned("quay.io/prometheus/alertmanager:v0.27.0"),
-    grafana: pinned("docker.io/grafana/grafana:11.3.1"),
-    kubeStateMetrics: pinned("registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.13.0"),
-    prometheusAdapter: pinned("registry.k8s.io/prometheus-adapter/prometheus-adapter:v0.12.0"),
-    /** A prebuilt gateway image (see proxy/Dockerfile); when empty, the bundled script runs on `node`. */
-    gateway: pinned("", true),
+    node: pinned("docker.io/library/node:20.18.1-bookworm-slim").describe(
+        "runs the bundled gateway, load generator, simulators and target",
+    ),
+    prometheus: pinned("quay.io/prometheus/prometheus:v2.53.3").describe("cluster and global Prometheus"),
+    alertmanager: pinned("quay.io/prometheus/alertmanager:v0.27.0").describe("Alertmanager"),
+    grafana: pinned("docker.io/grafana/grafana:11.3.1").describe("Grafana"),
+    kubeStateMetrics: pinned("registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.13.0").describe(
+        "kube-state-metrics",
+    ),
+    prometheusAdapter: pinned("registry.k8s.io/prometheus-adapter/prometheus-adapter:v0.12.0").describe(
+        "prometheus-adapter (custom metrics)",
+    ),
+    gateway: pinned("", true).describe(
+        "A prebuilt gateway image (see proxy/Dockerfile); when empty, the bundled script runs on `node`.",
+    ),
 });
 export type ImagesConfig = z.output<typeof imagesSchema>;

@@ -3,18 +3,21 @@ import { z } from "zod";
 import { HOST, LABEL, Problem, bool, list, num, oneOf, section, str } from "./kit";
 
 export const loadGeneratorSchema = section({
-    enabled: bool().default(false),
-    /** Deploy a vendor simulator per simulated pool and a target (dev). */
-    simulators: bool().default(false),
-    namespace: str(LABEL).default("crawler-sim"),
-    replicas: num({ min: 1, max: 100, int: true }).default(1),
-    maxReplicas: num({ min: 1, max: 1000, int: true }).default(5),
-    requestsPerSecond: num({ min: 0, exclusive: true, max: 1_000_000 }).default(50),
-    concurrency: num({ min: 1, max: 10_000, int: true }).default(32),
-    schedule: oneOf(["constant", "ramp", "burst", "diurnal"]).default("constant"),
-    /** Relative share of generated traffic per vendor. Defaults to equal shares. */
+    enabled: bool().describe("deploy the synthetic load generator").default(false),
+    simulators: bool().describe("Deploy a vendor simulator per simulated pool and a target (dev).").default(false),
+    namespace: str(LABEL).describe("where it runs: one of `crawlers.namespaces`").default("crawler-sim"),
+    replicas: num({ min: 1, max: 100, int: true }).describe("replicas").default(1),
+    maxReplicas: num({ min: 1, max: 1000, int: true }).describe("maximum replicas (HPA)").default(5),
+    requestsPerSecond: num({ min: 0, exclusive: true, max: 1_000_000 })
+        .describe("requests per second, in all")
+        .default(50),
+    concurrency: num({ min: 1, max: 10_000, int: true }).describe("concurrent requests per replica").default(32),
+    schedule: oneOf(["constant", "ramp", "burst", "diurnal"])
+        .describe("how the rate varies over time")
+        .default("constant"),
     vendorMix: z
         .record(z.string(), num({ min: 0 }), { error: "an object" })
+        .describe("Relative share of generated traffic per vendor. Defaults to equal shares.")
         .optional()
         .superRefine((mix, ctx) => {
             if (mix && Object.keys(mix).length > 0 && Object.values(mix).every((w) => w === 0))
@@ -24,8 +27,9 @@ export const loadGeneratorSchema = section({
                     input: mix,
                 });
         }),
-    /** Destination hosts the generator requests (served by the target in dev). */
-    destinations: list(str(HOST)).default(["example.com", "example.org", "example.net"]),
+    destinations: list(str(HOST))
+        .describe("Destination hosts the generator requests (served by the target in dev).")
+        .default(["example.com", "example.org", "example.net"]),
 }).superRefine((lg, ctx) => {
     if (lg.maxReplicas < lg.replicas)
         ctx.addIssue({

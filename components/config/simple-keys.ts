@@ -3,7 +3,7 @@
  * description in Pulumi.yaml (generated from this table and the schema's defaults; a test keeps it so). Each lands
  * at `path` in the structured config; setting the same value in the structured key as well is an error.
  */
-import { ConfigProblem } from "../validate";
+import { ConfigProblem, isObject } from "../validate";
 import { PROJECT, Problem } from "./kit";
 
 export const SIMPLE_KEYS = [
@@ -88,8 +88,6 @@ export function foldSimpleKeys(raw: RawConfig): {
     const out: RawConfig = { ...raw };
     const problems: Problem[] = [];
     const renames = new Map<string, string>();
-    const isObject = (v: unknown): v is Record<string, unknown> =>
-        typeof v === "object" && v !== null && !Array.isArray(v);
     for (const s of SIMPLE_KEYS) {
         const [section, field] = s.path;
         const nested = out[section];

@@ -27,28 +27,34 @@ export const SECRET_KEYS = ["credentials", "alertingSecrets", "federationSecrets
 
 /** The structured keys, each with its schema (defaults and checks within the section included). */
 export const SECTIONS = {
-    /** The `cluster` label value of this cluster's series. Defaults to the stack name. */
-    cluster: str(LABEL).optional(),
-    namespaces: namespacesSchema,
-    vendors: vendorsSchema,
-    destinations: destinationsSchema,
-    crawlers: crawlersSchema,
-    images: imagesSchema,
-    resources: resourcesSchema,
-    gateway: gatewaySchema,
-    prometheus: prometheusSchema,
-    federation: federationSchema,
-    alerting: alertingSchema,
-    grafana: grafanaSchema,
-    loadGenerator: loadGeneratorSchema,
-    autoscaling: autoscalingSchema,
-    mesh: meshSchema,
-    /** Credentials per vendor and pool. Simulated pools may omit them. */
-    credentials: credentialsSchema.default({}),
-    /** Receiver credentials by receiver name (webhook/Slack URL, PagerDuty routing key, SMTP password). */
-    alertingSecrets: secretMapSchema.default({}),
-    /** Bearer tokens per remote cluster name, and `remoteWrite` for the remote-write store. */
-    federationSecrets: secretMapSchema.default({}),
+    cluster: str(LABEL)
+        .describe("The `cluster` label value of this cluster's series. Defaults to the stack name.")
+        .optional(),
+    namespaces: namespacesSchema.describe("the program's own namespaces"),
+    vendors: vendorsSchema.describe("the proxy vendors (required, at least 1)"),
+    destinations: destinationsSchema.describe(
+        "destination hosts: which are tracked as labels, which the gateways accept",
+    ),
+    crawlers: crawlersSchema.describe("the crawlers that use the gateways"),
+    images: imagesSchema.describe("container images, pinned to a tag or digest"),
+    resources: resourcesSchema.describe("requests and limits of `cpu` and `memory` per component"),
+    gateway: gatewaySchema.describe("the per-vendor gateways"),
+    prometheus: prometheusSchema.describe("the cluster Prometheus (limits per scrape job)"),
+    federation: federationSchema.describe("the global Prometheus"),
+    alerting: alertingSchema.describe("Alertmanager, receivers and routes"),
+    grafana: grafanaSchema.describe("Grafana"),
+    loadGenerator: loadGeneratorSchema.describe("the synthetic load generator"),
+    autoscaling: autoscalingSchema.describe("VPA, custom-metric HPAs and the crawler workloads they scale"),
+    mesh: meshSchema.describe("how the program fits the Istio mesh"),
+    credentials: credentialsSchema
+        .default({})
+        .describe("secret: `<vendor>.<pool>.username` and `.password` for every pool that is not simulated"),
+    alertingSecrets: secretMapSchema
+        .default({})
+        .describe("secret: per receiver, the Slack or webhook URL, PagerDuty routing key or SMTP password"),
+    federationSecrets: secretMapSchema
+        .default({})
+        .describe("secret: the bearer token per remote cluster name, and `remoteWrite` for the remote-write store"),
     crawlerSecrets: secretMapSchema
         .describe("secret: the shared secret per crawler namespace, required for each when `gateway.crawlerAuth` is on")
         .default({}),

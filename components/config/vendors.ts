@@ -7,13 +7,20 @@ export const TIERS = ["datacenter", "residential", "mobile", "isp"] as const;
 export type Tier = (typeof TIERS)[number];
 
 const simulator = obj({
-    /** Median and 95th percentile latency of the simulated proxy answer, ms. */
-    latencyP50Ms: num({ min: 0, max: 600_000 }).default(80),
-    latencyP95Ms: num({ min: 0, max: 600_000 }).default(400),
-    /** Fraction of requests answered with an error (spread over 403, 407, 429, 502, 503, timeouts, resets). */
-    errorRate: num({ min: 0, max: 1 }).default(0.01),
-    /** Bandwidth cap per connection, bytes per second (0: none). */
-    bandwidthBytesPerSecond: num({ min: 0, int: true }).default(0),
+    latencyP50Ms: num({ min: 0, max: 600_000 })
+        .describe("median latency of the simulated proxy answer, ms")
+        .default(80),
+    latencyP95Ms: num({ min: 0, max: 600_000 })
+        .describe("95th percentile latency of the simulated proxy answer, ms")
+        .default(400),
+    errorRate: num({ min: 0, max: 1 })
+        .describe(
+            "Fraction of requests answered with an error (spread over 403, 407, 429, 502, 503, timeouts, resets).",
+        )
+        .default(0.01),
+    bandwidthBytesPerSecond: num({ min: 0, int: true })
+        .describe("Bandwidth cap per connection, bytes per second (0: none).")
+        .default(0),
 }).superRefine((s, ctx) => {
     if (s.latencyP95Ms < s.latencyP50Ms)
         ctx.addIssue({
@@ -27,23 +34,21 @@ const simulator = obj({
 const IP = "an IPv4 or IPv6 address such as 203.0.113.10";
 
 const pool = obj({
-    /** DNS label, unique within the vendor; the `pool` label value. */
-    name: str(LABEL),
-    /** Host of the vendor's proxy endpoint for this pool. */
-    host: str(HOST),
-    port: num({ min: 1, max: 65535, int: true }),
-    /** Relative share of traffic among the vendor's healthy pools. */
-    weight: num({ min: 0, max: 1000 }).default(1),
-    region: str(LABEL).default("global"),
-    /**
-     * Fixed IP addresses of the pool's endpoint, when the vendor publishes them: its ServiceEntry then uses
-     * `resolution: STATIC` with these as addresses and endpoints, so sidecars route it by IP without DNS capture.
-     */
+    name: str(LABEL).describe("DNS label, unique within the vendor: the `pool` label"),
+    host: str(HOST).describe("host of the vendor's proxy endpoint for this pool"),
+    port: num({ min: 1, max: 65535, int: true }).describe("port of the vendor's proxy endpoint"),
+    weight: num({ min: 0, max: 1000 })
+        .describe("Relative share of traffic among the vendor's healthy pools.")
+        .default(1),
+    region: str(LABEL).describe("the pool's region label").default("global"),
     addresses: list(
         z.string({ error: IP }).refine((a) => isIP(a) !== 0, { error: IP }),
         1,
         "IP address",
     )
+        .describe(
+            "the pool endpoint's fixed IPs: its ServiceEntry is `resolution: STATIC` with them (see `mesh.addressAllocation`)",
+        )
         .superRefine((addrs, ctx) => {
             addrs.forEach((a, i) => {
                 if (addrs.indexOf(a) !== i)
@@ -51,11 +56,11 @@ const pool = obj({
             });
         })
         .optional(),
-    /**
-     * When set, the pool is an in-mesh vendor simulator deployed by this program (dev stacks): `host` must be
-     * `<service>.<namespaces.simulators>.svc.cluster.local`, and credentials are generated unless given.
-     */
-    simulator: simulator.optional(),
+    simulator: simulator
+        .optional()
+        .describe(
+            "the pool is an in-mesh vendor simulator (dev): `host` must be `<service>.<namespaces.simulators>.svc.cluster.local`; credentials are generated unless given",
+        ),
 }).superRefine((p, ctx) => {
     if (p.addresses && p.simulator)
         ctx.addIssue({
@@ -67,35 +72,38 @@ const pool = obj({
 });
 
 const sla = obj({
-    /** Success-ratio objective, strictly between 0 and 1 (e.g. 0.995). */
-    successObjective: num({ min: 0, max: 1, exclusive: true }),
-    /** 95th percentile of the time to the proxy's answer, ms. */
-    p95LatencyMs: num({ min: 0, max: 600_000, exclusive: true }),
+    successObjective: num({ min: 0, max: 1, exclusive: true }).describe(
+        "Success-ratio objective, strictly between 0 and 1 (e.g. 0.995).",
+    ),
+    p95LatencyMs: num({ min: 0, max: 600_000, exclusive: true }).describe(
+        "95th percentile of the time to the proxy's answer, ms.",
+    ),
 });
 
 const vendor = obj({
-    /** DNS label; the `vendor` label value and the gateway's name. */
-    name: str(LABEL).max(40, { error: "a vendor name of at most 40 characters (it prefixes object names)" }),
-    tier: oneOf(TIERS),
-    /** Price per GB (10^9 bytes, both directions), in the billing currency. */
-    pricePerGb: num({ min: 0 }),
-    sla,
-    /** Daily bandwidth budget in GB (10^9 bytes); 0 means no budget. */
-    dailyBudgetGb: num({ min: 0 }).default(0),
-    pools: list(pool, 1).superRefine((pools, ctx) => {
-        unique(
-            ctx,
-            pools.map((p, i) => ({ name: p.name, path: [i, "name"] })),
-            "pool",
-        );
-        if (pools.length > 0 && pools.every((p) => p.weight === 0))
-            ctx.addIssue({
-                code: "custom",
-                message: "at least one pool with a weight above 0",
-                input: pools,
-                params: { found: "every weight 0" },
-            });
-    }),
+    name: str(LABEL)
+        .describe("DNS label, at most 40 characters: the `vendor` label and the gateway's name")
+        .max(40, { error: "a vendor name of at most 40 characters (it prefixes object names)" }),
+    tier: oneOf(TIERS).describe("the kind of proxies the vendor sells"),
+    pricePerGb: num({ min: 0 }).describe("Price per GB (10^9 bytes, both directions), in the billing currency."),
+    sla: sla.describe("the vendor's service level, for alerts and dashboards"),
+    dailyBudgetGb: num({ min: 0 }).describe("Daily bandwidth budget in GB (10^9 bytes); 0 means no budget.").default(0),
+    pools: list(pool, 1)
+        .describe("the vendor's proxy endpoints (at least 1)")
+        .superRefine((pools, ctx) => {
+            unique(
+                ctx,
+                pools.map((p, i) => ({ name: p.name, path: [i, "name"] })),
+                "pool",
+            );
+            if (pools.length > 0 && pools.every((p) => p.weight === 0))
+                ctx.addIssue({
+                    code: "custom",
+                    message: "at least one pool with a weight above 0",
+                    input: pools,
+                    params: { found: "every weight 0" },
+                });
+        }),
 });
 
 export const vendorsSchema = list(vendor, 1, "vendor").superRefine((vendors, ctx) =>
