@@ -1,6 +1,6 @@
 /** `alerting`: Alertmanager, its receivers and routes; `alertingSecrets` (secret) holds the receivers' credentials. */
 import { z } from "zod";
-import { BYTES, HTTP_URL, LABEL, Problem, list, num, obj, oneOf, section, str, unique } from "./kit";
+import { BYTES, HTTP_URL, LABEL, Problem, list, num, obj, oneOf, section, str, uniqueNames } from "./kit";
 
 const RECEIVER_TYPES = ["slack", "pagerduty", "webhook", "email"] as const;
 const EMAIL = { re: /^[^@\s]+@[^@\s]+$/, expected: "an e-mail address" };
@@ -31,16 +31,7 @@ const receiverRef = str(LABEL).default("");
 export const alertingSchema = section({
     replicas: num({ min: 1, max: 5, int: true }).describe("Alertmanager replicas (clustered when above 1)").default(3),
     storageSize: str(BYTES).describe("volume per replica").default("2Gi"),
-    receivers: list(receiver)
-        .describe("notification receivers")
-        .default([])
-        .superRefine((rs, ctx) =>
-            unique(
-                ctx,
-                rs.map((r, i) => ({ name: r.name, path: [i, "name"] })),
-                "receiver",
-            ),
-        ),
+    receivers: list(receiver).describe("notification receivers").default([]).superRefine(uniqueNames("receiver")),
     criticalReceiver: receiverRef.describe("receiver of critical alerts (pages)"),
     warningReceiver: receiverRef.describe("receiver of warnings (tickets)"),
     vendorReceivers: z

@@ -1,6 +1,6 @@
 /** `autoscaling`: VPA, custom-metric HPAs and the crawler workloads they scale. */
 import { z } from "zod";
-import { DURATION, LABEL, bool, list, num, obj, oneOf, section, str } from "./kit";
+import { DURATION, LABEL, bool, list, num, obj, oneOf, section, str, notBelow } from "./kit";
 
 const workload = obj({
     namespace: str(LABEL).describe("namespace of the crawler workload"),
@@ -13,15 +13,7 @@ const workload = obj({
     targetQueueDepth: num({ min: 0 })
         .describe("Per-pod proxy queue depth to hold (custom metric), 0 for none.")
         .default(0),
-}).superRefine((w, ctx) => {
-    if (w.maxReplicas < w.minReplicas)
-        ctx.addIssue({
-            code: "custom",
-            path: ["maxReplicas"],
-            message: `at least minReplicas (${w.minReplicas})`,
-            input: w.maxReplicas,
-        });
-});
+}).superRefine(notBelow("maxReplicas", "minReplicas"));
 export type CrawlerWorkloadConfig = z.output<typeof workload>;
 
 export const autoscalingSchema = section({

@@ -1,6 +1,6 @@
 /** `crawlers`: the namespaces and pods that send traffic through the gateways. */
 import { z } from "zod";
-import { KeyPath, LABEL, Problem, list, num, obj, oneOf, section, str, unique } from "./kit";
+import { KeyPath, LABEL, Problem, list, num, obj, oneOf, section, str, uniqueNames } from "./kit";
 
 /** An Istio Sidecar egress host: `<namespace>/<dnsName>`, namespace `*`, `.`, `~` or a name, host `*`, `*.suffix` or a name. */
 const SIDECAR_HOST = {
@@ -33,13 +33,7 @@ const namespace = obj({
 export const crawlersSchema = section({
     namespaces: list(namespace, 1)
         .describe("namespaces of crawlers that may use the gateways (at least 1)")
-        .superRefine((ns, ctx) =>
-            unique(
-                ctx,
-                ns.map((n, i) => ({ name: n.name, path: [i, "name"] })),
-                "namespace",
-            ),
-        ),
+        .superRefine(uniqueNames("namespace")),
     podSelector: z
         .record(z.string(), z.string(), { error: POD_SELECTOR })
         .describe(

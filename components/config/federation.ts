@@ -1,6 +1,6 @@
 /** `federation`: the global Prometheus and the remote clusters it federates; `federationSecrets` (secret). */
 import { z } from "zod";
-import { BYTES, DURATION, LABEL, Problem, bool, list, obj, section, str, unique } from "./kit";
+import { BYTES, DURATION, LABEL, Problem, bool, list, obj, section, str, uniqueNames } from "./kit";
 
 const remoteCluster = obj({
     name: str(LABEL).describe("The remote cluster's `cluster` label value."),
@@ -20,13 +20,7 @@ export const federationSchema = section({
             "other clusters whose recorded series the global Prometheus federates (their bearer tokens in `federationSecrets`)",
         )
         .default([])
-        .superRefine((cs, ctx) =>
-            unique(
-                ctx,
-                cs.map((c, i) => ({ name: c.name, path: [i, "name"] })),
-                "cluster",
-            ),
-        ),
+        .superRefine(uniqueNames("cluster")),
     remoteWriteUrl: str({ re: /^(|https?:\/\/\S+)$/, expected: "an http(s) URL or empty" })
         .describe("Optional remote_write URL of a long-term store (Thanos Receive, Mimir).")
         .default(""),

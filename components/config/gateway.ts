@@ -1,6 +1,6 @@
 /** `gateway`: the per-vendor forward proxies. */
 import { z } from "zod";
-import { DURATION, bool, num, section, str } from "./kit";
+import { DURATION, bool, num, section, str, notBelow } from "./kit";
 
 export const gatewaySchema = section({
     replicas: num({ min: 1, max: 100, int: true }).describe("minimum replicas per vendor").default(2),
@@ -23,13 +23,5 @@ export const gatewaySchema = section({
             "Require crawlers to authenticate to the gateways (Proxy-Authorization Basic `<namespace>:<secret>`, the secret from `crawlerSecrets.<namespace>`), for clusters where Istio's AuthorizationPolicy is not enforced.",
         )
         .default(false),
-}).superRefine((g, ctx) => {
-    if (g.maxReplicas < g.replicas)
-        ctx.addIssue({
-            code: "custom",
-            path: ["maxReplicas"],
-            message: `at least gateway.replicas (${g.replicas})`,
-            input: g.maxReplicas,
-        });
-});
+}).superRefine(notBelow("maxReplicas", "replicas", "gateway.replicas"));
 export type GatewayConfig = z.output<typeof gatewaySchema>;

@@ -105,6 +105,14 @@ export function section<S extends z.core.$ZodLooseShape>(shape: S) {
     return o.prefault({} as z.input<typeof o>);
 }
 
+/** A check that `field` is at least `floor` of the same object (maxReplicas of replicas), the floor named `name`. */
+export function notBelow<K extends string, F extends string>(field: K, floor: F, name: string = floor) {
+    return (o: Record<K | F, number>, ctx: { addIssue: (i: z.core.$ZodRawIssue) => void }): void => {
+        if (o[field] < o[floor])
+            ctx.addIssue({ code: "custom", path: [field], message: `at least ${name} (${o[floor]})`, input: o[field] });
+    };
+}
+
 /** Reports each value of `names` used more than once, at its path, naming where it was first used. */
 export function unique(
     ctx: { addIssue: (i: z.core.$ZodRawIssue) => void },
@@ -123,6 +131,16 @@ export function unique(
                 input: name,
             });
     }
+}
+
+/** A check that the items of a list have different `name`s (a `what` name used once). */
+export function uniqueNames(what: string) {
+    return (items: readonly { name: string }[], ctx: { addIssue: (i: z.core.$ZodRawIssue) => void }): void =>
+        unique(
+            ctx,
+            items.map((x, i) => ({ name: x.name, path: [i, "name"] })),
+            what,
+        );
 }
 
 /** The value at `path` in `raw`, or undefined. */

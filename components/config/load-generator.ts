@@ -1,6 +1,6 @@
 /** `loadGenerator`: synthetic crawler traffic, and the vendor simulators it may talk to (dev). */
 import { z } from "zod";
-import { HOST, LABEL, Problem, bool, list, num, oneOf, section, str } from "./kit";
+import { HOST, LABEL, Problem, bool, list, num, oneOf, section, str, notBelow } from "./kit";
 
 export const loadGeneratorSchema = section({
     enabled: bool().describe("deploy the synthetic load generator").default(false),
@@ -30,15 +30,7 @@ export const loadGeneratorSchema = section({
     destinations: list(str(HOST))
         .describe("Destination hosts the generator requests (served by the target in dev).")
         .default(["example.com", "example.org", "example.net"]),
-}).superRefine((lg, ctx) => {
-    if (lg.maxReplicas < lg.replicas)
-        ctx.addIssue({
-            code: "custom",
-            path: ["maxReplicas"],
-            message: `at least loadGenerator.replicas (${lg.replicas})`,
-            input: lg.maxReplicas,
-        });
-});
+}).superRefine(notBelow("maxReplicas", "replicas", "loadGenerator.replicas"));
 export type LoadGeneratorConfig = Omit<z.output<typeof loadGeneratorSchema>, "vendorMix"> & {
     vendorMix: Record<string, number>;
 };

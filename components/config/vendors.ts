@@ -1,7 +1,7 @@
 /** `vendors`: the proxy vendors, their pools, SLA and prices; `credentials`: a username and password per pool. */
 import { isIP } from "net";
 import { z } from "zod";
-import { HOST, KeyPath, LABEL, Problem, list, num, obj, oneOf, str, unique } from "./kit";
+import { HOST, KeyPath, LABEL, Problem, list, num, obj, oneOf, str, notBelow, uniqueNames } from "./kit";
 
 export const TIERS = ["datacenter", "residential", "mobile", "isp"] as const;
 export type Tier = (typeof TIERS)[number];
@@ -21,15 +21,7 @@ const simulator = obj({
     bandwidthBytesPerSecond: num({ min: 0, int: true })
         .describe("Bandwidth cap per connection, bytes per second (0: none).")
         .default(0),
-}).superRefine((s, ctx) => {
-    if (s.latencyP95Ms < s.latencyP50Ms)
-        ctx.addIssue({
-            code: "custom",
-            path: ["latencyP95Ms"],
-            message: `at least latencyP50Ms (${s.latencyP50Ms})`,
-            input: s.latencyP95Ms,
-        });
-});
+}).superRefine(notBelow("latencyP95Ms", "latencyP50Ms"));
 
 const IP = "an IPv4 or IPv6 address such as 203.0.113.10";
 
@@ -91,11 +83,7 @@ const vendor = obj({
     pools: list(pool, 1)
         .describe("the vendor's proxy endpoints (at least 1)")
         .superRefine((pools, ctx) => {
-            unique(
-                ctx,
-                pools.map((p, i) => ({ name: p.name, path: [i, "name"] })),
-                "pool",
-            );
+            uniqueNames("pool")(pools, ctx);
             if (pools.length > 0 && pools.every((p) => p.weight === 0))
                 ctx.addIssue({
                     code: "custom",
@@ -106,13 +94,7 @@ const vendor = obj({
         }),
 });
 
-export const vendorsSchema = list(vendor, 1, "vendor").superRefine((vendors, ctx) =>
-    unique(
-        ctx,
-        vendors.map((v, i) => ({ name: v.name, path: [i, "name"] })),
-        "vendor",
-    ),
-);
+export const vendorsSchema = list(vendor, 1, "vendor").superRefine(uniqueNames("vendor"));
 
 export type VendorConfig = z.output<typeof vendor>;
 export type PoolConfig = z.output<typeof pool>;
