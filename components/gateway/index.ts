@@ -33,7 +33,9 @@ export interface VendorGatewayArgs {
     readonly scriptConfigMap?: pulumi.Input<string>;
     /** Hash of the bundled program, so a new program rolls the pods. */
     readonly scriptHash?: string;
-    /** Resources the gateway waits for (namespace, service account, mesh policy). */
+    /** The gateway's ServiceAccount (ProxyMesh creates it, since the mesh policy names its identity). */
+    readonly serviceAccountName?: pulumi.Input<string>;
+    /** Resources the gateway waits for (the mesh: namespace, service account, policy). */
     readonly dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
 
@@ -110,7 +112,7 @@ export class VendorGateway extends pulumi.ComponentResource {
                             scriptConfigMap: args.scriptConfigMap,
                             configMap: configMap.metadata.name,
                             secret: secret.metadata.name,
-                            serviceAccountName: fixedName,
+                            serviceAccountName: args.serviceAccountName ?? fixedName,
                             ports: { proxy: PORTS.gatewayProxy },
                             resources: cfg.resources.gateway,
                             terminationGracePeriodSeconds: GATEWAY_GRACE_SECONDS,
