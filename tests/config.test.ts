@@ -2,11 +2,12 @@ import { expect } from "chai";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
 import YAML from "yaml";
 import { DEFAULTS, SIMPLE_KEYS, parseStackConfig, simpleKeyDefault } from "../components/config";
 import { ConfigError, ConfigProblem, durationMs, formatProblem } from "../components/validate";
 import { readStackFiles } from "../scripts/offline";
-import { ROOT, rawStackConfig, stackConfig } from "./harness";
+import { ROOT, promiseOf, rawStackConfig, stackConfig } from "./harness";
 
 /** Raw dev config with a change applied to a deep copy. */
 function devWith(change: (raw: Record<string, any>) => void): Record<string, unknown> {
@@ -29,7 +30,7 @@ function expectProblem(raw: Record<string, unknown>, pathWanted: string, expecte
 }
 
 describe("stack config", () => {
-    it("accepts the committed dev and prod stacks with their settings", () => {
+    it("accepts the committed dev and prod stacks with their settings", async () => {
         const dev = stackConfig("dev");
         expect(dev.vendors.map((v) => [v.name, v.tier])).to.deep.equal([
             ["vendor-a", "datacenter"],
@@ -46,9 +47,17 @@ describe("stack config", () => {
         expect(prod.federation.enabled).to.equal(true);
         expect(prod.vendors.flatMap((v) => v.pools).some((p) => p.simulator)).to.equal(false);
         expect(prod.loadGenerator.simulators).to.equal(false);
-        // Secrets from the stack file become placeholders offline; every external pool has credentials.
+        // Secrets from the stack file become placeholders offline; every external pool has credentials. The config
+        // names which are set; their values exist only inside one secret Output.
+        const values = await promiseOf(prod.secrets.values);
+        expect(await pulumi.isSecret(prod.secrets.values)).to.equal(true);
         for (const v of prod.vendors)
-            for (const p of v.pools) expect(prod.credentials[v.name][p.name].password).to.match(/^<secret /);
+            for (const p of v.pools) {
+                expect(prod.secrets.names.credentials[v.name]).to.include(p.name);
+                expect(values.credentials[v.name][p.name].password).to.match(/^<secret /);
+            }
+        const plain = JSON.stringify({ ...prod, secrets: prod.secrets.names });
+        expect(plain).to.not.contain("<secret");
     });
 
     it("fills defaults from one place", () => {

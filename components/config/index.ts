@@ -3,7 +3,16 @@
  * puts them together; `StackConfig` is the type they produce. Decoding the engine's values is `decode.ts`.
  */
 export { PROJECT } from "./kit";
-export { SECRET_KEYS, KNOWN_KEYS, SECTIONS, StackConfig, parseStackConfig, structuredSchema } from "./stack";
+export {
+    SECRET_KEYS,
+    KNOWN_KEYS,
+    SECTIONS,
+    SecretValues,
+    StackConfig,
+    StackSecrets,
+    parseStackConfig,
+    structuredSchema,
+} from "./stack";
 export { SIMPLE_KEYS, RawConfig } from "./simple-keys";
 export { TIERS, Tier, VendorConfig, PoolConfig, SimulatorConfig, SlaConfig, PoolCredentials } from "./vendors";
 export { CrawlerNamespaceConfig } from "./crawlers";

@@ -3,6 +3,7 @@
  * `parseStackConfig`, which turns the raw `proxy-monitor:*` values into a StackConfig or one problem per root cause:
  * a section that fails is not checked against the others, so its failure is reported once.
  */
+import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { ConfigProblem, show } from "../validate";
 import { alertingSchema, checkAlerting } from "./alerting";
@@ -20,7 +21,7 @@ import { namespacesSchema } from "./namespaces";
 import { prometheusSchema } from "./prometheus";
 import { resourcesSchema } from "./resources";
 import { RawConfig, SIMPLE_KEYS, foldSimpleKeys } from "./simple-keys";
-import { checkCredentials, checkVendors, credentialsSchema, vendorsSchema } from "./vendors";
+import { PoolCredentials, checkCredentials, checkVendors, credentialsSchema, vendorsSchema } from "./vendors";
 
 /** Config keys holding secrets; they must be set with `pulumi config set --secret`. */
 export const SECRET_KEYS = ["credentials", "alertingSecrets", "federationSecrets", "crawlerSecrets"] as const;
@@ -72,14 +73,50 @@ export const KNOWN_KEYS = [
 
 type Parsed = { -readonly [K in keyof typeof SECTIONS]: z.output<(typeof SECTIONS)[K]> };
 
-export interface StackConfig extends Omit<Parsed, "cluster" | "crawlers" | "loadGenerator" | "credentials"> {
+/** The secret values, validated; they only ever travel as a secret Output (see StackSecrets.values). */
+export interface SecretValues {
+    /** vendor → pool → username and password. */
+    readonly credentials: Readonly<Record<string, Readonly<Record<string, PoolCredentials>>>>;
+    /** Receiver name → webhook/Slack URL, PagerDuty routing key or SMTP password. */
+    readonly alertingSecrets: Readonly<Record<string, string>>;
+    /** Remote cluster name (and `remoteWrite`) → bearer token. */
+    readonly federationSecrets: Readonly<Record<string, string>>;
+}
+
+/** The stack's secrets: which are set (plain names, for planning), and their values as one secret Output. */
+export interface StackSecrets {
+    readonly names: {
+        /** vendor → the pools whose credentials are configured (the others are simulated, and generated). */
+        readonly credentials: Readonly<Record<string, readonly string[]>>;
+        readonly alertingSecrets: readonly string[];
+        readonly federationSecrets: readonly string[];
+    };
+    readonly values: pulumi.Output<SecretValues>;
+}
+
+export interface StackConfig extends Omit<
+    Parsed,
+    "cluster" | "crawlers" | "loadGenerator" | "credentials" | "alertingSecrets" | "federationSecrets"
+> {
     readonly stack: string;
     /** The `cluster` label value of this cluster's series. Defaults to the stack name. */
     readonly cluster: string;
     readonly crawlers: ReturnType<typeof resolveCrawlers>["crawlers"];
     readonly loadGenerator: ReturnType<typeof resolveLoadGenerator>["loadGenerator"];
-    /** Every vendor's name to its pools' credentials (simulated pools without them are absent). */
-    readonly credentials: ReturnType<typeof checkCredentials>["credentials"];
+    /** credentials, alertingSecrets and federationSecrets: never as plain strings here. */
+    readonly secrets: StackSecrets;
+}
+
+/** The secrets of a validated config, their values wrapped as a secret Output. */
+function stackSecrets(v: SecretValues): StackSecrets {
+    return {
+        names: {
+            credentials: Object.fromEntries(Object.entries(v.credentials).map(([k, pools]) => [k, Object.keys(pools)])),
+            alertingSecrets: Object.keys(v.alertingSecrets),
+            federationSecrets: Object.keys(v.federationSecrets),
+        },
+        values: pulumi.secret(v),
+    };
 }
 
 /** Validates raw config. `secretKeys` names the keys Pulumi holds as secrets (without the namespace). */
@@ -154,16 +191,16 @@ export function parseStackConfig(
 
     const out = [...toConfigProblems(raw, folded.problems), ...toConfigProblems(raw, problems).map(folded.rename)];
     if (out.length > 0 || !creds || !crawlers || !loadGenerator) return { problems: out };
-    const { cluster: _cluster, ...sections } = p as Parsed;
+    const { cluster: _cluster, alertingSecrets, federationSecrets, credentials: _c, ...sections } = p as Parsed;
     return {
         problems: [],
         config: {
             ...sections,
             stack,
             cluster,
-            credentials: creds.credentials,
             crawlers: crawlers.crawlers,
             loadGenerator: loadGenerator.loadGenerator,
+            secrets: stackSecrets({ credentials: creds.credentials, alertingSecrets, federationSecrets }),
         },
     };
 }

@@ -119,7 +119,8 @@ export class Prometheus extends pulumi.ComponentResource {
         let secretName: pulumi.Output<string> | undefined;
         if (global) {
             const tokens: Record<string, pulumi.Input<string>> = {};
-            for (const [k, v] of Object.entries(cfg.federationSecrets)) tokens[k] = pulumi.secret(v);
+            for (const k of cfg.secrets.names.federationSecrets)
+                tokens[k] = cfg.secrets.values.apply((s) => s.federationSecrets[k]);
             const secret = new k8s.core.v1.Secret(
                 `${name}-federation`,
                 { metadata: { namespace: ns, labels: objectLabels }, type: "Opaque", stringData: tokens },
