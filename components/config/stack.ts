@@ -81,6 +81,8 @@ export interface SecretValues {
     readonly alertingSecrets: Readonly<Record<string, string>>;
     /** Remote cluster name (and `remoteWrite`) → bearer token. */
     readonly federationSecrets: Readonly<Record<string, string>>;
+    /** Crawler namespace → the secret its crawlers present to the gateways (gateway.crawlerAuth). */
+    readonly crawlerSecrets: Readonly<Record<string, string>>;
 }
 
 /** The stack's secrets: which are set (plain names, for planning), and their values as one secret Output. */
@@ -90,20 +92,27 @@ export interface StackSecrets {
         readonly credentials: Readonly<Record<string, readonly string[]>>;
         readonly alertingSecrets: readonly string[];
         readonly federationSecrets: readonly string[];
+        readonly crawlerSecrets: readonly string[];
     };
     readonly values: pulumi.Output<SecretValues>;
 }
 
 export interface StackConfig extends Omit<
     Parsed,
-    "cluster" | "crawlers" | "loadGenerator" | "credentials" | "alertingSecrets" | "federationSecrets"
+    | "cluster"
+    | "crawlers"
+    | "loadGenerator"
+    | "credentials"
+    | "alertingSecrets"
+    | "federationSecrets"
+    | "crawlerSecrets"
 > {
     readonly stack: string;
     /** The `cluster` label value of this cluster's series. Defaults to the stack name. */
     readonly cluster: string;
     readonly crawlers: ReturnType<typeof resolveCrawlers>["crawlers"];
     readonly loadGenerator: ReturnType<typeof resolveLoadGenerator>["loadGenerator"];
-    /** credentials, alertingSecrets and federationSecrets: never as plain strings here. */
+    /** credentials, alertingSecrets, federationSecrets and crawlerSecrets: never as plain strings here. */
     readonly secrets: StackSecrets;
 }
 
@@ -114,6 +123,7 @@ function stackSecrets(v: SecretValues): StackSecrets {
             credentials: Object.fromEntries(Object.entries(v.credentials).map(([k, pools]) => [k, Object.keys(pools)])),
             alertingSecrets: Object.keys(v.alertingSecrets),
             federationSecrets: Object.keys(v.federationSecrets),
+            crawlerSecrets: Object.keys(v.crawlerSecrets),
         },
         values: pulumi.secret(v),
     };
@@ -191,7 +201,14 @@ export function parseStackConfig(
 
     const out = [...toConfigProblems(raw, folded.problems), ...toConfigProblems(raw, problems).map(folded.rename)];
     if (out.length > 0 || !creds || !crawlers || !loadGenerator) return { problems: out };
-    const { cluster: _cluster, alertingSecrets, federationSecrets, credentials: _c, ...sections } = p as Parsed;
+    const {
+        cluster: _cluster,
+        alertingSecrets,
+        federationSecrets,
+        crawlerSecrets,
+        credentials: _c,
+        ...sections
+    } = p as Parsed;
     return {
         problems: [],
         config: {
@@ -200,7 +217,12 @@ export function parseStackConfig(
             cluster,
             crawlers: crawlers.crawlers,
             loadGenerator: loadGenerator.loadGenerator,
-            secrets: stackSecrets({ credentials: creds.credentials, alertingSecrets, federationSecrets }),
+            secrets: stackSecrets({
+                credentials: creds.credentials,
+                alertingSecrets,
+                federationSecrets,
+                crawlerSecrets,
+            }),
         },
     };
 }
