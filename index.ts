@@ -7,7 +7,7 @@ import { Autoscaling, CUSTOM_METRICS } from "./components/autoscaling";
 import { loadStackConfig } from "./components/config";
 import { resolvePoolCredentials } from "./components/credentials";
 import { VendorGateway } from "./components/gateway";
-import { Grafana } from "./components/grafana";
+import { Grafana, grafanaArgs } from "./components/grafana";
 import { labels } from "./components/k8s";
 import { LoadGenerator } from "./components/load-generator";
 import { ProxyMesh } from "./components/mesh";
@@ -15,6 +15,7 @@ import { APP } from "./components/names";
 import { Prometheus } from "./components/prometheus";
 import { scriptConfigMap } from "./components/node-app";
 import { VendorSimulators } from "./components/simulators";
+import { allDashboards } from "./dashboards";
 
 const config = loadStackConfig();
 
@@ -66,7 +67,7 @@ const globalPrometheus = config.federation.enabled
       })
     : undefined;
 const alerting = new Alerting("alerting", { config, dependsOn: [mesh] });
-const grafana = new Grafana("grafana", { config, dependsOn: [mesh] });
+const grafana = new Grafana("grafana", { ...grafanaArgs(config, allDashboards(config)), dependsOn: [mesh] });
 
 // Synthetic crawler traffic through the gateways (dev: to the simulators and the target; prod: a trickle).
 // With custom metrics, the generator also scales on its queue depth (requests waiting for a connection).
