@@ -8,7 +8,7 @@ import YAML from "yaml";
 import { StackConfig } from "../config";
 import {
     contentHash,
-    disruptionBudgetSpec,
+    pdb,
     imageVersion,
     labels,
     OUT_OF_MESH,
@@ -210,16 +210,7 @@ export class Alerting extends pulumi.ComponentResource {
             },
             childOpts,
         );
-        if (replicas > 1) {
-            new k8s.policy.v1.PodDisruptionBudget(
-                `${name}-pdb`,
-                {
-                    metadata: { namespace: ns, labels: objectLabels },
-                    spec: disruptionBudgetSpec(match),
-                },
-                childOpts,
-            );
-        }
+        pdb(`${name}-pdb`, { namespace: ns, labels: objectLabels, match, replicas }, childOpts);
         this.url = `http://${fixedName}.${ns}.svc:${PORTS.alertmanager}`;
         this.registerOutputs({ url: this.url });
     }

@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { StackConfig, VendorConfig } from "../config";
 import { PoolCredentialMap } from "../credentials";
 import { hpaSpec } from "../hpa";
-import { contentHash, disruptionBudgetSpec, imageVersion, labels, selectorLabels, spreadOverNodes } from "../k8s";
+import { contentHash, pdb, imageVersion, labels, selectorLabels, spreadOverNodes } from "../k8s";
 import { APP, NAMES, PORTS, SCRAPE_LABEL, VENDOR_LABEL } from "../names";
 import { gatewayProxyConfig } from "../mesh";
 import { CONFIG_DIR, programPodSpec, scriptConfigMap } from "../node-app";
@@ -186,17 +186,7 @@ export class VendorGateway extends pulumi.ComponentResource {
             childOpts,
         );
 
-        // With one replica a PDB would block node drains forever; with more, keep all but one serving.
-        if (replicas > 1) {
-            new k8s.policy.v1.PodDisruptionBudget(
-                `${name}-pdb`,
-                {
-                    metadata: { namespace: ns, labels: objectLabels },
-                    spec: disruptionBudgetSpec(match),
-                },
-                childOpts,
-            );
-        }
+        pdb(`${name}-pdb`, { namespace: ns, labels: objectLabels, match, replicas }, childOpts);
 
         this.proxyUrl = `http://${fixedName}.${ns}.svc.cluster.local:${PORTS.gatewayProxy}`;
         this.registerOutputs({ proxyUrl: this.proxyUrl });

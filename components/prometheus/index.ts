@@ -11,7 +11,7 @@ import YAML from "yaml";
 import { Resources, StackConfig } from "../config";
 import {
     contentHash,
-    disruptionBudgetSpec,
+    pdb,
     imageVersion,
     labels,
     OUT_OF_MESH,
@@ -224,16 +224,7 @@ export class Prometheus extends pulumi.ComponentResource {
             },
             childOpts,
         );
-        if (replicas > 1) {
-            new k8s.policy.v1.PodDisruptionBudget(
-                `${name}-pdb`,
-                {
-                    metadata: { namespace: ns, labels: objectLabels },
-                    spec: disruptionBudgetSpec(match),
-                },
-                childOpts,
-            );
-        }
+        pdb(`${name}-pdb`, { namespace: ns, labels: objectLabels, match, replicas }, childOpts);
         if (!global) this.kubeStateMetrics(name, cfg, childOpts);
 
         this.url = `http://${fixedName}.${ns}.svc:${PORTS.prometheus}`;
