@@ -1,0 +1,200 @@
+/**
+ * Exit-IP diversity without a label per IP: a HyperLogLog sketch per pool over sliding windows (5 m, 1 h, 24 h).
+ *
+ * Sketch: HyperLogLog (Flajolet et al. 2007) with 2^12 = 4096 one-byte registers over a 32-bit hash (FNV-1a of the
+ * address, then murmur3's finaliser to spread the bits), linear counting below 2.5 m. Standard error
+ * 1.04 / sqrt(4096) = 1.6 %; estimates stay within 5 % (3 sigma) from 1 to ~10^8 distinct addresses.
+ *
+ * Windows: each window is a ring of sub-buckets (5 m: 5 x 1 m, 1 h: 12 x 5 m, 24 h: 24 x 1 h), each a sketch and
+ * an exact sample count; a window's estimate merges its buckets (register-wise max). A window therefore covers
+ * between (buckets - 1) and buckets sub-intervals: the oldest bucket ages out whole.
+ * Memory per pool: (5 + 12 + 24) x 4 KiB = 164 KiB, whatever the number of addresses or samples.
+ *
+ * Reuse: the samples whose address was already seen in the window are the samples minus the first sightings, and
+ * the first sightings are the distinct addresses, so reuse = 1 - distinct / samples (with the sketch's error).
+ */
+
+const P = 12;
+const M = 1 << P;
+const ALPHA = 0.7213 / (1 + 1.079 / M);
+
+/** The sketch's relative standard error (1.04 / sqrt(m)). */
+export const SKETCH_STANDARD_ERROR = 1.04 / Math.sqrt(M);
+/** Bytes of one sketch. */
+export const SKETCH_BYTES = M;
+
+/** 32-bit hash of a string: FNV-1a, then murmur3's fmix32 so that near addresses land far apart. */
+export function hash32(s: string): number {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < s.length; i++) {
+        h ^= s.charCodeAt(i);
+        h = Math.imul(h, 0x01000193);
+    }
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    h ^= h >>> 16;
+    return h >>> 0;
+}
+
+/** A HyperLogLog sketch: fixed 4 KiB. */
+export class HyperLogLog {
+    readonly registers = new Uint8Array(M);
+
+    add(value: string): void {
+        const h = hash32(value);
+        const index = h >>> (32 - P);
+        // Rank: position of the first 1 bit in the remaining 32 - P bits (32 - P + 1 when they are all 0).
+        const rest = (h << P) >>> 0;
+        const rank = rest === 0 ? 32 - P + 1 : Math.clz32(rest) + 1;
+        if (rank > this.registers[index]) this.registers[index] = rank;
+    }
+
+    /** Register-wise max of `other` into this sketch (the union of both sets). */
+    merge(other: HyperLogLog): void {
+        const a = this.registers;
+        const b = other.registers;
+        for (let i = 0; i < M; i++) if (b[i] > a[i]) a[i] = b[i];
+    }
+
+    clear(): void {
+        this.registers.fill(0);
+    }
+
+    estimate(): number {
+        let sum = 0;
+        let zeros = 0;
+        for (let i = 0; i < M; i++) {
+            const r = this.registers[i];
+            sum += 1 / 2 ** r;
+            if (r === 0) zeros++;
+        }
+        const raw = (ALPHA * M * M) / sum;
+        if (raw <= 2.5 * M && zeros > 0) return M * Math.log(M / zeros);
+        // Large-range correction for a 32-bit hash (collisions), relevant beyond ~10^8.
+        const two32 = 2 ** 32;
+        if (raw > two32 / 30) return -two32 * Math.log(1 - raw / two32);
+        return raw;
+    }
+}
+
+/** A sliding window: a ring of `buckets` sub-buckets of `bucketMs` each. */
+export class WindowedSketch {
+    private readonly sketches: HyperLogLog[];
+    private readonly samples: number[];
+    private readonly starts: number[];
+    private readonly scratch = new HyperLogLog();
+
+    constructor(
+        readonly bucketMs: number,
+        readonly buckets: number,
+    ) {
+        this.sketches = Array.from({ length: buckets }, () => new HyperLogLog());
+        this.samples = new Array<number>(buckets).fill(0);
+        this.starts = new Array<number>(buckets).fill(-1);
+    }
+
+    private slot(now: number): number {
+        const start = Math.floor(now / this.bucketMs) * this.bucketMs;
+        const i = Math.floor(now / this.bucketMs) % this.buckets;
+        if (this.starts[i] !== start) {
+            this.starts[i] = start;
+            this.samples[i] = 0;
+            this.sketches[i].clear();
+        }
+        return i;
+    }
+
+    add(value: string, now: number): void {
+        const i = this.slot(now);
+        this.sketches[i].add(value);
+        this.samples[i]++;
+    }
+
+    private live(now: number): number[] {
+        const oldest = Math.floor(now / this.bucketMs) * this.bucketMs - (this.buckets - 1) * this.bucketMs;
+        const out: number[] = [];
+        for (let i = 0; i < this.buckets; i++) if (this.starts[i] >= oldest && this.starts[i] <= now) out.push(i);
+        return out;
+    }
+
+    /** Distinct values and samples in the window ending at `now`. */
+    read(now: number): { distinct: number; samples: number } {
+        const live = this.live(now);
+        this.scratch.clear();
+        let samples = 0;
+        for (const i of live) {
+            this.scratch.merge(this.sketches[i]);
+            samples += this.samples[i];
+        }
+        const distinct = samples === 0 ? 0 : Math.min(samples, Math.round(this.scratch.estimate()));
+        return { distinct, samples };
+    }
+
+    /** Bytes this window holds (sketches, not counting the shared scratch). */
+    get bytes(): number {
+        return this.buckets * SKETCH_BYTES;
+    }
+}
+
+/** The windows every pool is counted over: label value, sub-bucket length, number of sub-buckets. */
+export const EXIT_IP_WINDOWS = [
+    { window: "5m", bucketMs: 60_000, buckets: 5 },
+    { window: "1h", bucketMs: 300_000, buckets: 12 },
+    { window: "24h", bucketMs: 3_600_000, buckets: 24 },
+] as const;
+
+export interface WindowReading {
+    readonly window: string;
+    readonly distinct: number;
+    readonly samples: number;
+    /** Share of samples whose address was already seen in the window, 0..1 (0 with no samples). */
+    readonly reuse: number;
+}
+
+/** One pool's exit addresses over the three windows. */
+export class PoolExitIps {
+    private readonly windows = EXIT_IP_WINDOWS.map((w) => ({
+        window: w.window,
+        sketch: new WindowedSketch(w.bucketMs, w.buckets),
+    }));
+
+    add(ip: string, now = Date.now()): void {
+        for (const w of this.windows) w.sketch.add(ip, now);
+    }
+
+    read(now = Date.now()): WindowReading[] {
+        return this.windows.map((w) => {
+            const { distinct, samples } = w.sketch.read(now);
+            return { window: w.window, distinct, samples, reuse: samples === 0 ? 0 : 1 - distinct / samples };
+        });
+    }
+
+    get bytes(): number {
+        return this.windows.reduce((n, w) => n + w.sketch.bytes, 0);
+    }
+}
+
+/**
+ * Sticky sessions: the last exit address of each session, to count requests whose address changed mid-session.
+ * Bounded: at most `max` sessions are remembered (the oldest forgotten first), ~100 bytes each.
+ */
+export class StickySessions {
+    private readonly last = new Map<string, string>();
+
+    constructor(private readonly max = 10_000) {}
+
+    /** Records `ip` for `session`; true when the session had another address before (a break). */
+    see(session: string, ip: string): boolean {
+        const before = this.last.get(session);
+        if (before !== undefined) this.last.delete(session);
+        else if (this.last.size >= this.max) this.last.delete(this.last.keys().next().value as string);
+        this.last.set(session, ip);
+        return before !== undefined && before !== ip;
+    }
+
+    get size(): number {
+        return this.last.size;
+    }
+}
