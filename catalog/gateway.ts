@@ -63,3 +63,44 @@ export const GATEWAY_METRICS = {
         labels: [L.vendor],
     },
 } as const satisfies Record<string, MetricSpec>;
+
+/** Label of the pool-quality gauges: the sliding window they cover (`5m`, `1h`, `24h`). */
+export const WINDOW_LABEL = "window";
+
+/**
+ * Pool quality: how many distinct exit IPs each pool rotates through, counted in a HyperLogLog sketch per pool
+ * (proxy/gateway/exit-ips.ts) so that an IP never becomes a label. Exported only by gateways that learn exit IPs
+ * (`exitIp.header` set); a constant number of series per pool: 3 windows x 3 gauges + 2 session counters.
+ */
+export const POOL_QUALITY_METRICS = {
+    distinct: {
+        name: "proxy_pool_exit_ips_distinct",
+        type: "gauge",
+        help: "Distinct exit IPs the pool used in the window (HyperLogLog estimate, 1.6 % standard error).",
+        labels: [L.vendor, L.pool, WINDOW_LABEL],
+    },
+    samples: {
+        name: "proxy_pool_exit_ip_samples",
+        type: "gauge",
+        help: "Requests and tunnels whose exit IP the gateway learned in the window (exact).",
+        labels: [L.vendor, L.pool, WINDOW_LABEL],
+    },
+    reuse: {
+        name: "proxy_pool_exit_ip_reuse_ratio",
+        type: "gauge",
+        help: "Share of the window's samples whose exit IP was already seen in the window: 1 - distinct / samples.",
+        labels: [L.vendor, L.pool, WINDOW_LABEL],
+    },
+    sessionRequests: {
+        name: "proxy_pool_sticky_session_requests_total",
+        type: "counter",
+        help: "Requests and tunnels of a sticky session (a session in the crawler's username) with a learned exit IP.",
+        labels: [L.vendor, L.pool],
+    },
+    sessionBreaks: {
+        name: "proxy_pool_sticky_session_breaks_total",
+        type: "counter",
+        help: "Sticky-session requests and tunnels whose exit IP differed from the session's previous one.",
+        labels: [L.vendor, L.pool],
+    },
+} as const satisfies Record<string, MetricSpec>;

@@ -3,7 +3,7 @@
  * validates the same file at start (proxy/gateway/config.ts); a test feeds every rendered file to that validation.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { GatewayFileConfig, HEALTH_DEFAULTS } from "../../proxy/gateway/config";
+import { EXIT_IP_DEFAULTS, GatewayFileConfig, HEALTH_DEFAULTS } from "../../proxy/gateway/config";
 import { StackConfig, VendorConfig } from "../config";
 import { PORTS } from "../names";
 import { durationMs } from "../validate";
@@ -68,6 +68,7 @@ export function gatewayFileConfig(cfg: StackConfig, vendor: VendorConfig, secret
             successesToUp: 2,
         },
         health: HEALTH_DEFAULTS,
+        exitIp: EXIT_IP_DEFAULTS,
         logSampleRate: g.logSampleRate,
         shutdownGraceMs: GATEWAY_DRAIN_SECONDS * 1000,
         metrics: true,

@@ -60,6 +60,21 @@ export interface GatewayFileConfig {
     /** Export the per-request data model (false only to measure its cost; process metrics stay). */
     readonly metrics: boolean;
     /**
+     * Exit-IP learning (pool quality). `header`: response header the vendor sets with the exit IP, on its CONNECT
+     * reply and on plain-HTTP responses ("" = not learned). `stripHeader`: remove it before the crawler sees it.
+     * `sessionPattern`: a regular expression on the crawler's Proxy-Authorization username with named groups
+     * `user` and `session` ("" = no sticky sessions); the session is passed to the pool as
+     * `sessionUsername` with `{user}` (the pool's username) and `{session}` filled in.
+     */
+    readonly exitIp: {
+        readonly header: string;
+        readonly stripHeader: boolean;
+        readonly sessionPattern: string;
+        readonly sessionUsername: string;
+        /** Sessions remembered for sticky-break counting (oldest forgotten first). */
+        readonly maxSessions: number;
+    };
+    /**
      * Optional crawler authentication: crawlers must send `Proxy-Authorization: Basic` with one of these
      * `user:password` pairs (a file, one per line; the stack writes `<crawler namespace>:<shared secret>`).
      */
@@ -76,6 +91,14 @@ export const HEALTH_DEFAULTS: GatewayFileConfig["health"] = {
     minDestinations: 2,
     ejectionMs: 30_000,
     maxEjectionMs: 300_000,
+};
+/** Exit-IP learning off: no header read, no sessions. */
+export const EXIT_IP_DEFAULTS: GatewayFileConfig["exitIp"] = {
+    header: "",
+    stripHeader: true,
+    sessionPattern: "",
+    sessionUsername: "{user}-session-{session}",
+    maxSessions: 10_000,
 };
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const HOST = /^[A-Za-z0-9.-]+$/;
@@ -121,6 +144,7 @@ export function validateGatewayConfig(raw: unknown, file = "gateway config"): Ga
     const l = f.sub("limits", true);
     const pr = f.sub("probe", true);
     const h = f.sub("health", true);
+    const x = f.sub("exitIp", true);
     const cfg: GatewayFileConfig = {
         vendor: f.str("vendor", undefined, NAME),
         listen: {
@@ -161,6 +185,13 @@ export function validateGatewayConfig(raw: unknown, file = "gateway config"): Ga
             ejectionMs: h.num("ejectionMs", HEALTH_DEFAULTS.ejectionMs, 100, 3_600_000, true),
             maxEjectionMs: h.num("maxEjectionMs", HEALTH_DEFAULTS.maxEjectionMs, 100, 86_400_000, true),
         },
+        exitIp: {
+            header: x.str("header", EXIT_IP_DEFAULTS.header, /^$|^[A-Za-z0-9-]+$/).toLowerCase(),
+            stripHeader: x.bool("stripHeader", EXIT_IP_DEFAULTS.stripHeader),
+            sessionPattern: x.str("sessionPattern", EXIT_IP_DEFAULTS.sessionPattern),
+            sessionUsername: x.str("sessionUsername", EXIT_IP_DEFAULTS.sessionUsername),
+            maxSessions: x.num("maxSessions", EXIT_IP_DEFAULTS.maxSessions, 1, 1_000_000, true),
+        },
         logSampleRate: f.num("logSampleRate", 0.01, 0, 1),
         shutdownGraceMs: f.num("shutdownGraceMs", 30_000, 0, 3_600_000, true),
         metrics: f.bool("metrics", true),
@@ -174,6 +205,17 @@ export function validateGatewayConfig(raw: unknown, file = "gateway config"): Ga
     });
     if (cfg.health.maxEjectionMs < cfg.health.ejectionMs)
         problems.push(`health.maxEjectionMs: expected at least health.ejectionMs (${cfg.health.ejectionMs})`);
+    if (cfg.exitIp.sessionPattern) {
+        try {
+            const re = new RegExp(cfg.exitIp.sessionPattern);
+            if (!/\(\?<user>/.test(re.source) || !/\(\?<session>/.test(re.source))
+                problems.push("exitIp.sessionPattern: expected named groups (?<user>...) and (?<session>...)");
+        } catch (e) {
+            problems.push(`exitIp.sessionPattern: expected a regular expression (${(e as Error).message})`);
+        }
+        if (!cfg.exitIp.sessionUsername.includes("{session}"))
+            problems.push("exitIp.sessionUsername: expected a {session} placeholder");
+    }
     if (problems.length > 0) throw new ProgramConfigError(file, problems);
     return cfg;
 }

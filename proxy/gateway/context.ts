@@ -8,6 +8,7 @@ import { Logger } from "../common/log";
 import { FailureReason } from "./classify";
 import { GatewayFileConfig } from "./config";
 import { Target } from "./destinations";
+import { ExitIpTracker } from "./exit-ips";
 import { GatewayMetrics } from "./metrics";
 import { PoolState, Pools } from "./pools";
 
@@ -34,6 +35,8 @@ export class GatewayContext {
         readonly pools: Pools,
         readonly log: Logger,
         private readonly random: () => number,
+        /** Exit IPs learned from the pools' answers (pool quality). */
+        readonly exitIps: ExitIpTracker = new ExitIpTracker(cfg.exitIp, []),
     ) {}
 
     /** One outcome of a pool, as the classifier charged it: the SLO counter and passive health. */

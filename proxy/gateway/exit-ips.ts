@@ -14,6 +14,8 @@
  * the first sightings are the distinct addresses, so reuse = 1 - distinct / samples (with the sketch's error).
  */
 
+import { GatewayFileConfig } from "./config";
+
 const P = 12;
 const M = 1 << P;
 const ALPHA = 0.7213 / (1 + 1.079 / M);
@@ -196,5 +198,76 @@ export class StickySessions {
 
     get size(): number {
         return this.last.size;
+    }
+}
+
+/** What the gateway knows of exit IPs: one sketch per pool, sticky sessions, and the session in usernames. */
+export class ExitIpTracker {
+    readonly pools = new Map<string, PoolExitIps>();
+    private readonly sessions: StickySessions;
+    private readonly pattern?: RegExp;
+    /** Per pool and session: the counters of the caller (metrics). */
+    onSession: (pool: string, broke: boolean) => void = () => undefined;
+
+    constructor(
+        readonly cfg: GatewayFileConfig["exitIp"],
+        pools: readonly string[],
+        private readonly now: () => number = Date.now,
+    ) {
+        this.sessions = new StickySessions(cfg.maxSessions);
+        if (cfg.sessionPattern) this.pattern = new RegExp(cfg.sessionPattern);
+        if (cfg.header) for (const p of pools) this.pools.set(p, new PoolExitIps());
+    }
+
+    get enabled(): boolean {
+        return this.cfg.header !== "";
+    }
+
+    /** The crawler's username split into user and session by `sessionPattern`, or undefined. */
+    private parse(authorization: string | undefined): { user: string; password: string; session: string } | undefined {
+        if (!this.pattern || !authorization || !/^Basic /i.test(authorization)) return undefined;
+        const text = Buffer.from(authorization.slice(6).trim(), "base64").toString("utf8");
+        const colon = text.indexOf(":");
+        if (colon < 0) return undefined;
+        const m = this.pattern.exec(text.slice(0, colon));
+        const user = m?.groups?.user;
+        const session = m?.groups?.session;
+        if (user === undefined || !session) return undefined;
+        return { user, password: text.slice(colon + 1), session };
+    }
+
+    /** The session the crawler asked for in its Proxy-Authorization username, if any. */
+    session(authorization: string | undefined): string | undefined {
+        return this.parse(authorization)?.session;
+    }
+
+    /** The crawler's Proxy-Authorization without its session (what crawler authentication compares). */
+    withoutSession(authorization: string | undefined): string | undefined {
+        const p = this.parse(authorization);
+        if (!p) return authorization;
+        return "Basic " + Buffer.from(`${p.user}:${p.password}`).toString("base64");
+    }
+
+    /** The pool's Proxy-Authorization, with the session in its username (`sessionUsername`) when there is one. */
+    authorization(poolAuthorization: string, session: string | undefined): string {
+        if (session === undefined) return poolAuthorization;
+        const text = Buffer.from(poolAuthorization.slice(6), "base64").toString("utf8");
+        const colon = text.indexOf(":");
+        const user = this.cfg.sessionUsername.replace("{user}", text.slice(0, colon)).replace("{session}", session);
+        return "Basic " + Buffer.from(`${user}:${text.slice(colon + 1)}`).toString("base64");
+    }
+
+    /** An exit IP a pool reported for a request or tunnel (of `session`, if any). */
+    learn(pool: string, ip: string, session?: string): void {
+        const p = this.pools.get(pool);
+        if (!p) return;
+        const value = ip.trim().toLowerCase();
+        if (!value || value.length > 64) return;
+        p.add(value, this.now());
+        if (session !== undefined) this.onSession(pool, this.sessions.see(`${pool}\0${session}`, value));
+    }
+
+    read(pool: string): WindowReading[] {
+        return this.pools.get(pool)?.read(this.now()) ?? [];
     }
 }

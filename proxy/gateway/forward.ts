@@ -132,6 +132,8 @@ export class Forwarder {
         target: Target,
         destination: string,
         t0: number,
+        /** The crawler's sticky session (exitIp.sessionPattern), passed on in the pool's username. */
+        session?: string,
     ): void {
         const ctx = this.ctx;
         const hasBody =
@@ -148,6 +150,7 @@ export class Forwarder {
             t0,
             headers,
             hasBody,
+            session,
             retryable: !hasBody && RETRYABLE.has(req.method ?? ""),
             clientGone: false,
             timedOut: false,
@@ -181,7 +184,11 @@ export class Forwarder {
                 port: pool.config.port,
                 method: req.method,
                 path: target.url,
-                headers: [...x.headers, "Proxy-Authorization", pool.authorization],
+                headers: [
+                    ...x.headers,
+                    "Proxy-Authorization",
+                    ctx.exitIps.authorization(pool.authorization, x.session),
+                ],
                 agent: tried.fresh ? false : this.agents.get(pool),
                 setHost: false,
             });
@@ -208,8 +215,10 @@ export class Forwarder {
                 upRes.destroy();
                 return;
             }
+            const relayed = endToEndObject(upRes.rawHeaders);
+            if (ctx.exitIps.enabled) this.learnExitIp(name, upRes, relayed, x.session);
             try {
-                res.writeHead(status, upRes.statusMessage, endToEndObject(upRes.rawHeaders));
+                res.writeHead(status, upRes.statusMessage, relayed);
             } catch {
                 // A response head we cannot relay (invalid characters): the vendor's garbage.
                 ctx.failure(pool, "bad_response");
@@ -292,6 +301,21 @@ export class Forwarder {
         pipeline(req, upReq, () => undefined);
     }
 
+    /** Reads the pool's exit-IP header and, if configured, strips it from what the crawler gets. */
+    private learnExitIp(
+        pool: string,
+        upRes: http.IncomingMessage,
+        relayed: http.OutgoingHttpHeaders,
+        session: string | undefined,
+    ): void {
+        const name = this.ctx.cfg.exitIp.header;
+        const ip = header(upRes.headers[name]);
+        if (ip === undefined) return;
+        this.ctx.exitIps.learn(pool, ip, session);
+        if (this.ctx.cfg.exitIp.stripHeader)
+            for (const k of Object.keys(relayed)) if (k.toLowerCase() === name) delete relayed[k];
+    }
+
     /** An answer of the gateway's own on a plain-HTTP exchange (pool="none", fault="gateway"). */
     private answerSelf(res: http.ServerResponse, destination: string, t0: number, reason: string, status = 502) {
         this.ctx.answerHttp(res, status, destination, t0, reason);
@@ -315,6 +339,7 @@ interface Exchange {
     /** End-to-end request headers (raw list) with our Host. */
     readonly headers: string[];
     readonly hasBody: boolean;
+    readonly session: string | undefined;
     /** Idempotent and without a body: may be replayed. */
     readonly retryable: boolean;
     clientGone: boolean;

@@ -5,7 +5,8 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { DATA_MODEL, DURATION_BUCKETS_MS, FAULTS, Fault } from "../../catalog/datamodel";
-import { GATEWAY_METRICS, GATEWAY_POOL } from "../../catalog/gateway";
+import { GATEWAY_METRICS, GATEWAY_POOL, POOL_QUALITY_METRICS } from "../../catalog/gateway";
+import type { ExitIpTracker } from "./exit-ips";
 
 type CounterChild = ReturnType<Counter<string>["labels"]>;
 type HistogramChild = ReturnType<Histogram<string>["labels"]>;
@@ -144,6 +145,46 @@ export class GatewayMetrics {
 
     setHealth(pool: string, up: boolean): void {
         this.poolHealth.labels(this.vendor, pool).set(up ? 1 : 0);
+    }
+
+    /**
+     * Pool quality (only when the gateway learns exit IPs): 3 windows x 3 gauges and 2 session counters per pool,
+     * created at start; the gauges read the sketches at scrape time.
+     */
+    exportExitIps(tracker: ExitIpTracker): void {
+        if (!tracker.enabled) return;
+        const vendor = this.vendor;
+        const r = [this.registry];
+        const q = POOL_QUALITY_METRICS;
+        const spec = (m: (typeof q)[keyof typeof q]) => ({
+            name: m.name,
+            help: m.help,
+            labelNames: [...m.labels],
+            registers: r,
+        });
+        const refresh = () => {
+            for (const pool of tracker.pools.keys())
+                for (const w of tracker.read(pool)) {
+                    distinct.labels(vendor, pool, w.window).set(w.distinct);
+                    samples.labels(vendor, pool, w.window).set(w.samples);
+                    reuse.labels(vendor, pool, w.window).set(w.reuse);
+                }
+        };
+        // The first of the three to be collected reads the sketches for all three.
+        const distinct: Gauge<string> = new Gauge({ ...spec(q.distinct), collect: refresh });
+        const samples = new Gauge(spec(q.samples));
+        const reuse = new Gauge(spec(q.reuse));
+        const requests = new Counter(spec(q.sessionRequests));
+        const breaks = new Counter(spec(q.sessionBreaks));
+        refresh();
+        for (const pool of tracker.pools.keys()) {
+            requests.labels(vendor, pool).inc(0);
+            breaks.labels(vendor, pool).inc(0);
+        }
+        tracker.onSession = (pool, broke) => {
+            requests.labels(vendor, pool).inc();
+            if (broke) breaks.labels(vendor, pool).inc();
+        };
     }
 
     cutTunnels(n: number): void {

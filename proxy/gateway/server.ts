@@ -19,6 +19,7 @@ import { portOf, startOpsServer } from "../common/ops-server";
 import { GatewayFileConfig, GatewayPool } from "./config";
 import { GatewayContext, REASONS } from "./context";
 import { DestinationPolicy, Refusal } from "./destinations";
+import { ExitIpTracker } from "./exit-ips";
 import { Forwarder } from "./forward";
 import { GatewayMetrics } from "./metrics";
 import { Pools, probePool, readCredentials } from "./pools";
@@ -96,7 +97,12 @@ export class Gateway {
             opts.credentials ?? readCredentials,
             random,
         );
-        this.ctx = new GatewayContext(cfg, this.metrics, this.pools, this.log, random);
+        const exitIps = new ExitIpTracker(
+            cfg.exitIp,
+            cfg.pools.map((p) => p.name),
+        );
+        this.metrics.exportExitIps(exitIps);
+        this.ctx = new GatewayContext(cfg, this.metrics, this.pools, this.log, random, exitIps);
         this.tunnels = new Tunnels(this.ctx);
         this.forwarder = new Forwarder(this.ctx);
         if (cfg.crawlerAuthFile) {
@@ -208,7 +214,8 @@ export class Gateway {
         const choice = this.pools.pick();
         if (!choice) return refuse(503, "no-pool", destination);
         this.ctx.begin();
-        this.tunnels.connect(choice.pool, target, client, head, destination, t0);
+        const session = this.ctx.exitIps.session(req.headers["proxy-authorization"]);
+        this.tunnels.connect(choice.pool, target, client, head, destination, t0, session);
     }
 
     private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -227,12 +234,14 @@ export class Gateway {
         const choice = this.pools.pick();
         if (!choice) return answer(503, "no-pool", destination);
         this.ctx.begin();
-        this.forwarder.forward(choice.pool, req, res, target, destination, t0);
+        const session = this.ctx.exitIps.session(req.headers["proxy-authorization"]);
+        this.forwarder.forward(choice.pool, req, res, target, destination, t0, session);
     }
 
     private authorized(req: http.IncomingMessage): boolean {
         if (!this.crawlerAuth) return true;
-        const h = req.headers["proxy-authorization"];
+        // A sticky-session username (exitIp.sessionPattern) is compared without its session.
+        const h = this.ctx.exitIps.withoutSession(req.headers["proxy-authorization"]);
         return typeof h === "string" && this.crawlerAuth.has(h);
     }
 

@@ -32,8 +32,17 @@ export class Tunnels {
     constructor(private readonly ctx: GatewayContext) {}
 
     /** Tunnels `client` to `target` through `pool` (admission is done; the caller has counted it in flight). */
-    connect(pool: PoolState, target: Target, client: net.Socket, head: Buffer, destination: string, t0: number) {
-        this.via(pool, target, client, head, destination, t0, false);
+    connect(
+        pool: PoolState,
+        target: Target,
+        client: net.Socket,
+        head: Buffer,
+        destination: string,
+        t0: number,
+        /** The crawler's sticky session (exitIp.sessionPattern), passed on in the pool's username. */
+        session?: string,
+    ) {
+        this.via(pool, target, client, head, destination, t0, false, session);
     }
 
     private via(
@@ -44,10 +53,12 @@ export class Tunnels {
         destination: string,
         t0: number,
         retried: boolean,
+        session: string | undefined,
     ): void {
         const ctx = this.ctx;
         const name = pool.config.name;
-        const request = `CONNECT ${target.authority} HTTP/1.1\r\nHost: ${target.authority}\r\nProxy-Authorization: ${pool.authorization}\r\n\r\n`;
+        const authorization = ctx.exitIps.authorization(pool.authorization, session);
+        const request = `CONNECT ${target.authority} HTTP/1.1\r\nHost: ${target.authority}\r\nProxy-Authorization: ${authorization}\r\n\r\n`;
         const upstream = net.connect({ host: pool.config.host, port: pool.config.port, noDelay: true });
         let connected = false;
         let settled = false;
@@ -68,7 +79,7 @@ export class Tunnels {
                 const other = ctx.pools.pick(pool);
                 if (other && other.pool !== pool) {
                     ctx.metrics.retry(name);
-                    return this.via(other.pool, target, client, head, destination, t0, true);
+                    return this.via(other.pool, target, client, head, destination, t0, true, session);
                 }
             }
             this.answer(client, status ?? (reason === "timeout" ? 504 : 502), name, destination, t0, rawHead);
@@ -97,7 +108,13 @@ export class Tunnels {
                         upstream.destroy();
                         return ctx.end();
                     }
-                    client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+                    const exitIp = ctx.exitIps.enabled ? headerOf(answer.head, ctx.cfg.exitIp.header) : undefined;
+                    if (exitIp !== undefined) ctx.exitIps.learn(name, exitIp, session);
+                    const kept =
+                        exitIp !== undefined && !ctx.cfg.exitIp.stripHeader
+                            ? `${ctx.cfg.exitIp.header}: ${exitIp}\r\n`
+                            : "";
+                    client.write(`HTTP/1.1 200 Connection Established\r\n${kept}\r\n`);
                     ctx.metrics.request(name, destination, 200, "CONNECT", performance.now() - t0);
                     if (head.length > 0) upstream.write(head);
                     if (answer.rest.length > 0) client.write(answer.rest);
@@ -215,4 +232,14 @@ function relayHead(raw: Buffer, status: number): string {
         .slice(1)
         .filter((h) => /^(proxy-status|x-squid-error|proxy-authenticate|retry-after):/i.test(h));
     return `${line ?? `HTTP/1.1 ${status} ${REASONS[status] ?? "Error"}`}\r\n${keep.map((h) => h + "\r\n").join("")}`;
+}
+
+/** The value of header `name` (lower case) in a raw response head, or undefined. */
+export function headerOf(raw: Buffer, name: string): string | undefined {
+    const text = raw.toString("latin1");
+    for (const line of text.split("\r\n").slice(1)) {
+        const colon = line.indexOf(":");
+        if (colon > 0 && line.slice(0, colon).trim().toLowerCase() === name) return line.slice(colon + 1).trim();
+    }
+    return undefined;
 }

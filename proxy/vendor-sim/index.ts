@@ -53,13 +53,42 @@ export interface VendorSimConfig {
     readonly forwardTls: string;
     /** Serve one plain-HTTP request per connection, then reset the connection if another arrives on it. */
     readonly oneRequestPerConnection?: boolean;
+    /**
+     * Exit IPs (pool quality): `size` addresses from 198.18.0.0/15, picked at `random` per request or tunnel, or
+     * `sticky` per session (the `-session-<id>` suffix of the username, else random); `degradedTo` N > 0 serves only
+     * the first N (a vendor quietly not rotating; also POST /admin/exit-ips?degradedTo=N). The address is sent in
+     * `header` on CONNECT replies and plain-HTTP responses, and to the target as `X-Exit-IP` (its IP-echo answer).
+     */
+    readonly exitIps?: {
+        readonly size: number;
+        readonly rotation: "random" | "sticky";
+        readonly degradedTo: number;
+        readonly header: string;
+    };
 }
+
+/** The i-th simulated exit address (198.18.0.0/15, the benchmarking range: never a real host). */
+export function simExitIp(i: number): string {
+    return `198.${18 + ((i >>> 16) & 1)}.${(i >>> 8) & 255}.${i & 255}`;
+}
+/** How a vendor encodes a sticky session in the username (`user-session-abc123`). */
+export const SIM_SESSION = /^(?<user>.+)-session-(?<session>[A-Za-z0-9_]+)$/;
 
 /** RFC 9209 Proxy-Status of an answer the simulator makes up itself (never on a relayed destination answer). */
 const OWN_ERROR = "vendor-sim; error=proxy_internal_error";
 const DESTINATION_ERROR = "vendor-sim; error=destination_unavailable";
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+function exitIpsConfig(x: Fields): NonNullable<VendorSimConfig["exitIps"]> {
+    const rotation = x.str("rotation", "random", /^(random|sticky)$/) as "random" | "sticky";
+    return {
+        size: x.num("size", 1000, 1, 131_072, true),
+        rotation,
+        degradedTo: x.num("degradedTo", 0, 0, 131_072, true),
+        header: x.str("header", "x-exit-ip", /^[A-Za-z0-9-]+$/).toLowerCase(),
+    };
+}
 
 export function validateVendorSimConfig(raw: unknown, file = "vendor-sim config"): VendorSimConfig {
     const problems: string[] = [];
@@ -103,6 +132,7 @@ export function validateVendorSimConfig(raw: unknown, file = "vendor-sim config"
         outages,
         forward: f.str("forward", "", /^$|^[A-Za-z0-9.-]+:[0-9]{1,5}$/),
         forwardTls: f.str("forwardTls", "", /^$|^[A-Za-z0-9.-]+:[0-9]{1,5}$/),
+        ...(f.obj.exitIps === undefined ? {} : { exitIps: exitIpsConfig(f.sub("exitIps")) }),
         ...(f.obj.oneRequestPerConnection === undefined
             ? {}
             : { oneRequestPerConnection: f.bool("oneRequestPerConnection", false) }),
@@ -126,6 +156,9 @@ export class VendorSim {
     private errorOverride?: { rate: number; mix: Readonly<Partial<Record<ErrorKind, number>>> };
     private readonly log: Logger;
     private readonly random: () => number;
+    /** Exit IPs: the degraded size now in force (0: all), and each sticky session's address. */
+    private exitDegradedTo: number;
+    private readonly stickyExits = new Map<string, number>();
 
     constructor(
         readonly cfg: VendorSimConfig,
@@ -133,6 +166,7 @@ export class VendorSim {
     ) {
         this.log = opts.logger ?? silentLogger;
         this.random = opts.random ?? Math.random;
+        this.exitDegradedTo = cfg.exitIps?.degradedTo ?? 0;
         const user = cfg.usernameFile ? fs.readFileSync(cfg.usernameFile, "utf8").trim() : cfg.username;
         const pass = cfg.passwordFile ? fs.readFileSync(cfg.passwordFile, "utf8").trim() : cfg.password;
         if (user !== undefined && pass !== undefined)
@@ -196,6 +230,18 @@ export class VendorSim {
                     res.writeHead(200, { "content-type": "text/plain" });
                     res.end(`errors at ${rate}\n`);
                 },
+                // POST /admin/exit-ips?degradedTo=N: serve only N exit IPs from now on (0: the whole pool).
+                "/admin/exit-ips": (req, res, url) => {
+                    const n = Number(url.searchParams.get("degradedTo") ?? "0");
+                    if (req.method !== "POST" || !Number.isInteger(n) || n < 0) {
+                        res.writeHead(req.method !== "POST" ? 405 : 400);
+                        res.end("degradedTo must be an integer >= 0\n");
+                        return;
+                    }
+                    this.setExitIpsDegraded(n);
+                    res.writeHead(200, { "content-type": "text/plain" });
+                    res.end(`exit IPs degraded to ${n}\n`);
+                },
                 "/admin/outage": (req, res, url) => {
                     if (req.method !== "POST") {
                         res.writeHead(405);
@@ -217,6 +263,33 @@ export class VendorSim {
     /** From now on answer a share `rate` of requests with `kind` (or the configured mix); rate 0 ends it. */
     setErrors(rate: number, kind?: ErrorKind): void {
         this.errorOverride = { rate, mix: kind ? { [kind]: 1 } : this.cfg.errorMix };
+    }
+
+    /** Serve only `n` exit IPs from now on (0: the configured pool). */
+    setExitIpsDegraded(n: number): void {
+        this.exitDegradedTo = n;
+    }
+
+    /** The exit IP of one request or tunnel (of `session`, if any), or undefined without an exit-IP pool. */
+    exitIp(session: string | undefined): string | undefined {
+        const x = this.cfg.exitIps;
+        if (!x) return undefined;
+        const size = this.exitDegradedTo > 0 ? Math.min(this.exitDegradedTo, x.size) : x.size;
+        const draw = () => Math.floor(this.random() * size);
+        if (x.rotation !== "sticky" || session === undefined) return simExitIp(draw());
+        let i = this.stickyExits.get(session);
+        // A degraded pool loses the addresses beyond its size: their sessions move (a sticky break).
+        if (i === undefined || i >= size) {
+            i = draw();
+            if (this.stickyExits.size >= 100_000) this.stickyExits.clear();
+            this.stickyExits.set(session, i);
+        }
+        return simExitIp(i);
+    }
+
+    /** `header: ip\r\n` for a raw answer head, or "". */
+    private exitHeaderLine(ip: string | undefined): string {
+        return ip === undefined || !this.cfg.exitIps ? "" : `${this.cfg.exitIps.header}: ${ip}\r\n`;
     }
 
     /** Down for `seconds` from now (0 ends a manual outage); open connections are reset. */
@@ -265,8 +338,26 @@ export class VendorSim {
         return entries[entries.length - 1][0];
     }
 
+    /** The request's sticky session (`user-session-<id>` username), or undefined. */
+    private session(req: http.IncomingMessage): string | undefined {
+        const h = req.headers["proxy-authorization"];
+        if (typeof h !== "string" || !/^Basic /i.test(h)) return undefined;
+        const text = Buffer.from(h.slice(6), "base64").toString("utf8");
+        return SIM_SESSION.exec(text.slice(0, Math.max(0, text.indexOf(":"))))?.groups?.session;
+    }
+
     private authorized(req: http.IncomingMessage): boolean {
-        return this.expected === undefined || req.headers["proxy-authorization"] === this.expected;
+        const h = req.headers["proxy-authorization"];
+        if (this.expected === undefined || h === this.expected) return true;
+        if (typeof h !== "string" || !/^Basic /i.test(h)) return false;
+        // A session in the username (`user-session-<id>`) is the same account.
+        const text = Buffer.from(h.slice(6), "base64").toString("utf8");
+        const colon = text.indexOf(":");
+        const user = SIM_SESSION.exec(text.slice(0, Math.max(0, colon)))?.groups?.user;
+        return (
+            user !== undefined &&
+            "Basic " + Buffer.from(`${user}${text.slice(colon)}`).toString("base64") === this.expected
+        );
     }
 
     private onConnect(req: http.IncomingMessage, client: net.Socket, head: Buffer): void {
@@ -296,11 +387,12 @@ export class VendorSim {
             if (error === "unreachable") return reply(502, error, DESTINATION_ERROR);
             if (error) return reply(Number(error), error);
             this.count("200");
+            const established = `HTTP/1.1 200 Connection Established\r\n${this.exitHeaderLine(this.exitIp(this.session(req)))}\r\n`;
             const forward = target.port === 443 && this.cfg.forwardTls ? this.cfg.forwardTls : this.cfg.forward;
             if (forward) {
                 const [host, port] = forward.split(":");
                 const up = net.connect({ host, port: Number(port) }, () => {
-                    client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+                    client.write(established);
                     if (head.length > 0) up.write(head);
                     this.relay(client, up);
                 });
@@ -314,7 +406,7 @@ export class VendorSim {
                 return;
             }
             // No target: the tunnel echoes what the crawler sends (enough for throughput and byte counts).
-            client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+            client.write(established);
             if (head.length > 0) client.write(head);
             this.relay(client, client);
         }, this.latencyMs());
@@ -385,25 +477,41 @@ export class VendorSim {
                 } catch {
                     return send(400, "400");
                 }
-                if (this.cfg.forward) return this.forwardHttp(req, res, url, Buffer.concat(chunks));
+                const exitIp = this.exitIp(this.session(req));
+                if (this.cfg.forward) return this.forwardHttp(req, res, url, Buffer.concat(chunks), exitIp);
                 const m = /^\/bytes\/([0-9]{1,9})$/.exec(url.pathname);
                 const size = m ? Number(m[1]) : 0;
                 this.count("200");
-                res.writeHead(200, { "content-length": size, "content-type": "application/octet-stream" });
+                res.writeHead(200, {
+                    "content-length": size,
+                    "content-type": "application/octet-stream",
+                    ...(exitIp !== undefined && this.cfg.exitIps ? { [this.cfg.exitIps.header]: exitIp } : {}),
+                });
                 res.end(Buffer.alloc(size, 120));
             }, this.latencyMs());
         });
     }
 
-    private forwardHttp(req: http.IncomingMessage, res: http.ServerResponse, url: URL, body: Buffer): void {
+    private forwardHttp(
+        req: http.IncomingMessage,
+        res: http.ServerResponse,
+        url: URL,
+        body: Buffer,
+        exitIp: string | undefined,
+    ): void {
         const [host, port] = this.cfg.forward.split(":");
         const headers = { ...req.headers };
         delete headers["proxy-authorization"];
+        // The destination sees the exit address (the target's IP-echo endpoint answers it).
+        if (exitIp !== undefined) headers["x-exit-ip"] = exitIp;
         const up = http.request(
             { host, port: Number(port), method: req.method, path: url.pathname + url.search, headers },
             (upRes) => {
                 this.count("200");
-                res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+                res.writeHead(upRes.statusCode ?? 502, {
+                    ...upRes.headers,
+                    ...(exitIp !== undefined && this.cfg.exitIps ? { [this.cfg.exitIps.header]: exitIp } : {}),
+                });
                 // pipeline: a destination that cuts its answer cuts ours, and a client that leaves closes the destination.
                 pipeline(upRes, res, () => undefined);
             },

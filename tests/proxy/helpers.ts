@@ -1,7 +1,7 @@
 /** Real-socket helpers for the proxy program's tests: all on 127.0.0.1, every wait bounded. */
 import * as http from "http";
 import * as net from "net";
-import { GatewayFileConfig, GatewayPool, HEALTH_DEFAULTS } from "../../proxy/gateway/config";
+import { EXIT_IP_DEFAULTS, GatewayFileConfig, GatewayPool, HEALTH_DEFAULTS } from "../../proxy/gateway/config";
 import { Gateway } from "../../proxy/gateway/server";
 import { VendorSim, VendorSimConfig, validateVendorSimConfig } from "../../proxy/vendor-sim";
 import { HOST, freePort } from "../../scripts/loopback";
@@ -78,6 +78,7 @@ export function gatewayConfig(
             successesToUp: 2,
         },
         health: HEALTH_DEFAULTS,
+        exitIp: EXIT_IP_DEFAULTS,
         logSampleRate: 0,
         shutdownGraceMs: 1000,
         metrics: true,
