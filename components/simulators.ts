@@ -63,6 +63,8 @@ export function simulatorFileConfig(
         bandwidthBytesPerSecond: s.bandwidthBytesPerSecond,
         outages: [],
         ...targetForwards(cfg),
+        // The simulated exit IPs go in the header the vendor's gateway reads (x-exit-ip when it reads none).
+        ...(s.exitIps ? { exitIps: { ...s.exitIps, header: vendor.exitIp?.header || "x-exit-ip" } } : {}),
     };
 }
 

@@ -381,3 +381,35 @@ describe("stack config", () => {
         expect(ok.config!.destinations.connectPorts).to.deep.equal(["443", "8000-8999"]);
     });
 });
+
+describe("stack config: pool quality (vendors[].exitIp, pools[].simulator.exitIps)", () => {
+    it("passes the vendor's exit-IP header and sessions to its gateway and the simulated pool to its simulator", async () => {
+        const { gatewayFileConfig } = await import("../components/gateway/file-config");
+        const { simulatorFileConfig } = await import("../components/simulators");
+        const { validateGatewayConfig } = await import("../proxy/gateway/config");
+        const { validateVendorSimConfig } = await import("../proxy/vendor-sim");
+        const cfg = stackConfig("dev");
+        const b = cfg.vendors.find((v) => v.name === "vendor-b")!;
+        const file = validateGatewayConfig(JSON.parse(JSON.stringify(gatewayFileConfig(cfg, b, "/s"))));
+        expect(file.exitIp.header).to.equal("x-exit-ip");
+        expect(file.exitIp.stripHeader).to.equal(true);
+        expect(new RegExp(file.exitIp.sessionPattern).exec("crawler-session-42")?.groups?.session).to.equal("42");
+        const sim = validateVendorSimConfig(JSON.parse(JSON.stringify(simulatorFileConfig(cfg, b, b.pools[0], "/s"))));
+        expect(sim.exitIps).to.deep.equal({ size: 5000, rotation: "random", degradedTo: 0, header: "x-exit-ip" });
+        const a = cfg.vendors.find((v) => v.name === "vendor-a")!;
+        expect(
+            validateGatewayConfig(JSON.parse(JSON.stringify(gatewayFileConfig(cfg, a, "/s")))).exitIp.header,
+        ).to.equal("");
+    });
+
+    it("names the key of a bad exit-IP setting", () => {
+        const raw = devWith((r) => {
+            r.vendors[1].exitIp.sessionPattern = "^(?<user>.+)$";
+            r.vendors[1].exitIp.minDistinctPerHour = -1;
+            r.vendors[1].pools[0].simulator.exitIps.rotation = "round-robin";
+        });
+        expectProblem(raw, "proxy-monitor:vendors[1].exitIp.sessionPattern", /\(\?<session>/);
+        expectProblem(raw, "proxy-monitor:vendors[1].exitIp.minDistinctPerHour", /0/);
+        expectProblem(raw, "proxy-monitor:vendors[1].pools[0].simulator.exitIps.rotation", /random or sticky/);
+    });
+});

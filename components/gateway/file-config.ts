@@ -68,7 +68,15 @@ export function gatewayFileConfig(cfg: StackConfig, vendor: VendorConfig, secret
             successesToUp: 2,
         },
         health: HEALTH_DEFAULTS,
-        exitIp: EXIT_IP_DEFAULTS,
+        exitIp: vendor.exitIp
+            ? {
+                  ...EXIT_IP_DEFAULTS,
+                  header: vendor.exitIp.header,
+                  stripHeader: vendor.exitIp.stripHeader,
+                  sessionPattern: vendor.exitIp.sessionPattern,
+                  sessionUsername: vendor.exitIp.sessionUsername,
+              }
+            : EXIT_IP_DEFAULTS,
         logSampleRate: g.logSampleRate,
         shutdownGraceMs: GATEWAY_DRAIN_SECONDS * 1000,
         metrics: true,
