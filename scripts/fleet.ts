@@ -18,7 +18,8 @@
 import * as http from "http";
 import * as net from "net";
 import { DATA_MODEL, DIRECTIONS, DURATION_BUCKETS_MS, OTHER_DESTINATION, PROTOCOLS } from "../catalog/datamodel";
-import { GATEWAY_METRICS } from "../catalog/gateway";
+import { GATEWAY_METRICS, POOL_QUALITY_METRICS } from "../catalog/gateway";
+import { EXIT_IP_WINDOWS } from "../proxy/gateway/exit-ips";
 import { StackConfig } from "../components/config";
 
 export const WORKLOADS_PER_NAMESPACE = 4;
@@ -258,6 +259,19 @@ export class Fleet {
             for (const result of ["success", "failure"])
                 out.push(counter(GATEWAY_METRICS.probes.name, { ...l, result }, result === "success" ? 0.2 : 0));
             out.push(gauge(GATEWAY_METRICS.probeDuration.name, l, 120));
+            // Pool quality: a few gauges per pool and window however many exit IPs the pool rotates through.
+            if (v.exitIp) {
+                const q = POOL_QUALITY_METRICS;
+                for (const w of EXIT_IP_WINDOWS) {
+                    const samples = Math.round((poolRps * w.bucketMs * w.buckets) / 1000);
+                    const distinct = Math.min(samples, 5000);
+                    out.push(gauge(q.distinct.name, { ...l, window: w.window }, distinct));
+                    out.push(gauge(q.samples.name, { ...l, window: w.window }, samples));
+                    out.push(gauge(q.reuse.name, { ...l, window: w.window }, samples ? 1 - distinct / samples : 0));
+                }
+                out.push(counter(q.sessionRequests.name, l, poolRps * 0.1));
+                out.push(counter(q.sessionBreaks.name, l, poolRps * 0.001));
+            }
         }
         for (const d of dests)
             for (const direction of DIRECTIONS)

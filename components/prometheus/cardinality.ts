@@ -3,7 +3,7 @@
  * against `seriesBudget`. docs/data-model.md states the same formula with a worked example.
  */
 import { DURATION_BUCKETS_MS, PROTOCOLS } from "../../catalog/datamodel";
-import { GATEWAY_METRICS } from "../../catalog/gateway";
+import { GATEWAY_METRICS, POOL_QUALITY_METRICS } from "../../catalog/gateway";
 import { StackConfig } from "../config";
 import { ISTIO_KEPT_METRICS, KEPT } from "./scrape";
 
@@ -19,6 +19,10 @@ export const FIXED_INFRA_SERIES = 2_000;
 export const WORKLOADS_PER_NAMESPACE = 10;
 /** Process metrics kept per gateway replica. */
 const GATEWAY_PROCESS_SERIES = 3;
+/** Pool-quality series per pool of a vendor that learns exit IPs: 3 windows x 3 gauges + 2 session counters. */
+export const POOL_QUALITY_SERIES_PER_POOL =
+    3 * Object.values(POOL_QUALITY_METRICS).filter((m) => m.type === "gauge").length +
+    Object.values(POOL_QUALITY_METRICS).filter((m) => m.type === "counter").length;
 
 export interface SeriesEstimate {
     /** Per part, the series count and the formula that gave it. */
@@ -30,6 +34,7 @@ export interface SeriesEstimate {
 export function estimateActiveSeries(cfg: StackConfig): SeriesEstimate {
     const vendors = cfg.vendors.length;
     const pools = cfg.vendors.reduce((s, v) => s + v.pools.length, 0);
+    const learning = cfg.vendors.reduce((s, v) => s + (v.exitIp ? v.pools.length : 0), 0);
     const replicas = cfg.gateway.maxReplicas;
     const destinations = cfg.destinations.tracked.length + 1;
     const protocols = PROTOCOLS.length - 1; // a gateway speaks CONNECT and HTTP/1.1
@@ -57,6 +62,10 @@ export function estimateActiveSeries(cfg: StackConfig): SeriesEstimate {
                     vendors * (Object.keys(GATEWAY_METRICS).length - 4 + GATEWAY_PROCESS_SERIES)) *
                 replicas,
             formula: `(pools x ${1 + extrasPerPool} + vendors x ${Object.keys(GATEWAY_METRICS).length - 4 + GATEWAY_PROCESS_SERIES}) x replicas`,
+        },
+        poolQuality: {
+            series: learning * POOL_QUALITY_SERIES_PER_POOL * replicas,
+            formula: `pools of vendors with exitIp ${learning} x ${POOL_QUALITY_SERIES_PER_POOL} x replicas ${replicas} (never per exit IP)`,
         },
         istioPerNamespace: {
             series: vendors * namespaces * WORKLOADS_PER_NAMESPACE * ISTIO_KEPT_METRICS.length * replicas,

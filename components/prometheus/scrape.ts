@@ -4,7 +4,7 @@
  * and the pinned image (2.53) accept.
  */
 import { DATA_MODEL, L } from "../../catalog";
-import { GATEWAY_METRICS } from "../../catalog/gateway";
+import { GATEWAY_METRICS, POOL_QUALITY_METRICS } from "../../catalog/gateway";
 import { SIMULATOR_METRICS } from "../../catalog/simulator";
 import { StackConfig } from "../config";
 import { NAMES, PORTS } from "../names";
@@ -31,6 +31,7 @@ export const KEPT = {
             m.type === "histogram" ? [`${m.name}_bucket`, `${m.name}_sum`, `${m.name}_count`] : [m.name],
         ),
         ...Object.values(GATEWAY_METRICS).map((m) => m.name),
+        ...Object.values(POOL_QUALITY_METRICS).map((m) => m.name),
         "process_cpu_seconds_total",
         "process_resident_memory_bytes",
         "nodejs_eventloop_lag_p99_seconds",
