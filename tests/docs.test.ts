@@ -2,7 +2,7 @@ import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
 import { DATA_MODEL, allRecordedSeries } from "../catalog";
-import { GATEWAY_METRICS } from "../catalog/gateway";
+import { GATEWAY_METRICS, POOL_QUALITY_METRICS } from "../catalog/gateway";
 import { KNOWN_KEYS, SIMPLE_KEYS } from "../components/config";
 import YAML from "yaml";
 import { SCHEMA_FILE, readmeWithReference, schemaText } from "../scripts/config-schema";
@@ -13,7 +13,11 @@ const read = (f: string) => fs.readFileSync(path.join(ROOT, f), "utf8");
 describe("docs match the code", () => {
     it("docs/data-model.md names every data-model series, gateway series and recorded series", () => {
         const doc = read("docs/data-model.md");
-        for (const m of [...Object.values(DATA_MODEL), ...Object.values(GATEWAY_METRICS)])
+        for (const m of [
+            ...Object.values(DATA_MODEL),
+            ...Object.values(GATEWAY_METRICS),
+            ...Object.values(POOL_QUALITY_METRICS),
+        ])
             expect(doc, m.name).to.contain(`\`${m.name}`);
         for (const r of allRecordedSeries()) {
             const windowed = /^vendor:proxy_request_errors:ratio_rate/.test(r)
