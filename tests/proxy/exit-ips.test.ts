@@ -1,5 +1,7 @@
 import { expect } from "chai";
+import { EXIT_IP_DEFAULTS } from "../../proxy/gateway/config";
 import {
+    ExitIpTracker,
     HyperLogLog,
     PoolExitIps,
     SKETCH_STANDARD_ERROR,
@@ -78,5 +80,30 @@ describe("sticky sessions", () => {
         expect(s.see("a", "2.2.2.2")).to.equal(true);
         for (const k of ["b", "c", "d", "e"]) s.see(k, "9.9.9.9");
         expect(s.size).to.equal(3);
+    });
+});
+
+describe("the exit-IP tracker's sticky sessions in usernames", () => {
+    const b64 = (s: string) => "Basic " + Buffer.from(s).toString("base64");
+    const t = new ExitIpTracker(
+        {
+            ...EXIT_IP_DEFAULTS,
+            header: "x-exit-ip",
+            sessionPattern: "^(?<user>.+)-session-(?<session>[a-z0-9]+)$",
+        },
+        ["p1"],
+    );
+
+    it("reads the session from the crawler's username and compares crawler credentials without it", () => {
+        expect(t.session(b64("ns-a-session-42:pw"))).to.equal("42");
+        expect(t.session(b64("ns-a:pw"))).to.equal(undefined);
+        expect(t.session(undefined)).to.equal(undefined);
+        expect(t.withoutSession(b64("ns-a-session-42:pw:with:colons"))).to.equal(b64("ns-a:pw:with:colons"));
+        expect(t.withoutSession(b64("ns-a:pw"))).to.equal(b64("ns-a:pw"));
+    });
+
+    it("passes the session to the pool in its username, keeping the pool's password", () => {
+        expect(t.authorization(b64("cust:p:w"), "42")).to.equal(b64("cust-session-42:p:w"));
+        expect(t.authorization(b64("cust:pw"), undefined)).to.equal(b64("cust:pw"));
     });
 });
