@@ -31,7 +31,10 @@ export class Tunnels {
 
     constructor(private readonly ctx: GatewayContext) {}
 
-    /** Tunnels `client` to `target` through `pool` (admission is done; the caller has counted it in flight). */
+    /**
+     * Tunnels `client` to `target` through `pool` (admission is done; the caller has counted it in flight);
+     * `retried` on the second pool after a vendor fault.
+     */
     connect(
         pool: PoolState,
         target: Target,
@@ -41,19 +44,7 @@ export class Tunnels {
         t0: number,
         /** The crawler's sticky session (exitIp.sessionPattern), passed on in the pool's username. */
         session?: string,
-    ) {
-        this.via(pool, target, client, head, destination, t0, false, session);
-    }
-
-    private via(
-        pool: PoolState,
-        target: Target,
-        client: net.Socket,
-        head: Buffer,
-        destination: string,
-        t0: number,
-        retried: boolean,
-        session: string | undefined,
+        retried = false,
     ): void {
         const ctx = this.ctx;
         const name = pool.config.name;
@@ -79,7 +70,7 @@ export class Tunnels {
                 const other = ctx.pools.pick(pool);
                 if (other && other.pool !== pool) {
                     ctx.metrics.retry(name);
-                    return this.via(other.pool, target, client, head, destination, t0, true, session);
+                    return this.connect(other.pool, target, client, head, destination, t0, session, true);
                 }
             }
             this.answer(client, status ?? (reason === "timeout" ? 504 : 502), name, destination, t0, rawHead);
