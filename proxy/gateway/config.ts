@@ -73,6 +73,11 @@ export interface GatewayFileConfig {
         readonly sessionUsername: string;
         /** Sessions remembered for sticky-break counting (oldest forgotten first). */
         readonly maxSessions: number;
+        /**
+         * IP-echo probe: every `intervalMs`, through each pool, GET this https URL over TLS inside a tunnel and learn
+         * the address it answers ("" = no probe; one request per interval per pool).
+         */
+        readonly echo: { readonly url: string; readonly intervalMs: number; readonly insecureSkipVerify: boolean };
     };
     /**
      * Optional crawler authentication: crawlers must send `Proxy-Authorization: Basic` with one of these
@@ -99,6 +104,7 @@ export const EXIT_IP_DEFAULTS: GatewayFileConfig["exitIp"] = {
     sessionPattern: "",
     sessionUsername: "{user}-session-{session}",
     maxSessions: 10_000,
+    echo: { url: "", intervalMs: 60_000, insecureSkipVerify: false },
 };
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const HOST = /^[A-Za-z0-9.-]+$/;
@@ -145,6 +151,7 @@ export function validateGatewayConfig(raw: unknown, file = "gateway config"): Ga
     const pr = f.sub("probe", true);
     const h = f.sub("health", true);
     const x = f.sub("exitIp", true);
+    const echo = x.sub("echo", true);
     const cfg: GatewayFileConfig = {
         vendor: f.str("vendor", undefined, NAME),
         listen: {
@@ -191,6 +198,11 @@ export function validateGatewayConfig(raw: unknown, file = "gateway config"): Ga
             sessionPattern: x.str("sessionPattern", EXIT_IP_DEFAULTS.sessionPattern),
             sessionUsername: x.str("sessionUsername", EXIT_IP_DEFAULTS.sessionUsername),
             maxSessions: x.num("maxSessions", EXIT_IP_DEFAULTS.maxSessions, 1, 1_000_000, true),
+            echo: {
+                url: echo.str("url", "", /^$|^https:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?\/[^\s]*$/),
+                intervalMs: echo.num("intervalMs", EXIT_IP_DEFAULTS.echo.intervalMs, 1000, 86_400_000, true),
+                insecureSkipVerify: echo.bool("insecureSkipVerify", false),
+            },
         },
         logSampleRate: f.num("logSampleRate", 0.01, 0, 1),
         shutdownGraceMs: f.num("shutdownGraceMs", 30_000, 0, 3_600_000, true),

@@ -14,7 +14,10 @@
  * the first sightings are the distinct addresses, so reuse = 1 - distinct / samples (with the sketch's error).
  */
 
+import * as net from "net";
+import * as tls from "tls";
 import { GatewayFileConfig } from "./config";
+import { readProxyResponseHead } from "./upstream";
 
 const P = 12;
 const M = 1 << P;
@@ -216,10 +219,16 @@ export class ExitIpTracker {
     ) {
         this.sessions = new StickySessions(cfg.maxSessions);
         if (cfg.sessionPattern) this.pattern = new RegExp(cfg.sessionPattern);
-        if (cfg.header) for (const p of pools) this.pools.set(p, new PoolExitIps());
+        if (this.enabled) for (const p of pools) this.pools.set(p, new PoolExitIps());
     }
 
+    /** Exit IPs are learned (from the header, the echo probe, or both). */
     get enabled(): boolean {
+        return this.cfg.header !== "" || this.cfg.echo.url !== "";
+    }
+
+    /** The pools' answers carry the exit IP in a header. */
+    get readsHeader(): boolean {
         return this.cfg.header !== "";
     }
 
@@ -270,4 +279,80 @@ export class ExitIpTracker {
     read(pool: string): WindowReading[] {
         return this.pools.get(pool)?.read(this.now()) ?? [];
     }
+}
+
+/**
+ * The IP-echo probe: through `pool`, CONNECT to the echo endpoint's host and port, speak TLS inside the tunnel, GET
+ * its path and read the address it answers (plain text, or JSON with `ip` or `origin`). One request per probe.
+ */
+export function echoProbe(
+    pool: { host: string; port: number; authorization: string },
+    echo: { url: string; insecureSkipVerify: boolean },
+    timeoutMs: number,
+): Promise<string> {
+    const u = new URL(echo.url);
+    const port = Number(u.port || 443);
+    const authority = `${u.hostname}:${port}`;
+    return new Promise((resolve, reject) => {
+        let secure: tls.TLSSocket | undefined;
+        const socket = net.connect({ host: pool.host, port: pool.port });
+        const fail = (e: Error) => {
+            clearTimeout(timer);
+            secure?.destroy();
+            socket.destroy();
+            reject(e);
+        };
+        const timer = setTimeout(() => fail(new Error(`no echo within ${timeoutMs} ms`)), timeoutMs);
+        socket.once("error", fail);
+        socket.once("connect", () => {
+            socket.write(
+                `CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\nProxy-Authorization: ${pool.authorization}\r\n\r\n`,
+            );
+            readProxyResponseHead(socket, 16_384).then((head) => {
+                if (head.status < 200 || head.status > 299) return fail(new Error(`CONNECT answered ${head.status}`));
+                if (head.rest.length > 0) socket.unshift(head.rest);
+                const s = tls.connect({
+                    socket,
+                    servername: net.isIP(u.hostname) ? undefined : u.hostname,
+                    rejectUnauthorized: !echo.insecureSkipVerify,
+                    ALPNProtocols: ["http/1.1"],
+                });
+                secure = s;
+                let text = "";
+                s.on("error", fail);
+                s.on("data", (c: Buffer) => {
+                    text += c.toString("latin1");
+                    if (text.length > 16_384) fail(new Error("echo answer too large"));
+                });
+                s.on("end", () => {
+                    clearTimeout(timer);
+                    s.destroy();
+                    const ip = parseEcho(text);
+                    if (ip) resolve(ip);
+                    else reject(new Error(`no address in the echo answer ${JSON.stringify(text.slice(0, 200))}`));
+                });
+                s.once("secureConnect", () =>
+                    s.write(`GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nConnection: close\r\n\r\n`),
+                );
+            }, fail);
+        });
+    });
+}
+
+/** The address in an IP-echo HTTP answer (status 200; body an address, or JSON with `ip` or `origin`). */
+export function parseEcho(answer: string): string | undefined {
+    if (!/^HTTP\/1\.[01] 200/.test(answer)) return undefined;
+    const at = answer.indexOf("\r\n\r\n");
+    if (at < 0) return undefined;
+    let body = answer.slice(at + 4).trim();
+    if (body.startsWith("{")) {
+        try {
+            const j = JSON.parse(body) as { ip?: unknown; origin?: unknown };
+            body = String(j.ip ?? j.origin ?? "");
+        } catch {
+            return undefined;
+        }
+    }
+    const ip = body.split(",")[0].trim();
+    return net.isIP(ip) ? ip : undefined;
 }

@@ -216,7 +216,7 @@ export class Forwarder {
                 return;
             }
             const relayed = endToEndObject(upRes.rawHeaders);
-            if (ctx.exitIps.enabled) this.learnExitIp(name, upRes, relayed, x.session);
+            if (ctx.exitIps.readsHeader) this.learnExitIp(name, upRes, relayed, x.session);
             try {
                 res.writeHead(status, upRes.statusMessage, relayed);
             } catch {

@@ -19,7 +19,7 @@ import { portOf, startOpsServer } from "../common/ops-server";
 import { GatewayFileConfig, GatewayPool } from "./config";
 import { GatewayContext, REASONS } from "./context";
 import { DestinationPolicy, Refusal } from "./destinations";
-import { ExitIpTracker } from "./exit-ips";
+import { ExitIpTracker, echoProbe } from "./exit-ips";
 import { Forwarder } from "./forward";
 import { GatewayMetrics } from "./metrics";
 import { Pools, probePool, readCredentials } from "./pools";
@@ -142,10 +142,36 @@ export class Gateway {
         this.timers.push(setInterval(() => this.tunnels.flushAll(), BYTES_FLUSH_MS));
         this.timers.push(setInterval(() => this.pools.refresh(), HEALTH_REFRESH_MS));
         this.timers.push(setInterval(() => this.probeAll(), this.cfg.probe.intervalMs));
+        if (this.cfg.exitIp.echo.url) {
+            this.timers.push(setInterval(() => void this.echoAll(), this.cfg.exitIp.echo.intervalMs));
+            void this.echoAll();
+        }
         this.probeAll();
         const ports = { proxyPort: portOf(server), metricsPort: portOf(this.opsServer) };
         this.log.info("gateway listening", { vendor: this.cfg.vendor, ...ports, pools: this.cfg.pools.length });
         return ports;
+    }
+
+    /** The IP-echo probe of every pool once; each address learned counts as one sample of its pool. */
+    async echoAll(): Promise<void> {
+        await Promise.all(
+            this.pools.all.map(async (p) => {
+                try {
+                    const ip = await echoProbe(
+                        { host: p.config.host, port: p.config.port, authorization: p.authorization },
+                        this.cfg.exitIp.echo,
+                        this.cfg.probe.timeoutMs,
+                    );
+                    this.ctx.exitIps.learn(p.config.name, ip);
+                } catch (e) {
+                    this.log.warn("exit-IP echo probe failed", {
+                        vendor: this.cfg.vendor,
+                        pool: p.config.name,
+                        error: (e as Error).message,
+                    });
+                }
+            }),
+        );
     }
 
     /** Probes every pool once (not a pool whose previous probe is still running). */

@@ -99,7 +99,7 @@ export class Tunnels {
                         upstream.destroy();
                         return ctx.end();
                     }
-                    const exitIp = ctx.exitIps.enabled ? headerOf(answer.head, ctx.cfg.exitIp.header) : undefined;
+                    const exitIp = ctx.exitIps.readsHeader ? headerOf(answer.head, ctx.cfg.exitIp.header) : undefined;
                     if (exitIp !== undefined) ctx.exitIps.learn(name, exitIp, session);
                     const kept =
                         exitIp !== undefined && !ctx.cfg.exitIp.stripHeader

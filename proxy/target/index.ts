@@ -1,10 +1,13 @@
 /**
  * target: a destination emulator over HTTP and HTTPS (HTTP/1.1 and HTTP/2, a self-signed certificate made at
  * start). `/bytes/N` answers N bytes, `/status/N` answers status N; a configured share of requests gets the 403 or
- * 429 a site answers to a banned proxy exit IP.
+ * 429 a site answers to a banned proxy exit IP. `/ip` is an IP-echo endpoint: it answers the client's exit address,
+ * which the vendor simulator passes in a PROXY protocol v1 line ahead of a tunnel's TLS bytes (or in `X-Exit-IP` on
+ * plain HTTP); without either, the peer's address.
  */
 import * as http from "http";
 import * as http2 from "http2";
+import * as net from "net";
 import { Counter, Registry, collectDefaultMetrics } from "prom-client";
 import { TARGET_METRICS } from "../../catalog/loadgen";
 import { Fields, ProgramConfigError } from "../common/config-file";
@@ -63,6 +66,9 @@ export class Target {
     private readonly log: Logger;
     private readonly random: () => number;
     private readonly zeros = Buffer.alloc(64 * 1024, 120);
+    /** Exit addresses from PROXY lines, by the connection's peer address and port; raw TLS-port connections. */
+    private readonly exits = new Map<string, string>();
+    private readonly rawTls = new Set<net.Socket>();
 
     constructor(
         readonly cfg: TargetConfig,
@@ -97,19 +103,57 @@ export class Target {
                 server.listen(port, this.cfg.listen.host, () => resolve());
             });
         await listen(plain, this.cfg.listen.httpPort);
-        await listen(secure, this.cfg.listen.httpsPort);
+        // The TLS port reads an optional PROXY protocol v1 line, then hands the connection to the TLS server.
+        const front = net.createServer((socket) => this.acceptTls(socket, secure));
+        await listen(front as unknown as http.Server, this.cfg.listen.httpsPort);
         const ops = await startOpsServer(this.cfg.listen.metricsPort, this.cfg.listen.host, {
             registry: this.registry,
             ready: () => true,
         });
-        this.servers = [plain, secure, ops];
-        const ports = { httpPort: portOf(plain), httpsPort: portOf(secure), metricsPort: portOf(ops) };
+        this.servers = [plain, front, ops];
+        const ports = {
+            httpPort: portOf(plain),
+            httpsPort: portOf(front as unknown as http.Server),
+            metricsPort: portOf(ops),
+        };
         this.log.info("target listening", ports);
         return ports;
     }
 
+    private acceptTls(socket: net.Socket, secure: http2.Http2SecureServer): void {
+        this.rawTls.add(socket);
+        const key = `${socket.remoteAddress}:${socket.remotePort}`;
+        socket.once("close", () => {
+            this.rawTls.delete(socket);
+            this.exits.delete(key);
+        });
+        socket.on("error", () => socket.destroy());
+        socket.once("readable", () => {
+            const first = socket.read() as Buffer | null;
+            if (first === null) return;
+            let rest = first;
+            if (first.subarray(0, 6).toString("latin1") === "PROXY ") {
+                const end = first.indexOf("\r\n");
+                const fields = first.subarray(0, Math.max(0, end)).toString("latin1").split(" ");
+                if (end > 0 && net.isIP(fields[2] ?? "")) this.exits.set(key, fields[2]);
+                rest = end > 0 ? first.subarray(end + 2) : Buffer.alloc(0);
+            }
+            if (rest.length > 0) socket.unshift(rest);
+            secure.emit("connection", socket);
+        });
+    }
+
+    /** The client's exit address: from a PROXY line on its connection, the X-Exit-IP header, or the peer. */
+    private exitOf(req: http.IncomingMessage | http2.Http2ServerRequest): string {
+        const s = req.socket;
+        const fromProxy = this.exits.get(`${s?.remoteAddress}:${s?.remotePort}`);
+        const header = req.headers["x-exit-ip"];
+        return fromProxy ?? (typeof header === "string" ? header : (s?.remoteAddress ?? ""));
+    }
+
     async stop(): Promise<void> {
         for (const s of this.h2Sessions) s.destroy();
+        for (const s of this.rawTls) s.destroy();
         await Promise.all(
             this.servers.map((s) => {
                 s.closeAllConnections?.();
@@ -125,6 +169,17 @@ export class Target {
     ): void {
         const protocol = req.httpVersion === "2.0" ? "h2" : "h1";
         const url = req.url ?? "/";
+        if (url === "/ip") {
+            const ip = this.exitOf(req);
+            this.answers.labels("200", protocol, scheme).inc();
+            req.resume();
+            (res as http.ServerResponse).writeHead(200, {
+                "content-type": "text/plain",
+                "content-length": Buffer.byteLength(ip) + 1,
+            });
+            res.end(ip + "\n");
+            return;
+        }
         let status = 200;
         let size = 64;
         const bytes = /^\/bytes\/([0-9]{1,10})/.exec(url);

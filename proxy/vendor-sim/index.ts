@@ -387,12 +387,16 @@ export class VendorSim {
             if (error === "unreachable") return reply(502, error, DESTINATION_ERROR);
             if (error) return reply(Number(error), error);
             this.count("200");
-            const established = `HTTP/1.1 200 Connection Established\r\n${this.exitHeaderLine(this.exitIp(this.session(req)))}\r\n`;
-            const forward = target.port === 443 && this.cfg.forwardTls ? this.cfg.forwardTls : this.cfg.forward;
+            const exitIp = this.exitIp(this.session(req));
+            const established = `HTTP/1.1 200 Connection Established\r\n${this.exitHeaderLine(exitIp)}\r\n`;
+            const tls = target.port === 443 && this.cfg.forwardTls !== "";
+            const forward = tls ? this.cfg.forwardTls : this.cfg.forward;
             if (forward) {
                 const [host, port] = forward.split(":");
                 const up = net.connect({ host, port: Number(port) }, () => {
                     client.write(established);
+                    // The target's TLS port learns the exit address from a PROXY protocol v1 line (its IP echo).
+                    if (tls && exitIp !== undefined) up.write(`PROXY TCP4 ${exitIp} 127.0.0.1 0 443\r\n`);
                     if (head.length > 0) up.write(head);
                     this.relay(client, up);
                 });

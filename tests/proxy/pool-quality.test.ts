@@ -1,7 +1,9 @@
 import { expect } from "chai";
 import * as http from "http";
-import { SKETCH_STANDARD_ERROR } from "../../proxy/gateway/exit-ips";
-import { SIM_SESSION, VendorSim, validateVendorSimConfig } from "../../proxy/vendor-sim";
+import { EXIT_IP_DEFAULTS } from "../../proxy/gateway/config";
+import { SKETCH_STANDARD_ERROR, echoProbe, parseEcho } from "../../proxy/gateway/exit-ips";
+import { Target, validateTargetConfig } from "../../proxy/target";
+import { SIM_SESSION, VendorSim, simExitIp, validateVendorSimConfig } from "../../proxy/vendor-sim";
 import {
     CREDS,
     HOST,
@@ -58,6 +60,7 @@ describe("pool quality: exit IPs learned from the vendor's header, live on loopb
         const g = await startGateway(
             gatewayConfig([{ name: "p1", port: proxyPort }], {
                 exitIp: {
+                    ...EXIT_IP_DEFAULTS,
                     header: EXIT_HEADER,
                     stripHeader: exitIp.stripHeader ?? true,
                     sessionPattern: SIM_SESSION.source,
@@ -168,5 +171,64 @@ describe("pool quality: exit IPs learned from the vendor's header, live on loopb
         }
         // 3 windows x (distinct, samples, reuse) + session requests and breaks.
         expect(counts).to.deep.equal([11, 11]);
+    });
+});
+
+describe("pool quality: the IP-echo probe over TLS inside a tunnel, live on loopback", function () {
+    this.timeout(30_000);
+    const { track } = cleanupAfterEach();
+
+    it("reads through each pool the exit address the target echoes, and counts one sample per probe", async () => {
+        const target = new Target(
+            validateTargetConfig({ listen: { host: HOST, httpPort: 0, httpsPort: 0, metricsPort: 0 } }),
+            { processMetrics: false },
+        );
+        const tp = await target.start();
+        track(target);
+        let i = 0;
+        const cycle = () => (i++ % 500) / 500 + 1e-9;
+        const sim = new VendorSim(
+            validateVendorSimConfig({
+                vendor: "vendor-t",
+                pool: "p1",
+                listen: { host: HOST, proxyPort: 0, metricsPort: 0 },
+                username: CREDS.username,
+                password: CREDS.password,
+                forward: `${HOST}:${tp.httpPort}`,
+                forwardTls: `${HOST}:${tp.httpsPort}`,
+                exitIps: { size: 500 },
+            }),
+            { processMetrics: false, random: cycle },
+        );
+        const { proxyPort } = await sim.start();
+        track(sim);
+        const pool = { host: HOST, port: proxyPort, authorization: basic(CREDS.username, CREDS.password) };
+        const echo = { url: "https://echo.test/ip", insecureSkipVerify: true };
+        // The address the probe reads is the one the simulator used for that tunnel (draws 0, 1, 2, ...).
+        expect(await echoProbe(pool, echo, 5000)).to.equal(simExitIp(0));
+        expect(await echoProbe(pool, echo, 5000)).to.equal(simExitIp(1));
+        // Certificates are checked unless told: the target's is self-signed.
+        let refused = "";
+        await echoProbe(pool, { ...echo, insecureSkipVerify: false }, 5000).catch((e: Error) => (refused = e.message));
+        expect(refused).to.match(/self.signed|certificate/i);
+        // The gateway, learning only from the probe (no header), counts one sample per probe per pool.
+        const g = await startGateway(
+            gatewayConfig([{ name: "p1", port: proxyPort }], {
+                exitIp: { ...EXIT_IP_DEFAULTS, echo: { ...echo, intervalMs: 3_600_000 } },
+            }),
+        );
+        track(g.gw);
+        for (let n = 0; n < 20; n++) await g.gw.echoAll();
+        const m = await scrape(g.metricsPort);
+        const samples = metricValue(m, "proxy_pool_exit_ip_samples", { pool: "p1", window: "1h" });
+        expect(samples).to.be.within(20, 21); // the probe at start may have landed too
+        expect(metricValue(m, "proxy_pool_exit_ips_distinct", { pool: "p1", window: "1h" })).to.equal(samples);
+    });
+
+    it("parses plain and JSON echo answers and refuses anything else", () => {
+        expect(parseEcho("HTTP/1.1 200 OK\r\n\r\n203.0.113.7\n")).to.equal("203.0.113.7");
+        expect(parseEcho('HTTP/1.1 200 OK\r\n\r\n{"origin":"2001:db8::1"}')).to.equal("2001:db8::1");
+        expect(parseEcho("HTTP/1.1 200 OK\r\n\r\n<html>")).to.equal(undefined);
+        expect(parseEcho("HTTP/1.1 403 Forbidden\r\n\r\n203.0.113.7")).to.equal(undefined);
     });
 });
