@@ -396,6 +396,14 @@ describe("stack config: pool quality (vendors[].exitIp, pools[].simulator.exitIp
         expect(new RegExp(file.exitIp.sessionPattern).exec("crawler-session-42")?.groups?.session).to.equal("42");
         const sim = validateVendorSimConfig(JSON.parse(JSON.stringify(simulatorFileConfig(cfg, b, b.pools[0], "/s"))));
         expect(sim.exitIps).to.deep.equal({ size: 5000, rotation: "random", degradedTo: 0, header: "x-exit-ip" });
+        const c = cfg.vendors.find((v) => v.name === "vendor-c")!;
+        const echo = validateGatewayConfig(JSON.parse(JSON.stringify(gatewayFileConfig(cfg, c, "/s")))).exitIp;
+        expect(echo.header).to.equal("");
+        expect(echo.echo).to.deep.equal({
+            url: "https://ip-echo.example/ip",
+            intervalMs: 15_000,
+            insecureSkipVerify: true,
+        });
         const a = cfg.vendors.find((v) => v.name === "vendor-a")!;
         expect(
             validateGatewayConfig(JSON.parse(JSON.stringify(gatewayFileConfig(cfg, a, "/s")))).exitIp.header,
@@ -407,9 +415,11 @@ describe("stack config: pool quality (vendors[].exitIp, pools[].simulator.exitIp
             r.vendors[1].exitIp.sessionPattern = "^(?<user>.+)$";
             r.vendors[1].exitIp.minDistinctPerHour = -1;
             r.vendors[1].pools[0].simulator.exitIps.rotation = "round-robin";
+            r.vendors[2].exitIp = { echoUrl: "http://ip-echo.example/ip" };
         });
         expectProblem(raw, "proxy-monitor:vendors[1].exitIp.sessionPattern", /\(\?<session>/);
         expectProblem(raw, "proxy-monitor:vendors[1].exitIp.minDistinctPerHour", /0/);
         expectProblem(raw, "proxy-monitor:vendors[1].pools[0].simulator.exitIps.rotation", /random or sticky/);
+        expectProblem(raw, "proxy-monitor:vendors[2].exitIp.echoUrl", /https URL/);
     });
 });

@@ -75,6 +75,11 @@ export function gatewayFileConfig(cfg: StackConfig, vendor: VendorConfig, secret
                   stripHeader: vendor.exitIp.stripHeader,
                   sessionPattern: vendor.exitIp.sessionPattern,
                   sessionUsername: vendor.exitIp.sessionUsername,
+                  echo: {
+                      url: vendor.exitIp.echoUrl,
+                      intervalMs: Math.max(1000, durationMs(vendor.exitIp.echoInterval)),
+                      insecureSkipVerify: vendor.exitIp.echoInsecureSkipVerify,
+                  },
               }
             : EXIT_IP_DEFAULTS,
         logSampleRate: g.logSampleRate,
