@@ -87,11 +87,21 @@ export const R = {
     jobTargetsUp: "job:up:sum",
     jobTargets: "job:up:count",
 
+    // Pool quality (extra label `window`: 5m, 1h, 24h). Each gateway replica counts its own traffic: the largest
+    // replica's distinct count is a lower bound of the pool's; reuse is the replicas' sample-weighted mean.
+    vendorPoolWindowExitIps: "vendor_pool_window:proxy_pool_exit_ips_distinct:max",
+    vendorPoolWindowExitIpSamples: "vendor_pool_window:proxy_pool_exit_ip_samples:sum",
+    vendorPoolWindowExitIpReuse: "vendor_pool_window:proxy_pool_exit_ip_reuse:ratio",
+    /** Share of sticky-session requests whose exit IP changed mid-session. */
+    vendorPoolStickyBreaks: "vendor_pool:proxy_pool_sticky_session_breaks:ratio_rate5m",
+
     // Configuration as series (constant, one per vendor), so alerts and dashboards join thresholds by `vendor`.
     vendorPricePerGb: "vendor:proxy_price_per_gb:config",
     vendorSuccessObjective: "vendor:proxy_sla_success_objective:config",
     vendorLatencyObjectiveMs: "vendor:proxy_sla_latency_p95_milliseconds:config",
     vendorDailyBudgetBytes: "vendor:proxy_bandwidth_budget_bytes_per_day:config",
+    /** `vendors[].exitIp.minDistinctPerHour`, when above 0. */
+    vendorMinExitIpsPerHour: "vendor:proxy_pool_exit_ips_min_per_hour:config",
 } as const;
 
 /** `vendor:proxy_request_errors:ratio_rate<window>`: errors counted against the vendor over all requests. */

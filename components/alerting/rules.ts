@@ -157,7 +157,19 @@ export function buildAlertRules(cfg: StackConfig): { groups: AlertGroup[] } {
             "{{ $labels.vendor }} in {{ $labels.cluster }} costs {{ $value | humanize }} per hour over the last hour, more than twice its 7-day average.",
         ),
     ];
+    const floor = R.vendorMinExitIpsPerHour;
     const pools: AlertRule[] = [
+        rule(
+            "PoolExitIpDiversityLow",
+            "critical",
+            // Only a pool busy enough to show its rotation: at least twice the floor in samples over the hour.
+            `(${R.vendorPoolWindowExitIps}{window="1h"} < ${ON} group_left () ${floor}) ` +
+                `and on (cluster, vendor, pool) ` +
+                `(${R.vendorPoolWindowExitIpSamples}{window="1h"} >= ${ON} group_left () (2 * ${floor}))`,
+            "15m",
+            "A pool rotates through fewer exit IPs per hour than contracted.",
+            "Pool {{ $labels.pool }} of {{ $labels.vendor }} in {{ $labels.cluster }} used about {{ $value }} distinct exit IPs in the last hour, below the vendor's floor (vendors[].exitIp.minDistinctPerHour): crawlers reuse the same few IPs and get banned.",
+        ),
         rule(
             "VendorPoolDown",
             "warning",

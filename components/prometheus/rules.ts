@@ -4,7 +4,7 @@
  * budgets) is recorded as constant series per vendor, so alerts and dashboards join thresholds `on(cluster, vendor)`.
  */
 import { DATA_MODEL, L, QUANTILES, R, SLO_WINDOWS, VENDOR_ERROR_STATUS_REGEX, vendorErrorRatio } from "../../catalog";
-import { GATEWAY_POOL } from "../../catalog/gateway";
+import { GATEWAY_POOL, POOL_QUALITY_METRICS, WINDOW_LABEL } from "../../catalog/gateway";
 import { StackConfig } from "../config";
 import { promqlString } from "./escape";
 
@@ -167,7 +167,24 @@ export function buildRecordingRules(cfg: StackConfig): { groups: RuleGroup[] } {
         constant(R.vendorSuccessObjective, v.name, v.sla.successObjective),
         constant(R.vendorLatencyObjectiveMs, v.name, v.sla.p95LatencyMs),
         ...(v.dailyBudgetGb > 0 ? [constant(R.vendorDailyBudgetBytes, v.name, v.dailyBudgetGb * 1e9)] : []),
+        ...(v.exitIp && v.exitIp.minDistinctPerHour > 0
+            ? [constant(R.vendorMinExitIpsPerHour, v.name, v.exitIp.minDistinctPerHour)]
+            : []),
     ]);
+    const W = WINDOW_LABEL;
+    const q = POOL_QUALITY_METRICS;
+    const poolQuality: RecordingRule[] = [
+        { record: R.vendorPoolWindowExitIps, expr: `max ${by(C, V, P, W)} (${q.distinct.name})` },
+        { record: R.vendorPoolWindowExitIpSamples, expr: `sum ${by(C, V, P, W)} (${q.samples.name})` },
+        {
+            record: R.vendorPoolWindowExitIpReuse,
+            expr: `sum ${by(C, V, P, W)} (${q.reuse.name} * ${q.samples.name}) / ${by(C, V, P, W).replace("by", "on")} (${R.vendorPoolWindowExitIpSamples} > 0)`,
+        },
+        {
+            record: R.vendorPoolStickyBreaks,
+            expr: `sum ${by(C, V, P)} (rate(${q.sessionBreaks.name}[5m])) / ${by(C, V, P).replace("by", "on")} (sum ${by(C, V, P)} (rate(${q.sessionRequests.name}[5m])) > 0)`,
+        },
+    ];
 
     const infra: RecordingRule[] = [
         {
@@ -201,6 +218,7 @@ export function buildRecordingRules(cfg: StackConfig): { groups: RuleGroup[] } {
             { name: "proxy-monitor-latency.rules", rules: latency },
             { name: "proxy-monitor-bandwidth.rules", rules: [...bandwidth, ...istio] },
             { name: "proxy-monitor-health.rules", rules: health },
+            { name: "proxy-monitor-pool-quality.rules", rules: poolQuality },
         ],
     };
 }

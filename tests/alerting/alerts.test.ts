@@ -82,6 +82,7 @@ const s = (name: string, labels: Record<string, string>, values: string): Series
     values,
 });
 const V = { cluster: "dev", vendor: "vendor-a" };
+const VB = { cluster: "dev", vendor: "vendor-b" };
 
 interface Case {
     alert: string;
@@ -231,6 +232,25 @@ const CASES: Case[] = [
         labels: { ...V, pool: "dc-us-east" },
         value: 0,
         silent: [s("vendor_pool:proxy_pool_health:avg", { ...V, pool: "dc-us-east" }, "1x20")],
+    },
+    {
+        // A residential pool degraded to 5 exit IPs (the gateway's gauges as the pool-quality test reads them live),
+        // against vendor-b's floor of 100 per hour in the dev stack; silent while it rotates through 500.
+        alert: "PoolExitIpDiversityLow",
+        evalTime: "20m",
+        firing: [
+            s("proxy_pool_exit_ips_distinct", { ...VB, pool: "res-us", window: "1h", instance: "gw-0" }, "5x30"),
+            s("proxy_pool_exit_ip_samples", { ...VB, pool: "res-us", window: "1h", instance: "gw-0" }, "1000x30"),
+        ],
+        labels: { ...VB, pool: "res-us", window: "1h" },
+        value: 5,
+        silent: [
+            s("proxy_pool_exit_ips_distinct", { ...VB, pool: "res-us", window: "1h", instance: "gw-0" }, "500x30"),
+            s("proxy_pool_exit_ip_samples", { ...VB, pool: "res-us", window: "1h", instance: "gw-0" }, "1000x30"),
+            // A quiet pool (fewer samples than twice the floor) says nothing about rotation.
+            s("proxy_pool_exit_ips_distinct", { ...VB, pool: "res-eu", window: "1h", instance: "gw-0" }, "5x30"),
+            s("proxy_pool_exit_ip_samples", { ...VB, pool: "res-eu", window: "1h", instance: "gw-0" }, "50x30"),
+        ],
     },
     {
         alert: "VendorAllPoolsDown",

@@ -47,7 +47,7 @@ describe("pool-quality series: a constant per pool, never per exit IP", () => {
         for (const m of Object.values(POOL_QUALITY_METRICS)) expect(KEPT.gateway).to.include(m.name);
         const dev = stackConfig("dev");
         const learning = dev.vendors.filter((v) => v.exitIp).reduce((s, v) => s + v.pools.length, 0);
-        expect(learning).to.equal(2);
+        expect(learning).to.equal(3); // vendor-b's two pools (header) and vendor-c's one (echo probe)
         expect(estimateActiveSeries(dev).parts.poolQuality.series).to.equal(learning * 11 * dev.gateway.maxReplicas);
         expect(estimateActiveSeries(stackConfig("prod")).parts.poolQuality.series).to.equal(0);
     });
