@@ -1,101 +1,139 @@
 /** Vendor analytics: vendors side by side, against their SLA, with a per-pool drill-down. */
+import * as dash from "@grafana/grafana-foundation-sdk/dashboard";
 import { R, vendorErrorRatio } from "../catalog";
 import { StackConfig } from "../components/config";
 import { CV, CVP, dashboard, query, tablePanel, timeseriesPanel } from "./common";
 
 export function vendorAnalytics(_cfg: StackConfig) {
-    return dashboard(
-        "proxy-monitor-vendors",
-        "Vendor analytics",
-        "Success, latency, status classes and unit costs per vendor and pool, against each SLA.",
-    )
-        .withPanel(
-            timeseriesPanel(
-                "Success ratio vs objective",
-                "Success ratio (5m) and the vendor's configured objective.",
-                "percentunit",
-                [
-                    query(`${R.vendorSuccessRatio}{${CV}}`, "{{vendor}}"),
-                    query(`${R.vendorSuccessObjective}{${CV}}`, "{{vendor}} objective"),
-                ],
-            ),
+    return (
+        dashboard(
+            "proxy-monitor-vendors",
+            "Vendor analytics",
+            "Success, latency, status classes and unit costs per vendor and pool, against each SLA.",
         )
-        .withPanel(
-            timeseriesPanel(
-                "Latency percentiles by vendor",
-                "p50, p95 and p99 of the time to the proxy's answer, and the p95 SLA.",
-                "ms",
-                [
-                    query(`${R.vendorLatencyQuantile}{${CV}}`, "{{vendor}} p{{quantile}}"),
-                    query(`${R.vendorLatencyObjectiveMs}{${CV}}`, "{{vendor}} p95 SLA"),
-                ],
-            ),
-        )
-        .withPanel(
-            timeseriesPanel(
-                "Status classes by vendor",
-                "Answers per second by class: 2xx, 3xx, 4xx, 5xx, with 401, 403, 407, 429 apart.",
-                "reqps",
-                [query(`${R.vendorStatusClassRequests}{${CV}}`, "{{vendor}} {{status_class}}")],
-            ),
-        )
-        .withPanel(
-            timeseriesPanel(
-                "Error budget burn",
-                "Errors over the SLO's allowance: 1 spends a 30-day budget in 30 days; pages start at 14.4 (1h).",
-                "short",
-                [
-                    query(
-                        `${vendorErrorRatio("1h")}{${CV}} / on (cluster, vendor) group_left () (1 - ${R.vendorSuccessObjective})`,
-                        "{{vendor}} 1h",
-                    ),
-                ],
-            ),
-        )
-        .withPanel(
-            timeseriesPanel(
-                "Cost per 1,000 successful requests",
-                "Cost per hour over successful requests per hour, times 1,000.",
-                "currencyUSD",
-                [
-                    query(
-                        `${R.vendorCostPerHour}{${CV}} / (${R.vendorRequests}{${CV}} * ${R.vendorSuccessRatio}{${CV}} * 3.6)`,
-                        "{{vendor}}",
-                    ),
-                ],
-            ),
-        )
-        .withPanel(
-            tablePanel("Price per GB", "The configured price of each vendor, per GB (10^9 bytes).", "currencyUSD", [
-                query(`${R.vendorPricePerGb}{${CV}}`, "{{vendor}}"),
-            ]),
-        )
-        .withPanel(
-            timeseriesPanel("Requests by pool", "Requests per second per pool of the selected vendors.", "reqps", [
-                query(`${R.vendorPoolRequests}{${CVP}}`, "{{vendor}}/{{pool}}"),
-            ]),
-        )
-        .withPanel(
-            timeseriesPanel(
-                "Success ratio by pool",
-                "Share of each pool's answers that did not count against the vendor (5m).",
-                "percentunit",
-                [query(`${R.vendorPoolSuccessRatio}{${CVP}}`, "{{vendor}}/{{pool}}")],
-            ),
-        )
-        .withPanel(
-            timeseriesPanel("p95 latency by pool", "95th percentile of the time to answer per pool.", "ms", [
-                query(`${R.vendorPoolLatencyQuantile}{${CVP}, quantile="0.95"}`, "{{vendor}}/{{pool}}"),
-            ]),
-        )
-        .withPanel(
-            timeseriesPanel("Status classes by pool", "Answers per second by class and pool.", "reqps", [
-                query(`${R.vendorPoolStatusClassRequests}{${CVP}}`, "{{vendor}}/{{pool}} {{status_class}}"),
-            ]),
-        )
-        .withPanel(
-            timeseriesPanel("Requests by protocol", "CONNECT tunnels and plain HTTP requests per second.", "reqps", [
-                query(`${R.vendorProtocolRequests}{${CV}}`, "{{vendor}} {{protocol}}"),
-            ]),
-        );
+            .withPanel(
+                timeseriesPanel(
+                    "Success ratio vs objective",
+                    "Success ratio (5m) and the vendor's configured objective.",
+                    "percentunit",
+                    [
+                        query(`${R.vendorSuccessRatio}{${CV}}`, "{{vendor}}"),
+                        query(`${R.vendorSuccessObjective}{${CV}}`, "{{vendor}} objective"),
+                    ],
+                ),
+            )
+            .withPanel(
+                timeseriesPanel(
+                    "Latency percentiles by vendor",
+                    "p50, p95 and p99 of the time to the proxy's answer, and the p95 SLA.",
+                    "ms",
+                    [
+                        query(`${R.vendorLatencyQuantile}{${CV}}`, "{{vendor}} p{{quantile}}"),
+                        query(`${R.vendorLatencyObjectiveMs}{${CV}}`, "{{vendor}} p95 SLA"),
+                    ],
+                ),
+            )
+            .withPanel(
+                timeseriesPanel(
+                    "Status classes by vendor",
+                    "Answers per second by class: 2xx, 3xx, 4xx, 5xx, with 401, 403, 407, 429 apart.",
+                    "reqps",
+                    [query(`${R.vendorStatusClassRequests}{${CV}}`, "{{vendor}} {{status_class}}")],
+                ),
+            )
+            .withPanel(
+                timeseriesPanel(
+                    "Error budget burn",
+                    "Errors over the SLO's allowance: 1 spends a 30-day budget in 30 days; pages start at 14.4 (1h).",
+                    "short",
+                    [
+                        query(
+                            `${vendorErrorRatio("1h")}{${CV}} / on (cluster, vendor) group_left () (1 - ${R.vendorSuccessObjective})`,
+                            "{{vendor}} 1h",
+                        ),
+                    ],
+                ),
+            )
+            .withPanel(
+                timeseriesPanel(
+                    "Cost per 1,000 successful requests",
+                    "Cost per hour over successful requests per hour, times 1,000.",
+                    "currencyUSD",
+                    [
+                        query(
+                            `${R.vendorCostPerHour}{${CV}} / (${R.vendorRequests}{${CV}} * ${R.vendorSuccessRatio}{${CV}} * 3.6)`,
+                            "{{vendor}}",
+                        ),
+                    ],
+                ),
+            )
+            .withPanel(
+                tablePanel("Price per GB", "The configured price of each vendor, per GB (10^9 bytes).", "currencyUSD", [
+                    query(`${R.vendorPricePerGb}{${CV}}`, "{{vendor}}"),
+                ]),
+            )
+            .withPanel(
+                timeseriesPanel("Requests by pool", "Requests per second per pool of the selected vendors.", "reqps", [
+                    query(`${R.vendorPoolRequests}{${CVP}}`, "{{vendor}}/{{pool}}"),
+                ]),
+            )
+            .withPanel(
+                timeseriesPanel(
+                    "Success ratio by pool",
+                    "Share of each pool's answers that did not count against the vendor (5m).",
+                    "percentunit",
+                    [query(`${R.vendorPoolSuccessRatio}{${CVP}}`, "{{vendor}}/{{pool}}")],
+                ),
+            )
+            .withPanel(
+                timeseriesPanel("p95 latency by pool", "95th percentile of the time to answer per pool.", "ms", [
+                    query(`${R.vendorPoolLatencyQuantile}{${CVP}, quantile="0.95"}`, "{{vendor}}/{{pool}}"),
+                ]),
+            )
+            .withPanel(
+                timeseriesPanel("Status classes by pool", "Answers per second by class and pool.", "reqps", [
+                    query(`${R.vendorPoolStatusClassRequests}{${CVP}}`, "{{vendor}}/{{pool}} {{status_class}}"),
+                ]),
+            )
+            .withPanel(
+                timeseriesPanel(
+                    "Requests by protocol",
+                    "CONNECT tunnels and plain HTTP requests per second.",
+                    "reqps",
+                    [query(`${R.vendorProtocolRequests}{${CV}}`, "{{vendor}} {{protocol}}")],
+                ),
+            )
+            // Pool quality: exit-IP rotation, counted in a sketch per pool (vendors with exitIp only).
+            .withRow(new dash.RowBuilder("Pool quality"))
+            .withPanel(
+                timeseriesPanel(
+                    "Distinct exit IPs per hour and day",
+                    "Distinct exit IPs each pool used over the last hour and day (HyperLogLog, 1.6 % standard error; the busiest gateway replica's count), and the vendor's floor per hour.",
+                    "short",
+                    [
+                        query(
+                            `${R.vendorPoolWindowExitIps}{${CVP}, window=~"1h|24h"}`,
+                            "{{vendor}}/{{pool}} {{window}}",
+                        ),
+                        query(`${R.vendorMinExitIpsPerHour}{${CV}}`, "{{vendor}} floor per hour"),
+                    ],
+                ),
+            )
+            .withPanel(
+                timeseriesPanel(
+                    "Exit-IP reuse",
+                    "Share of requests whose exit IP was already used in the last hour: 0 is a fresh IP every time, near 1 a handful of IPs.",
+                    "percentunit",
+                    [query(`${R.vendorPoolWindowExitIpReuse}{${CVP}, window="1h"}`, "{{vendor}}/{{pool}}")],
+                ),
+            )
+            .withPanel(
+                timeseriesPanel(
+                    "Sticky-session breaks",
+                    "Share of sticky-session requests whose exit IP changed mid-session (5m).",
+                    "percentunit",
+                    [query(`${R.vendorPoolStickyBreaks}{${CVP}}`, "{{vendor}}/{{pool}}")],
+                ),
+            )
+    );
 }

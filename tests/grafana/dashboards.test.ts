@@ -16,7 +16,10 @@ const dashboards = allDashboards(cfg) as Record<string, Obj>;
 
 /** Every series something produces: the data model, the gateway's own, recorded, kept from exporters, synthetic. */
 function producedSeries(): Set<string> {
-    const recorded = buildRecordingRules(cfg).groups.flatMap((g) => g.rules.map((r) => r.record));
+    // Config series exist where configured: dev sets what prod does not (an exit-IP floor).
+    const recorded = [cfg, stackConfig("dev")].flatMap((c) =>
+        buildRecordingRules(c).groups.flatMap((g) => g.rules.map((r) => r.record)),
+    );
     return new Set([
         ...Object.values(DATA_MODEL).flatMap((m) => (m.type === "histogram" ? histogramSeries(m.name) : [m.name])),
         ...Object.values(GATEWAY_METRICS).map((m) => m.name),
@@ -31,7 +34,8 @@ function asPromQL(expr: string): string {
     return expr.replace(/\$__(rate_interval|interval|range)/g, "5m");
 }
 
-const panelsOf = (d: Obj): Obj[] => d.panels as Obj[];
+/** The panels with data (rows only group them, and have a title alone). */
+const panelsOf = (d: Obj): Obj[] => (d.panels as Obj[]).filter((p) => p.type !== "row");
 const targetsOf = (d: Obj): { panel: string; expr: string }[] =>
     panelsOf(d).flatMap((p) => (p.targets as Obj[]).map((t) => ({ panel: p.title as string, expr: t.expr as string })));
 
@@ -159,5 +163,24 @@ describe("dashboards", () => {
                 `dashboards/${file}: run npm run dashboards`,
             ).to.equal(text);
         }
+    });
+});
+
+describe("the Pool quality row", () => {
+    it("shows each pool's distinct exit IPs per hour and day against the floor, reuse and sticky breaks", () => {
+        const d = dashboards["vendor-analytics"] as Obj;
+        const panels = d.panels as Obj[];
+        const row = panels.findIndex((p) => p.type === "row" && p.title === "Pool quality");
+        expect(row).to.be.greaterThan(-1);
+        const after = panels
+            .slice(row + 1)
+            .map((p) => ({ title: p.title, exprs: (p.targets as Obj[]).map((t) => t.expr) }));
+        expect(after.map((p) => p.title)).to.deep.equal([
+            "Distinct exit IPs per hour and day",
+            "Exit-IP reuse",
+            "Sticky-session breaks",
+        ]);
+        expect(after[0].exprs.join(" ")).to.contain("vendor_pool_window:proxy_pool_exit_ips_distinct:max");
+        expect(after[0].exprs.join(" ")).to.contain("vendor:proxy_pool_exit_ips_min_per_hour:config");
     });
 });
