@@ -417,9 +417,13 @@ describe("stack config: pool quality (vendors[].exitIp, pools[].simulator.exitIp
             r.vendors[1].pools[0].simulator.exitIps.rotation = "round-robin";
             r.vendors[2].exitIp = { echoUrl: "http://ip-echo.example/ip" };
         });
-        expectProblem(raw, "proxy-monitor:vendors[1].exitIp.sessionPattern", /\(\?<session>/);
-        expectProblem(raw, "proxy-monitor:vendors[1].exitIp.minDistinctPerHour", /0/);
-        expectProblem(raw, "proxy-monitor:vendors[1].pools[0].simulator.exitIps.rotation", /random or sticky/);
-        expectProblem(raw, "proxy-monitor:vendors[2].exitIp.echoUrl", /https URL/);
+        expectProblem(raw, "proxy-monitor:vendors[vendor-b].exitIp.sessionPattern", /\(\?<session>/);
+        expectProblem(raw, "proxy-monitor:vendors[vendor-b].exitIp.minDistinctPerHour", /0/);
+        expectProblem(
+            raw,
+            "proxy-monitor:vendors[vendor-b].pools[res-us].simulator.exitIps.rotation",
+            /random or sticky/,
+        );
+        expectProblem(raw, "proxy-monitor:vendors[vendor-c].exitIp.echoUrl", /https URL/);
     });
 });

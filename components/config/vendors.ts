@@ -1,7 +1,21 @@
 /** `vendors`: the proxy vendors, their pools, SLA and prices; `credentials`: a username and password per pool. */
 import { isIP } from "net";
 import { z } from "zod";
-import { HOST, KeyPath, LABEL, Problem, list, num, obj, oneOf, str, notBelow, uniqueNames } from "./kit";
+import {
+    DURATION,
+    HOST,
+    KeyPath,
+    LABEL,
+    Problem,
+    bool,
+    list,
+    num,
+    obj,
+    oneOf,
+    str,
+    notBelow,
+    uniqueNames,
+} from "./kit";
 
 export const TIERS = ["datacenter", "residential", "mobile", "isp"] as const;
 export type Tier = (typeof TIERS)[number];
@@ -21,7 +35,67 @@ const simulator = obj({
     bandwidthBytesPerSecond: num({ min: 0, int: true })
         .describe("Bandwidth cap per connection, bytes per second (0: none).")
         .default(0),
+    exitIps: obj({
+        size: num({ min: 1, max: 131_072, int: true })
+            .describe("exit IPs in the simulated pool (from 198.18.0.0/15)")
+            .default(1000),
+        rotation: oneOf(["random", "sticky"], "random or sticky")
+            .describe("`random` per request or tunnel, or `sticky` per `-session-<id>` username")
+            .default("random"),
+        degradedTo: num({ min: 0, max: 131_072, int: true })
+            .describe(
+                "serve only this many exit IPs, a fault (0: not degraded; also `POST /admin/exit-ips?degradedTo=N`)",
+            )
+            .default(0),
+    })
+        .optional()
+        .describe("the simulator's exit-IP pool, reported in the vendor's `exitIp.header` (pool quality)"),
 }).superRefine(notBelow("latencyP95Ms", "latencyP50Ms"));
+
+const SESSION_PATTERN = "a regular expression with groups (?<user>…) and (?<session>…)";
+const exitIp = obj({
+    header: str({ re: /^[A-Za-z0-9-]+$/, expected: "an HTTP header name such as x-exit-ip" })
+        .describe("response header the vendor sets with the exit IP (CONNECT replies and plain-HTTP responses)")
+        .optional(),
+    stripHeader: bool().describe("remove the header before the crawler sees it").default(true),
+    echoUrl: str({
+        re: /^https:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?\/\S*$/,
+        expected: "an https URL such as https://ip-echo.example/ip",
+    })
+        .describe("IP-echo endpoint the gateway GETs over TLS through each pool every `echoInterval`")
+        .optional(),
+    echoInterval: str(DURATION).describe("how often each pool is echo-probed").default("1m"),
+    echoInsecureSkipVerify: bool().describe("accept any certificate from the echo endpoint (dev)").default(false),
+    sessionPattern: z
+        .string({ error: SESSION_PATTERN })
+        .refine(
+            (s) => {
+                try {
+                    new RegExp(s);
+                } catch {
+                    return false;
+                }
+                return s === "" || (s.includes("(?<user>") && s.includes("(?<session>"));
+            },
+            { error: SESSION_PATTERN },
+        )
+        .describe("sticky sessions in the crawler's username: groups `user` and `session` (empty: none)")
+        .default(""),
+    sessionUsername: str({ re: /\{session\}/, expected: "a username template with {session} (and {user})" })
+        .describe("the pool username carrying a session")
+        .default("{user}-session-{session}"),
+    minDistinctPerHour: num({ min: 0, int: true })
+        .describe("distinct exit IPs per hour below which a busy pool pages (PoolExitIpDiversityLow); 0: no alert")
+        .default(0),
+}).superRefine((x, ctx) => {
+    if (!x.header && !x.echoUrl)
+        ctx.addIssue({
+            code: "custom",
+            path: ["header"],
+            message: "a header name such as x-exit-ip, or an echoUrl (or both)",
+            input: undefined,
+        });
+});
 
 const IP = "an IPv4 or IPv6 address such as 203.0.113.10";
 
@@ -80,6 +154,9 @@ const vendor = obj({
     pricePerGb: num({ min: 0 }).describe("Price per GB (10^9 bytes, both directions), in the billing currency."),
     sla: sla.describe("the vendor's service level, for alerts and dashboards"),
     dailyBudgetGb: num({ min: 0 }).describe("Daily bandwidth budget in GB (10^9 bytes); 0 means no budget.").default(0),
+    exitIp: exitIp
+        .optional()
+        .describe("pool quality: where the gateway learns the vendor's exit IPs, sticky sessions, the diversity floor"),
     pools: list(pool, 1)
         .describe("the vendor's proxy endpoints (at least 1)")
         .superRefine((pools, ctx) => {

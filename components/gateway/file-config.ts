@@ -71,12 +71,12 @@ export function gatewayFileConfig(cfg: StackConfig, vendor: VendorConfig, secret
         exitIp: vendor.exitIp
             ? {
                   ...EXIT_IP_DEFAULTS,
-                  header: vendor.exitIp.header,
+                  header: (vendor.exitIp.header ?? "").toLowerCase(),
                   stripHeader: vendor.exitIp.stripHeader,
                   sessionPattern: vendor.exitIp.sessionPattern,
                   sessionUsername: vendor.exitIp.sessionUsername,
                   echo: {
-                      url: vendor.exitIp.echoUrl,
+                      url: vendor.exitIp.echoUrl ?? "",
                       intervalMs: Math.max(1000, durationMs(vendor.exitIp.echoInterval)),
                       insecureSkipVerify: vendor.exitIp.echoInsecureSkipVerify,
                   },
