@@ -127,13 +127,5 @@ export function vendorAnalytics(_cfg: StackConfig) {
                     [query(`${R.vendorPoolWindowExitIpReuse}{${CVP}, window="1h"}`, "{{vendor}}/{{pool}}")],
                 ),
             )
-            .withPanel(
-                timeseriesPanel(
-                    "Sticky-session breaks",
-                    "Share of sticky-session requests whose exit IP changed mid-session (5m).",
-                    "percentunit",
-                    [query(`${R.vendorPoolStickyBreaks}{${CVP}}`, "{{vendor}}/{{pool}}")],
-                ),
-            )
     );
 }

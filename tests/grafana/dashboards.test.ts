@@ -167,7 +167,7 @@ describe("dashboards", () => {
 });
 
 describe("the Pool quality row", () => {
-    it("shows each pool's distinct exit IPs per hour and day against the floor, reuse and sticky breaks", () => {
+    it("shows each pool's distinct exit IPs per hour and day against the floor, and reuse", () => {
         const d = dashboards["vendor-analytics"] as Obj;
         const panels = d.panels as Obj[];
         const row = panels.findIndex((p) => p.type === "row" && p.title === "Pool quality");
@@ -175,11 +175,7 @@ describe("the Pool quality row", () => {
         const after = panels
             .slice(row + 1)
             .map((p) => ({ title: p.title, exprs: (p.targets as Obj[]).map((t) => t.expr) }));
-        expect(after.map((p) => p.title)).to.deep.equal([
-            "Distinct exit IPs per hour and day",
-            "Exit-IP reuse",
-            "Sticky-session breaks",
-        ]);
+        expect(after.map((p) => p.title)).to.deep.equal(["Distinct exit IPs per hour and day", "Exit-IP reuse"]);
         expect(after[0].exprs.join(" ")).to.contain("vendor_pool_window:proxy_pool_exit_ips_distinct:max");
         expect(after[0].exprs.join(" ")).to.contain("vendor:proxy_pool_exit_ips_min_per_hour:config");
     });
