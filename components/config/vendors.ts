@@ -1,6 +1,7 @@
 /** `vendors`: the proxy vendors, their pools, SLA and prices; `credentials`: a username and password per pool. */
 import { isIP } from "net";
 import { z } from "zod";
+import { PROFILES } from "../../catalog/datamodel";
 import { HOST, KeyPath, LABEL, Problem, list, num, obj, oneOf, str, notBelow, uniqueNames } from "./kit";
 
 export const TIERS = ["datacenter", "residential", "mobile", "isp"] as const;
@@ -80,6 +81,11 @@ const vendor = obj({
     pricePerGb: num({ min: 0 }).describe("Price per GB (10^9 bytes, both directions), in the billing currency."),
     sla: sla.describe("the vendor's service level, for alerts and dashboards"),
     dailyBudgetGb: num({ min: 0 }).describe("Daily bandwidth budget in GB (10^9 bytes); 0 means no budget.").default(0),
+    profile: oneOf(PROFILES)
+        .describe(
+            "How the vendor says whose fault a failure is (its error headers, RFC 9209 Proxy-Status); `generic` is status-code heuristics. The cause table per profile is in docs/data-model.md.",
+        )
+        .default("generic"),
     pools: list(pool, 1)
         .describe("the vendor's proxy endpoints (at least 1)")
         .superRefine((pools, ctx) => {

@@ -38,6 +38,8 @@ export function gatewayFileConfig(cfg: StackConfig, vendor: VendorConfig, secret
     const interval = durationMs(g.probeInterval);
     return {
         vendor: vendor.name,
+        profile: vendor.profile,
+        responseHeaders: g.responseHeaders,
         listen: { host: "0.0.0.0", proxyPort: PORTS.gatewayProxy, metricsPort: PORTS.proxyMetrics },
         pools: vendor.pools.map((p) => ({
             name: p.name,

@@ -3,6 +3,7 @@
  * (components/gateway/file-config.ts) with this same type; the program validates it at start.
  */
 import { Fields, ProgramConfigError } from "../common/config-file";
+import { PROFILES, Profile } from "../../catalog/datamodel";
 import { parsePortRange } from "./destinations";
 
 export interface GatewayPool {
@@ -18,6 +19,10 @@ export interface GatewayPool {
 
 export interface GatewayFileConfig {
     readonly vendor: string;
+    /** How the vendor says whose fault a failure is (classify.ts); `generic`: status-code heuristics. */
+    readonly profile: Profile;
+    /** Tell crawlers which pool served them and how many retries it took (X-Proxy-Monitor-Pool/-Retries). */
+    readonly responseHeaders: boolean;
     readonly listen: { readonly host: string; readonly proxyPort: number; readonly metricsPort: number };
     readonly pools: readonly GatewayPool[];
     readonly destinations: {
@@ -123,6 +128,8 @@ export function validateGatewayConfig(raw: unknown, file = "gateway config"): Ga
     const h = f.sub("health", true);
     const cfg: GatewayFileConfig = {
         vendor: f.str("vendor", undefined, NAME),
+        profile: f.str("profile", "generic") as Profile,
+        responseHeaders: f.bool("responseHeaders", false),
         listen: {
             // Loopback unless told: the pods set 0.0.0.0 (their Service and the mesh reach them on the pod IP).
             host: listen.str("host", "127.0.0.1"),
@@ -172,6 +179,8 @@ export function validateGatewayConfig(raw: unknown, file = "gateway config"): Ga
                 `destinations.connectPorts[${i}]: expected a port or a range "lo-hi" within 1..65535, found ${JSON.stringify(e)}`,
             );
     });
+    if (!(PROFILES as readonly string[]).includes(cfg.profile))
+        problems.push(`profile: expected one of ${PROFILES.join(", ")}, found ${JSON.stringify(cfg.profile)}`);
     if (cfg.health.maxEjectionMs < cfg.health.ejectionMs)
         problems.push(`health.maxEjectionMs: expected at least health.ejectionMs (${cfg.health.ejectionMs})`);
     if (problems.length > 0) throw new ProgramConfigError(file, problems);

@@ -4,8 +4,9 @@
  * does a Map lookup rather than prom-client's label hashing.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { DATA_MODEL, DURATION_BUCKETS_MS, FAULTS, Fault } from "../../catalog/datamodel";
+import { CAUSES, Cause, DATA_MODEL, DURATION_BUCKETS_MS, FAULTS, Fault } from "../../catalog/datamodel";
 import { GATEWAY_METRICS, GATEWAY_POOL } from "../../catalog/gateway";
+import { OTHER_DESTINATION } from "../../catalog/datamodel";
 
 type CounterChild = ReturnType<Counter<string>["labels"]>;
 type HistogramChild = ReturnType<Histogram<string>["labels"]>;
@@ -26,6 +27,9 @@ export class GatewayMetrics {
     private readonly outcomes: Counter<string>;
     private readonly panic: Gauge<string>;
     private readonly staleRetries: Counter<string>;
+    private readonly causes: Counter<string>;
+    private readonly retriesByCause: Counter<string>;
+    private readonly bans: Counter<string>;
     private readonly children = new Map<string, CounterChild | HistogramChild>();
 
     constructor(
@@ -55,6 +59,9 @@ export class GatewayMetrics {
         this.outcomes = new Counter(spec(DATA_MODEL.outcomes));
         this.panic = new Gauge(spec(GATEWAY_METRICS.panic));
         this.staleRetries = new Counter(spec(GATEWAY_METRICS.staleRetries));
+        this.causes = new Counter(spec(DATA_MODEL.causes));
+        this.retriesByCause = new Counter(spec(GATEWAY_METRICS.retriesByCause));
+        this.bans = new Counter(spec(DATA_MODEL.bans));
         this.panic.labels(vendor).set(0);
         this.inflight.labels(vendor).set(0);
         this.cut.labels(vendor).inc(0);
@@ -97,15 +104,31 @@ export class GatewayMetrics {
         for (const pool of pools)
             for (const fault of FAULTS) if (fault !== "gateway") this.outcomes.labels(this.vendor, pool, fault).inc(0);
         this.outcomes.labels(this.vendor, GATEWAY_POOL, "gateway").inc(0);
+        for (const pool of pools) {
+            for (const cause of CAUSES) if (cause !== "gateway") this.causes.labels(this.vendor, pool, cause).inc(0);
+            this.bans.labels(this.vendor, pool, OTHER_DESTINATION).inc(0);
+        }
+        this.causes.labels(this.vendor, GATEWAY_POOL, "gateway").inc(0);
     }
 
-    outcome(pool: string, fault: Fault): void {
+    outcome(pool: string, fault: Fault, cause?: Cause): void {
         this.child(this.outcomes, `o\0${pool}\0${fault}`, [this.vendor, pool, fault]).inc();
+        if (cause) this.child(this.causes, `c\0${pool}\0${cause}`, [this.vendor, pool, cause]).inc();
     }
 
     /** An answer the gateway gave itself. */
     gatewayOutcome(): void {
-        this.outcome(GATEWAY_POOL, "gateway");
+        this.outcome(GATEWAY_POOL, "gateway", "gateway");
+    }
+
+    /** A retry on another pool after `pool` failed with `cause`. */
+    retryCause(pool: string, cause: Cause): void {
+        this.retriesByCause.labels(this.vendor, pool, cause).inc();
+    }
+
+    /** A ban a crawler reported (pool "none" when it did not say; destination allowlist-bucketed). */
+    ban(pool: string, destination: string): void {
+        this.bans.labels(this.vendor, pool, destination).inc();
     }
 
     setPanic(on: boolean): void {
