@@ -393,8 +393,8 @@ describe("vendor profiles: causes, retries, ejection, Proxy-Status, sessions, ba
                 destinations: {
                     tracked: ["shop.test"],
                     allowed: ["*"],
-                    connectPorts: ["443", "80"],
-                    allowInternal: true,
+                    connectPorts: ["1-65535"],
+                    allowInternal: false,
                 },
             });
             await connectAndGet(
