@@ -2,7 +2,7 @@
  * The active series the configuration can be expected to produce, computed from the stack config, and the check
  * against `seriesBudget`. docs/data-model.md states the same formula with a worked example.
  */
-import { DURATION_BUCKETS_MS, PROTOCOLS } from "../../catalog/datamodel";
+import { CAUSES, DURATION_BUCKETS_MS, PROTOCOLS } from "../../catalog/datamodel";
 import { GATEWAY_METRICS } from "../../catalog/gateway";
 import { StackConfig } from "../config";
 import { ISTIO_KEPT_METRICS, KEPT } from "./scrape";
@@ -54,9 +54,15 @@ export function estimateActiveSeries(cfg: StackConfig): SeriesEstimate {
         poolHealthAndGatewayOwn: {
             series:
                 (pools * (1 + extrasPerPool) +
-                    vendors * (Object.keys(GATEWAY_METRICS).length - 4 + GATEWAY_PROCESS_SERIES)) *
+                    vendors * (Object.keys(GATEWAY_METRICS).length - 5 + GATEWAY_PROCESS_SERIES)) *
                 replicas,
-            formula: `(pools x ${1 + extrasPerPool} + vendors x ${Object.keys(GATEWAY_METRICS).length - 4 + GATEWAY_PROCESS_SERIES}) x replicas`,
+            formula: `(pools x ${1 + extrasPerPool} + vendors x ${Object.keys(GATEWAY_METRICS).length - 5 + GATEWAY_PROCESS_SERIES}) x replicas`,
+        },
+        // proxy_pool_causes_total (every cause but `gateway` per pool, `gateway` per vendor), the retries by their
+        // two retried causes, and reported bans per pool (and `none`) and destination.
+        causesAndBans: {
+            series: (pools * (CAUSES.length - 1 + 2 + destinations) + vendors * (1 + destinations)) * replicas,
+            formula: `(pools ${pools} x (${CAUSES.length - 1} causes + 2 retried causes + destinations ${destinations}) + vendors ${vendors} x (1 + destinations ${destinations})) x replicas ${replicas}`,
         },
         istioPerNamespace: {
             series: vendors * namespaces * WORKLOADS_PER_NAMESPACE * ISTIO_KEPT_METRICS.length * replicas,

@@ -153,7 +153,9 @@ function brightdata(status: number, m: AnswerMarks): Cause | undefined {
     const v = m.vendor ?? {};
     const text = `${v["x-brd-error"] ?? ""} ${v["x-brd-err-msg"] ?? ""} ${v["x-luminati-error"] ?? ""}`;
     if (/no peers? available/i.test(text)) return "session_lost";
-    const layer = /^(client|policy|peer|target)_/i.exec(v["x-brd-err-code"] ?? "")?.[1]?.toLowerCase();
+    // Since October 2025 also RFC 9209, with the layer's code first in `details` ("client-10060: ...").
+    const layer = (/^(client|policy|peer|target)_/i.exec(v["x-brd-err-code"] ?? "") ??
+        /details="(client|policy|peer|target)-[0-9]/i.exec(m.proxyStatus ?? ""))?.[1]?.toLowerCase();
     if (layer === "client") return "client";
     if (layer === "policy") return "vendor_policy";
     if (layer === "peer") return "vendor_error";
@@ -169,20 +171,31 @@ function brightdata(status: number, m: AnswerMarks): Cause | undefined {
 function oxylabs(status: number, m: AnswerMarks): Cause | undefined {
     const d = m.vendor?.["x-error-description"];
     if (status === 407 || status === 401 || status === 429) return "client";
-    if (d === undefined) return status >= 500 || status === 403 ? "destination" : undefined;
+    // 525 "No Exit Found": no exit node for the request, the vendor's side even without the header.
+    if (d === undefined) return status === 525 ? "vendor_error" : status >= 500 ? "destination" : undefined;
     if (/exit node|session/i.test(d)) return "session_lost";
     if (status === 403) return "vendor_policy";
     return "vendor_error";
 }
 
-/** Zyte Smart Proxy Manager (`X-Crawlera-Error`) and Zyte API proxy mode (`Zyte-Error-Type`). */
+/** Zyte Smart Proxy Manager `X-Crawlera-Error` values that are the target's side (after Zyte's own retries). */
+const ZYTE_DESTINATION =
+    /^(banned|nxdomain|ehostunreach|econnrefused|econnreset|socket_closed_remotely|ssl_tunnel_error|timeout|msgtimeout)$/;
+/** ...and ones that refuse our account or request. */
+const ZYTE_CLIENT =
+    /^(bad_proxy_auth|user_suspended|header_auth|user_session_limit|too_many_conns|invalid_request|bad_uri|bad_header|bad_endpoint|data_error|client_conn_closed)$/;
+
+/**
+ * Zyte Smart Proxy Manager (`X-Crawlera-Error`) and Zyte API proxy mode (`Zyte-Error-Type`, a problem-type path
+ * such as `/download/temporary-error`, read by keyword).
+ */
 function zyte(status: number, m: AnswerMarks): Cause | undefined {
-    const e = (m.vendor?.["x-crawlera-error"] ?? m.vendor?.["zyte-error-type"] ?? "").toLowerCase();
+    const e = (m.vendor?.["x-crawlera-error"] ?? m.vendor?.["zyte-error-type"] ?? "").trim().toLowerCase();
     if (!e) return status === 407 || status === 401 || status === 429 ? "client" : undefined;
-    if (/banned|ban|website|timeout/.test(e)) return "destination";
-    if (/session/.test(e)) return "session_lost";
-    if (/domain_forbidden|forbidden/.test(e)) return "vendor_policy";
-    if (/auth|user_|limit|too_many|serverbusy|bad_header|bad_endpoint/.test(e)) return "client";
+    if (ZYTE_DESTINATION.test(e) || /website|ban|dns/.test(e)) return "destination";
+    if (e === "bad_session_id" || /session/.test(e)) return "session_lost";
+    if (e === "domain_forbidden" || /forbidden/.test(e)) return "vendor_policy";
+    if (ZYTE_CLIENT.test(e) || /auth|limits|account|request/.test(e)) return "client";
     return "vendor_error";
 }
 
