@@ -102,18 +102,20 @@ export class Pools {
         return this.all.some((p) => this.available(p, now));
     }
 
+    /** The available pools other than `exclude`; when no pool at all is available, every pool with weight (panic). */
+    private candidates(exclude?: PoolState): { candidates: PoolState[]; panic: boolean } {
+        const now = this.now();
+        const candidates = this.all.filter((p) => p !== exclude && this.available(p, now));
+        if (candidates.length > 0 || this.all.some((p) => this.available(p, now))) return { candidates, panic: false };
+        return { candidates: this.all.filter((p) => p !== exclude && p.config.weight > 0), panic: true };
+    }
+
     /**
      * A pool chosen by weight among the available ones other than `exclude`. When no pool at all is available,
      * among every pool with weight (panic). Undefined only when `exclude` was the one candidate.
      */
     pick(exclude?: PoolState): PoolChoice | undefined {
-        const now = this.now();
-        let candidates = this.all.filter((p) => p !== exclude && this.available(p, now));
-        let panic = false;
-        if (candidates.length === 0 && !this.all.some((p) => this.available(p, now))) {
-            panic = true;
-            candidates = this.all.filter((p) => p !== exclude && p.config.weight > 0);
-        }
+        const { candidates, panic } = this.candidates(exclude);
         const total = candidates.reduce((s, p) => s + p.config.weight, 0);
         if (total <= 0) return undefined;
         let r = this.random() * total;
@@ -130,13 +132,7 @@ export class Pools {
      * that goes away move. Weighted: score = -weight / ln(hash), hash uniform in (0, 1).
      */
     pickFor(key: string, exclude?: PoolState): PoolChoice | undefined {
-        const now = this.now();
-        let candidates = this.all.filter((p) => p !== exclude && this.available(p, now));
-        let panic = false;
-        if (candidates.length === 0 && !this.all.some((p) => this.available(p, now))) {
-            panic = true;
-            candidates = this.all.filter((p) => p !== exclude && p.config.weight > 0);
-        }
+        const { candidates, panic } = this.candidates(exclude);
         let best: PoolState | undefined;
         let bestScore = -Infinity;
         for (const p of candidates) {

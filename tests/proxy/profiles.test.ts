@@ -6,7 +6,10 @@
  * whatever the crawler's source port, and count the bans crawlers report. Every wait is bounded.
  */
 import { expect } from "chai";
+import * as fs from "fs";
 import * as http from "http";
+import * as os from "os";
+import * as path from "path";
 import * as net from "net";
 // structured-headers ships its types under "exports", which this project's module resolution (node10) does not read:
 // the types from their file, the code from the package's CommonJS entry.
@@ -18,6 +21,7 @@ type Token = SH.Token;
 import { CAUSES, CAUSE_FAULT, Cause, PROFILES, Profile } from "../../catalog/datamodel";
 import { BAN_HEADER, POOL_HEADER, RETRIES_HEADER, SESSION_HEADER } from "../../catalog/gateway";
 import { GatewayFileConfig, validateGatewayConfig } from "../../proxy/gateway/config";
+import { sessionAuthorization } from "../../proxy/gateway/sessions";
 import { ErrorKind } from "../../proxy/vendor-sim";
 import {
     CREDS,
@@ -124,6 +128,15 @@ function header(raw: string, name: string): string | undefined {
         .filter((l) => l.toLowerCase().startsWith(name + ":"))
         .map((l) => l.slice(name.length + 1).trim());
     return values.length ? values.join(", ") : undefined;
+}
+
+/** A crawler credentials file (`crawlers:pw`) in a temporary folder removed at exit. */
+function crawlerAuthFile(): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pm19-"));
+    process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+    const file = path.join(dir, "crawlers");
+    fs.writeFileSync(file, "crawlers:pw\n");
+    return file;
 }
 
 describe("vendor profiles: causes, retries, ejection, Proxy-Status, sessions, bans (real sockets)", function () {
@@ -355,12 +368,7 @@ describe("vendor profiles: causes, retries, ejection, Proxy-Status, sessions, ba
         });
 
         it("a -session-<key> suffix on the crawler's username is the key, authenticates as the bare user, and reaches the vendor in its spelling", async () => {
-            const fs = await import("fs");
-            const os = await import("os");
-            const path = await import("path");
-            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pm19-"));
-            const file = path.join(dir, "crawlers");
-            fs.writeFileSync(file, "crawlers:pw\n");
+            const file = crawlerAuthFile();
             const { port, dest } = await stack("oxylabs", 3, { responseHeaders: true, crawlerAuthFile: file });
             const seen = new Set<string>();
             for (let i = 0; i < 30; i++) {
@@ -375,18 +383,19 @@ describe("vendor profiles: causes, retries, ejection, Proxy-Status, sessions, ba
                 "proxy-authorization": basic("crawlers-session-a%b", "pw"),
             });
             expect(bad.status).to.equal(400);
-            fs.rmSync(dir, { recursive: true });
+            // The key in each vendor's spelling on the pool's username; the pool alone is sticky for the others.
+            const user = (profile: Profile) =>
+                Buffer.from(sessionAuthorization(profile, basic("u", "p"), "abc").slice(6), "base64").toString();
+            expect(user("oxylabs")).to.equal("u-sessid-abc:p");
+            expect(user("brightdata")).to.equal("u-session-abc:p");
+            expect(user("soax")).to.equal("u-sessionid-abc:p");
+            expect(user("zyte")).to.equal("u:p");
         });
     });
 
     describe("ban feedback", () => {
         it("a ban header on the next request and POST /ban (authenticated like crawlers) count per pool and tracked destination", async () => {
-            const fs = await import("fs");
-            const os = await import("os");
-            const path = await import("path");
-            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pm19-"));
-            const file = path.join(dir, "crawlers");
-            fs.writeFileSync(file, "crawlers:pw\n");
+            const file = crawlerAuthFile();
             const auth = basic("crawlers", "pw");
             const { port, metricsPort, dest } = await stack("zyte", 2, {
                 crawlerAuthFile: file,
@@ -434,7 +443,6 @@ describe("vendor profiles: causes, retries, ejection, Proxy-Status, sessions, ba
             expect(metricValue(m, "proxy_crawler_bans_total", { pool: "p2", destination: "shop.test" })).to.equal(1);
             expect(metricValue(m, "proxy_crawler_bans_total", { pool: "p1", destination: "shop.test" })).to.equal(2);
             expect(metricValue(m, "proxy_crawler_bans_total", { pool: "none", destination: "other" })).to.equal(1);
-            fs.rmSync(dir, { recursive: true });
         });
 
         it("the ban and session headers never reach the destination", async () => {
