@@ -141,7 +141,7 @@ describe("stack config", () => {
         it("a vendor profile that is not one of the profiles", () =>
             expectProblem(
                 devWith((r) => (r.vendors[1].profile = "luminati")),
-                "proxy-monitor:vendors[1].profile",
+                "proxy-monitor:vendors[vendor-b].profile",
                 /one of rfc9209, brightdata, oxylabs, zyte, soax, generic/,
             ));
         it("the dev stack exercises at least two vendor profiles, and its simulators speak them", () => {
