@@ -2,6 +2,7 @@
  * The gateway program's config file (config.json in its ConfigMap), built from the stack config. The program
  * validates the same file at start (proxy/gateway/config.ts); a test feeds every rendered file to that validation.
  */
+import { durationBucketsMs } from "../../catalog/datamodel";
 import { GatewayFileConfig, HEALTH_DEFAULTS } from "../../proxy/gateway/config";
 import { StackConfig, VendorConfig } from "../config";
 import { PORTS } from "../names";
@@ -73,5 +74,6 @@ export function gatewayFileConfig(cfg: StackConfig, vendor: VendorConfig, secret
         shutdownGraceMs: GATEWAY_DRAIN_SECONDS * 1000,
         metrics: true,
         ...(g.crawlerAuth ? { crawlerAuthFile: `${secretsDir}/${CRAWLER_AUTH_KEY}` } : {}),
+        durationBucketsMs: durationBucketsMs([vendor.sla.p95LatencyMs]),
     };
 }
