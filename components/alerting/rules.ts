@@ -320,7 +320,7 @@ export function buildAlertRules(cfg: StackConfig): { groups: AlertGroup[] } {
         rule(
             "PrometheusNotificationsFailing",
             "warning",
-            `sum by (cluster, instance) (rate(prometheus_notifications_errors_total[5m]) + rate(prometheus_notifications_dropped_total[5m])) > 0`,
+            `sum by (cluster, instance) (rate(prometheus_notifications_errors_total[5m])) > 0 or sum by (cluster, instance) (rate(prometheus_notifications_dropped_total[5m])) > 0`,
             "15m",
             "Prometheus fails to send alerts to Alertmanager, or drops them.",
             "Prometheus {{ $labels.instance }} in {{ $labels.cluster }} fails or drops {{ $value | humanize }} alert notifications per second.",
