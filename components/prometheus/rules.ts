@@ -111,10 +111,12 @@ export function buildRecordingRules(cfg: StackConfig): { groups: RuleGroup[] } {
         // Per vendor, the share slower than its SLA, at the bucket its gateway exports at the SLA value.
         ...cfg.vendors.map((v) => {
             // le="800" as Prometheus 2 stores it, or "800.0" as Prometheus 3 normalises it.
-            const sel = (le: string) => `${R.vendorLatencyBuckets}{${V}=${promqlString(v.name)}, le=~${promqlString(le)}}`;
+            const sel = (le: string) =>
+                `${R.vendorLatencyBuckets}{${V}=${promqlString(v.name)}, le=~${promqlString(le)}}`;
             return {
                 record: R.vendorLatencySlowRatio,
                 expr: `1 - ${sel(`${v.sla.p95LatencyMs}(\\.0)?`)} / ignoring (le) (${sel("\\+Inf")} > 0)`,
+                labels: { [V]: v.name },
             };
         }),
         {

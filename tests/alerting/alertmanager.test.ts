@@ -122,19 +122,18 @@ describe("Alertmanager configuration", function () {
         expect(routesTo(file, { severity: "info", alertname: "SomethingElse" })).to.deep.equal(["null"]);
     });
 
-    it("inhibits a vendor's error and latency alerts while its pools are down, and warnings under a critical", () => {
+    it("inhibits a vendor's effects while all its pools are down, and warnings only under a critical of the same symptom", () => {
         const am = buildAlertmanagerConfig(withReceivers, exampleSecrets(withReceivers)) as any;
-        const [allDown, poolDown, critical] = am.inhibit_rules;
+        const [allDown, critical] = am.inhibit_rules;
+        expect(am.inhibit_rules).to.have.length(2);
         expect(allDown.source_matchers).to.deep.equal(['alertname="VendorAllPoolsDown"']);
         expect(allDown.target_matchers[0]).to.match(/VendorErrorBudgetBurnFast\|.*VendorLatencyHigh/);
+        expect(allDown.target_matchers[0]).to.not.contain("VendorAuthErrors");
         expect(allDown.equal).to.deep.equal(["cluster", "vendor"]);
-        expect(poolDown.target_matchers[0]).to.equal(
-            'alertname=~"VendorLatencyHigh|VendorServerErrorsHigh|VendorRefusalsHigh"',
-        );
         expect(critical).to.deep.equal({
-            source_matchers: ['severity="critical"', 'vendor=~".+"'],
+            source_matchers: ['severity="critical"', 'vendor=~".+"', 'symptom=~".+"'],
             target_matchers: ['severity="warning"'],
-            equal: ["cluster", "vendor"],
+            equal: ["cluster", "vendor", "symptom"],
         });
         expect(am.route.group_by).to.deep.equal(["alertname", "cluster", "vendor"]);
     });
