@@ -66,6 +66,7 @@ function withWebhooks(stack: string, extra: Record<string, unknown> = {}): Stack
             warningReceiver: "proxy-alerts",
             watchdogReceiver: "deadmansswitch",
         },
+        alertingSecrets: { oncall: "http://x", "proxy-alerts": "http://x", deadmansswitch: "http://x" },
         ...extra,
     });
 }
@@ -255,10 +256,7 @@ describe("HA on loopback: an Alertmanager cluster, a Prometheus pair and a globa
         );
         const q = (expr: string) => getJson(globalPort, `/api/v1/query?query=${encodeURIComponent(expr)}`);
         await waitFor(
-            ok(
-                async () =>
-                    (await q("count_over_time(cluster:prometheus_series_budget:config[1m])")).data.result.length > 0,
-            ),
+            ok(async () => (await q("count_over_time(vendor:proxy_price_per_gb:config[1m])")).data.result.length > 0),
             30_000,
             "the global Prometheus to federate",
         );
