@@ -89,8 +89,13 @@ describe("Alertmanager configuration", function () {
         for (const [name, value] of Object.entries(exampleSecrets(cfg)))
             text = text.split(`<secret alertingSecrets.${name}>`).join(value);
         expect(text).to.not.contain("<secret");
-        const r = amtool(["check-config", writeYaml(tempDir("am-rendered-"), "alertmanager.yml", text)]);
+        const file = writeYaml(tempDir("am-rendered-"), "alertmanager.yml", text);
+        const r = amtool(["check-config", file]);
         expect(r.code, r.out).to.equal(0);
+        // prod sends Watchdog to its dead man's switch, not nowhere.
+        expect(routesTo(file, { severity: "info", alertname: "Watchdog", cluster: "prod-us" })).to.deep.equal([
+            "deadmansswitch",
+        ]);
     });
 
     it("routes by severity and vendor (amtool config routes test)", () => {

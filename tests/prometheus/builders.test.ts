@@ -195,10 +195,10 @@ describe("Prometheus configuration", function () {
     });
 
     describe("series budget", () => {
-        it("estimates prod at 2,500 crawler pods under the 100,000 budget, flat in vendor series as pods grow", () => {
+        it("estimates prod at 2,500 crawler pods under its 125,000 budget, flat in vendor series as pods grow", () => {
             const small = estimateActiveSeries(stackConfig("prod", { expectedCrawlerPods: 100 }));
             const big = estimateActiveSeries(stackConfig("prod"));
-            expect(big.total).to.be.below(100_000);
+            expect(big.total).to.be.below(125_000);
             expect(big.parts.requests.series).to.equal(small.parts.requests.series);
             expect(big.parts.cadvisorPerPod.series).to.equal(25 * small.parts.cadvisorPerPod.series);
             expect(budgetProblem(big)).to.equal(undefined);
@@ -206,7 +206,7 @@ describe("Prometheus configuration", function () {
         it("names the numbers when the config would exceed the budget", () => {
             const e = estimateActiveSeries(stackConfig("prod", { expectedCrawlerPods: 20_000 }));
             const msg = budgetProblem(e)!;
-            expect(msg).to.match(/^expected active series [0-9,]+ exceed proxy-monitor:seriesBudget 100,000/);
+            expect(msg).to.match(/^expected active series [0-9,]+ exceed proxy-monitor:seriesBudget 125,000/);
             expect(msg).to.contain("kubeStateMetricsPerPod 140,000 (crawler pods 20000 x 7)");
         });
         it("fails render with that message", async () => {
