@@ -14,16 +14,7 @@ import { promqlString, regexOneOf } from "../prometheus/escape";
  * of one vendor (kube-prometheus' `equal` on namespace and alertname), so a bandwidth alert never hides an auth one.
  */
 export type Symptom =
-    | "errors"
-    | "refusals"
-    | "auth"
-    | "latency"
-    | "traffic"
-    | "silence"
-    | "bandwidth"
-    | "cost"
-    | "pools"
-    | "gateway";
+    "errors" | "refusals" | "auth" | "latency" | "traffic" | "silence" | "bandwidth" | "cost" | "pools" | "gateway";
 
 export interface AlertRule {
     alert: string;
