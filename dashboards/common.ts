@@ -115,6 +115,24 @@ export function perVendorThresholds<T extends { overrideByName(name: string, p: 
     return panel;
 }
 
+/** Each vendor's success objective as a threshold on its series (red below). */
+export function successThresholds<T extends { overrideByName(name: string, p: dash.DynamicConfigValue[]): T }>(
+    panel: T,
+    cfg: StackConfig,
+    name: (vendor: string) => string = (v) => v,
+): T {
+    return perVendorThresholds(panel, cfg, name, (v) => v.sla.successObjective, false);
+}
+
+/** Each vendor's p95 latency SLA as a threshold on its series (red above). */
+export function latencyThresholds<T extends { overrideByName(name: string, p: dash.DynamicConfigValue[]): T }>(
+    panel: T,
+    cfg: StackConfig,
+    name: (vendor: string) => string = (v) => v,
+): T {
+    return perVendorThresholds(panel, cfg, name, (v) => v.sla.p95LatencyMs, true);
+}
+
 /**
  * A dashboard with the project's defaults: fixed uid, tags, the variables, 5 s among the refresh choices, a link to
  * the runbooks and the firing alerts as annotations.

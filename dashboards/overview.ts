@@ -6,7 +6,8 @@ import {
     CV,
     FIRING_ALERTS,
     dashboard,
-    perVendorThresholds,
+    latencyThresholds,
+    successThresholds,
     query,
     statPanel,
     tablePanel,
@@ -80,7 +81,7 @@ export function proxyOverview(cfg: StackConfig) {
             ),
         )
         .withPanel(
-            perVendorThresholds(
+            successThresholds(
                 timeseriesPanel(
                     "Success ratio by vendor",
                     "Share of outcomes not charged to the vendor (5m); dashed: its objective. Destinations' answers and the gateway's own refusals are not charged.",
@@ -88,13 +89,10 @@ export function proxyOverview(cfg: StackConfig) {
                     [query(`${R.vendorSuccessRatio}{${CV}}`, "{{vendor}}")],
                 ),
                 cfg,
-                (v) => v,
-                (v) => v.sla.successObjective,
-                false,
             ),
         )
         .withPanel(
-            perVendorThresholds(
+            latencyThresholds(
                 timeseriesPanel(
                     "p95 latency by vendor",
                     "95th percentile of the time to the proxy's answer (5m); dashed: the vendor's p95 SLA.",
@@ -102,9 +100,6 @@ export function proxyOverview(cfg: StackConfig) {
                     [query(`${R.vendorLatencyQuantile}{${CV}, quantile="0.95"}`, "{{vendor}}")],
                 ),
                 cfg,
-                (v) => v,
-                (v) => v.sla.p95LatencyMs,
-                true,
             ),
         )
         .withPanel(

@@ -4,7 +4,7 @@ import { StackConfig } from "../components/config";
 import * as common from "@grafana/grafana-foundation-sdk/common";
 import * as dash from "@grafana/grafana-foundation-sdk/dashboard";
 import { LATENCY_SLOW_SHARE } from "../components/alerting/rules";
-import { CV, CVP, dashboard, perVendorThresholds, query, tablePanel, timeseriesPanel } from "./common";
+import { CV, CVP, dashboard, latencyThresholds, query, successThresholds, tablePanel, timeseriesPanel } from "./common";
 
 export function vendorAnalytics(cfg: StackConfig) {
     return dashboard(
@@ -14,7 +14,7 @@ export function vendorAnalytics(cfg: StackConfig) {
         cfg,
     )
         .withPanel(
-            perVendorThresholds(
+            successThresholds(
                 timeseriesPanel(
                     "Success ratio vs objective",
                     "Success ratio (5m) and the vendor's configured objective (dashed: red below it).",
@@ -25,13 +25,10 @@ export function vendorAnalytics(cfg: StackConfig) {
                     ],
                 ),
                 cfg,
-                (v) => v,
-                (v) => v.sla.successObjective,
-                false,
             ),
         )
         .withPanel(
-            perVendorThresholds(
+            latencyThresholds(
                 timeseriesPanel(
                     "Latency percentiles by vendor",
                     "p50, p95 and p99 of the time to the proxy's answer, and the p95 SLA (dashed: red above it).",
@@ -43,8 +40,6 @@ export function vendorAnalytics(cfg: StackConfig) {
                 ),
                 cfg,
                 (v) => `${v} p0.95`,
-                (v) => v.sla.p95LatencyMs,
-                true,
             ),
         )
         .withPanel(

@@ -1,7 +1,6 @@
 import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
-import YAML from "yaml";
 import {
     AlertRule,
     allAlertNames,
@@ -13,6 +12,7 @@ import { buildRecordingRules } from "../../components/prometheus";
 import { ROOT, stackConfig } from "../harness";
 import { promqlErrors } from "../promql";
 import { promtool, tempDir, writeYaml } from "../promtool";
+import { Series, expectRuleTestsPass, series } from "./series";
 
 /**
  * Alert rules under `promtool test rules`: for every alert a case where it fires (labels and annotations) and one
@@ -74,13 +74,7 @@ function render(text: string, labels: Record<string, string>, value: number): st
     );
 }
 
-type Series = { series: string; values: string };
-const s = (name: string, labels: Record<string, string>, values: string): Series => ({
-    series: `${name}{${Object.entries(labels)
-        .map(([k, v]) => `${k}="${v}"`)
-        .join(",")}}`,
-    values,
-});
+const s = series;
 const V = { cluster: "dev", vendor: "vendor-a" };
 
 interface Case {
@@ -720,8 +714,7 @@ describe("alert rules", function () {
                 },
             ];
             // Annotations are checked per alert above; here labels decide, so drop annotations from the comparison.
-            const r = runTestsIgnoringAnnotations(tests);
-            expect(r.code, r.out).to.equal(0);
+            expectRuleTestsPass(cfg, "scenario", tests);
         });
 
         it("stay silent on a healthy fleet: no alert with a vendor label fires", () => {
@@ -749,18 +742,3 @@ describe("alert rules", function () {
         });
     });
 });
-
-/** The same run, with descriptions made static so the scenario compares labels only. */
-function runTestsIgnoringAnnotations(tests: unknown[]): { code: number; out: string } {
-    const dir = tempDir("alerts-scenario-");
-    writeYaml(dir, "recording.yaml", buildRecordingRules(cfg));
-    const stripped = buildAlertRules(cfg);
-    for (const g of stripped.groups) for (const r of g.rules) (r as { annotations?: unknown }).annotations = undefined;
-    writeYaml(dir, "alerts.yaml", YAML.parse(YAML.stringify(stripped)));
-    const file = writeYaml(dir, "scenario.test.yaml", {
-        rule_files: ["recording.yaml", "alerts.yaml"],
-        evaluation_interval: "1m",
-        tests,
-    });
-    return promtool(["test", "rules", file], dir);
-}

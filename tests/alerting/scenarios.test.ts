@@ -1,25 +1,15 @@
-import { expect } from "chai";
-import YAML from "yaml";
 import { DURATION_BUCKETS_MS } from "../../catalog/datamodel";
-import { buildAlertRules } from "../../components/alerting/rules";
 import { StackConfig } from "../../components/config";
 import { gatewayFileConfig } from "../../components/gateway/file-config";
-import { buildRecordingRules } from "../../components/prometheus";
 import { stackConfig } from "../harness";
-import { promtool, tempDir, writeYaml } from "../promtool";
+import { expectRuleTestsPass, series } from "./series";
 
 /**
  * The failure modes of issue 13 as `promtool test rules` scenarios, from data-model series (what the gateways and
  * kube-state-metrics export, following catalog/datamodel.ts) through the recording rules to the alerts. Labels
  * decide; annotations are checked per alert in alerts.test.ts.
  */
-type Series = { series: string; values: string };
-const s = (name: string, labels: Record<string, string>, values: string): Series => ({
-    series: `${name}{${Object.entries(labels)
-        .map(([k, v]) => `${k}="${v}"`)
-        .join(",")}}`,
-    values,
-});
+const s = series;
 const C = { cluster: "dev", instance: "10.0.0.1:9102", job: "proxy-gateways" };
 const outcome = (vendor: string, pool: string, fault: string, values: string) =>
     s("proxy_pool_outcomes_total", { ...C, vendor, pool, fault }, values);
@@ -40,20 +30,7 @@ function histogram(cfg: StackConfig, vendor: string, pool: string, ms: number, p
     );
 }
 
-function run(cfg: StackConfig, name: string, tests: unknown[]): void {
-    const dir = tempDir(`scenario-${name}-`);
-    writeYaml(dir, "recording.yaml", buildRecordingRules(cfg));
-    const alerts = buildAlertRules(cfg);
-    for (const g of alerts.groups) for (const r of g.rules) (r as { annotations?: unknown }).annotations = undefined;
-    writeYaml(dir, "alerts.yaml", YAML.parse(YAML.stringify(alerts)));
-    const file = writeYaml(dir, `${name}.test.yaml`, {
-        rule_files: ["recording.yaml", "alerts.yaml"],
-        evaluation_interval: "1m",
-        tests,
-    });
-    const r = promtool(["test", "rules", file], dir);
-    expect(r.code, r.out).to.equal(0);
-}
+const run = expectRuleTestsPass;
 const fires = (alert: string, evalTime: string, labels: Record<string, string>[]) => ({
     eval_time: evalTime,
     alertname: alert,
