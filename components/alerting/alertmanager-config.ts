@@ -38,6 +38,17 @@ export function inhibitRules(): Obj[] {
             target_matchers: [`alertname=~"${regexOneOf(ALL_POOLS_DOWN_INHIBITS)}"`],
             equal: ["cluster", "vendor"],
         },
+        // Silence has one root: no gateway replica explains no data, and no data explains no traffic.
+        {
+            source_matchers: ['alertname="GatewayNoAvailableReplica"'],
+            target_matchers: ['alertname=~"VendorNoData|VendorTrafficStopped"'],
+            equal: ["cluster", "vendor"],
+        },
+        {
+            source_matchers: ['alertname="VendorNoData"'],
+            target_matchers: ['alertname="VendorTrafficStopped"'],
+            equal: ["cluster", "vendor"],
+        },
         {
             source_matchers: ['severity="critical"', 'vendor=~".+"', 'symptom=~".+"'],
             target_matchers: ['severity="warning"'],

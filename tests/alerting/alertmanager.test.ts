@@ -129,8 +129,12 @@ describe("Alertmanager configuration", function () {
 
     it("inhibits a vendor's effects while all its pools are down, and warnings only under a critical of the same symptom", () => {
         const am = buildAlertmanagerConfig(withReceivers, exampleSecrets(withReceivers)) as any;
-        const [allDown, critical] = am.inhibit_rules;
-        expect(am.inhibit_rules).to.have.length(2);
+        const [allDown, noReplica, noData, critical] = am.inhibit_rules;
+        expect(am.inhibit_rules).to.have.length(4);
+        expect([noReplica.equal, noData.equal]).to.deep.equal([
+            ["cluster", "vendor"],
+            ["cluster", "vendor"],
+        ]);
         expect(allDown.source_matchers).to.deep.equal(['alertname="VendorAllPoolsDown"']);
         expect(allDown.target_matchers[0]).to.match(/VendorErrorBudgetBurnFast\|.*VendorLatencyHigh/);
         expect(allDown.target_matchers[0]).to.not.contain("VendorAuthErrors");

@@ -297,6 +297,10 @@ describe("HA on loopback: an Alertmanager cluster, a Prometheus pair and a globa
             alert("VendorErrorBudgetBurnFast", "vendor-c"),
             alert("VendorServerErrorsHigh", "vendor-c"),
             alert("VendorLatencyHigh", "vendor-c"),
+            // vendor-d (a label only): no gateway replica, hence no data and no traffic: one page, not three.
+            alert("GatewayNoAvailableReplica", "vendor-d"),
+            alert("VendorNoData", "vendor-d"),
+            alert("VendorTrafficStopped", "vendor-d"),
         ];
         expect(await postJson(am, "/api/v2/alerts", sent)).to.equal(200);
         const key = (a: any) => `${a.labels.vendor}/${a.labels.alertname}`;
@@ -308,11 +312,16 @@ describe("HA on loopback: an Alertmanager cluster, a Prometheus pair and a globa
                     .filter((a: any) => a.status.inhibitedBy.length > 0)
                     .map(key)
                     .sort();
-                return all.length === sent.length && inhibited.length >= 2;
+                return all.length === sent.length && inhibited.length >= 4;
             }),
             20_000,
             "Alertmanager to evaluate inhibitions",
         );
-        expect(inhibited).to.deep.equal(["vendor-b/VendorPoolDown", "vendor-c/VendorServerErrorsHigh"]);
+        expect(inhibited).to.deep.equal([
+            "vendor-b/VendorPoolDown",
+            "vendor-c/VendorServerErrorsHigh",
+            "vendor-d/VendorNoData",
+            "vendor-d/VendorTrafficStopped",
+        ]);
     });
 });
