@@ -30,10 +30,11 @@ export const R = {
     vendorProtocolRequests: "vendor_protocol:proxy_requests:rate5m",
 
     /**
-     * Answers of a vendor's pools, CONNECT only, by `status_class`: a CONNECT reply is the vendor's own answer (a
-     * plain-HTTP status is the destination's). Refusal and auth alerts read these, gated by vendor faults.
+     * Answers of a vendor's pools (not the gateway's own, `pool="none"`), by `status_class`. The refusal, auth and 5xx
+     * alerts read these, gated by the share of outcomes charged to the vendor: a status alone does not say whether
+     * the vendor or the destination gave it.
      */
-    vendorConnectStatusClass: "vendor_status_class:proxy_connect_answers:rate5m",
+    vendorPoolAnswersStatusClass: "vendor_status_class:proxy_pool_answers:rate5m",
 
     // Outcomes charged to the vendor (`proxy_pool_outcomes_total{fault="vendor"}`) and success ratios.
     vendorPoolErrors: "vendor_pool:proxy_request_errors:rate5m",

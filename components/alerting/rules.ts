@@ -96,9 +96,9 @@ export function buildAlertRules(cfg: StackConfig): { groups: AlertGroup[] } {
         labels: { severity, ...(symptom ? { symptom } : {}) },
         annotations: { summary, description, runbook_url: url(alert) },
     });
-    // Statuses of the vendor's own answers (CONNECT replies of its pools), and the share of outcomes charged to it.
+    // Statuses of the answers of the vendor's pools, and the share of outcomes charged to it (which gates them).
     const connectShare = (classes: string) =>
-        `sum by (cluster, vendor) (${R.vendorConnectStatusClass}{status_class=~"${classes}"}) / ${ON} (sum by (cluster, vendor) (${R.vendorConnectStatusClass}) > 0)`;
+        `sum by (cluster, vendor) (${R.vendorPoolAnswersStatusClass}{status_class=~"${classes}"}) / ${ON} (sum by (cluster, vendor) (${R.vendorPoolAnswersStatusClass}) > 0)`;
     const chargedAbove = (ratio: number) => `and ${ON} (${vendorErrorRatio("5m")} > ${ratio})`;
     const gatewayDeployments = regexOneOf(cfg.vendors.map((v) => NAMES.gateway(v.name)));
 
@@ -135,8 +135,8 @@ export function buildAlertRules(cfg: StackConfig): { groups: AlertGroup[] } {
             "warning",
             `${connectShare("5xx")} > 0.05 ${chargedAbove(0.05)}`,
             "10m",
-            "More than 5% of a vendor's CONNECT answers are 5xx, and charged to it.",
-            "{{ $labels.vendor }} in {{ $labels.cluster }}: {{ $value | humanizePercentage }} of its CONNECT answers are 5xx (the pool failed or timed out).",
+            "More than 5% of a vendor's answers are 5xx, and charged to it.",
+            "{{ $labels.vendor }} in {{ $labels.cluster }}: {{ $value | humanizePercentage }} of its pools' answers are 5xx (the pool failed or timed out).",
             "errors",
         ),
         rule(
@@ -144,8 +144,8 @@ export function buildAlertRules(cfg: StackConfig): { groups: AlertGroup[] } {
             "warning",
             `${connectShare("403|429")} > 0.05 ${chargedAbove(0.05)}`,
             "10m",
-            "More than 5% of a vendor's CONNECT answers are refusals or rate limits (403, 429).",
-            "{{ $labels.vendor }} in {{ $labels.cluster }}: {{ $value | humanizePercentage }} of its CONNECT answers are 403 or 429 from the vendor.",
+            "More than 5% of a vendor's answers are refusals or rate limits (403, 429).",
+            "{{ $labels.vendor }} in {{ $labels.cluster }}: {{ $value | humanizePercentage }} of its pools' answers are 403 or 429 from the vendor.",
             "refusals",
         ),
         rule(
@@ -154,7 +154,7 @@ export function buildAlertRules(cfg: StackConfig): { groups: AlertGroup[] } {
             `${connectShare("401|407")} > 0.01 ${chargedAbove(0.01)}`,
             "5m",
             "A vendor rejects the gateway's credentials (401, 407).",
-            "{{ $labels.vendor }} in {{ $labels.cluster }}: {{ $value | humanizePercentage }} of its CONNECT answers are 401 or 407: the pool's credentials are wrong, expired or out of plan.",
+            "{{ $labels.vendor }} in {{ $labels.cluster }}: {{ $value | humanizePercentage }} of its pools' answers are 401 or 407: the pool's credentials are wrong, expired or out of plan.",
             "auth",
         ),
         rule(

@@ -65,9 +65,9 @@ export function buildRecordingRules(cfg: StackConfig): { groups: RuleGroup[] } {
         { record: R.vendorDestinationRequests, expr: `sum ${by(C, V, L.destination)} (rate(${REQ}[5m]))` },
         { record: R.vendorProtocolRequests, expr: `sum ${by(C, V, L.protocol)} (rate(${REQ}[5m]))` },
         {
-            record: R.vendorConnectStatusClass,
+            record: R.vendorPoolAnswersStatusClass,
             expr:
-                `sum ${by(C, V, L.statusClass)} (label_replace(label_replace(rate(${REQ}{pool!=${GW}, ${L.protocol}="CONNECT"}[5m]), ` +
+                `sum ${by(C, V, L.statusClass)} (label_replace(label_replace(rate(${REQ}{pool!=${GW}}[5m]), ` +
                 `"${L.statusClass}", "\${1}xx", "${L.status}", "([0-9])[0-9][0-9]"), ` +
                 `"${L.statusClass}", "$1", "${L.status}", "(${STATUS_CLASS_APART})"))`,
         },
