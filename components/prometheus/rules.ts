@@ -97,15 +97,16 @@ export function buildRecordingRules(cfg: StackConfig): { groups: RuleGroup[] } {
     const latency: RecordingRule[] = [
         { record: R.vendorPoolLatencyBuckets, expr: `sum ${by(C, V, P, L.le)} (rate(${DUR}_bucket{pool!=${GW}}[5m]))` },
         { record: R.vendorLatencyBuckets, expr: `sum ${by(C, V, L.le)} (${R.vendorPoolLatencyBuckets})` },
-        // An idle pool has all-zero bucket rates: its quantile would be NaN. Only pools (vendors) that answered.
+        // An idle pool has all-zero bucket rates: its quantile would be NaN. Only pools (vendors) that answered
+        // (buckets are cumulative: any bucket above 0 means an answer).
         ...QUANTILES.map((q) => ({
             record: R.vendorPoolLatencyQuantile,
-            expr: `histogram_quantile(${q}, ${R.vendorPoolLatencyBuckets} and on (${C}, ${V}, ${P}) (${R.vendorPoolLatencyBuckets}{le="+Inf"} > 0))`,
+            expr: `histogram_quantile(${q}, ${R.vendorPoolLatencyBuckets} and on (${C}, ${V}, ${P}) (sum ${by(C, V, P)} (${R.vendorPoolLatencyBuckets}) > 0))`,
             labels: { [L.quantile]: q },
         })),
         ...QUANTILES.map((q) => ({
             record: R.vendorLatencyQuantile,
-            expr: `histogram_quantile(${q}, ${R.vendorLatencyBuckets} and on (${C}, ${V}) (${R.vendorLatencyBuckets}{le="+Inf"} > 0))`,
+            expr: `histogram_quantile(${q}, ${R.vendorLatencyBuckets} and on (${C}, ${V}) (sum ${by(C, V)} (${R.vendorLatencyBuckets}) > 0))`,
             labels: { [L.quantile]: q },
         })),
         // Per vendor, the share slower than its SLA, at the bucket its gateway exports at the SLA value.
