@@ -7,7 +7,7 @@ import { Autoscaling, CUSTOM_METRICS } from "./components/autoscaling";
 import { loadStackConfig } from "./components/config";
 import { resolvePoolCredentials } from "./components/credentials";
 import { VendorGateway } from "./components/gateway";
-import { Grafana } from "./components/grafana";
+import { Grafana, grafanaArgs } from "./components/grafana";
 import { labels } from "./components/k8s";
 import { LoadGenerator } from "./components/load-generator";
 import { ProxyMesh } from "./components/mesh";
@@ -15,6 +15,7 @@ import { APP } from "./components/names";
 import { Prometheus } from "./components/prometheus";
 import { scriptConfigMap } from "./components/node-app";
 import { VendorSimulators } from "./components/simulators";
+import { allDashboards } from "./dashboards";
 
 const config = loadStackConfig();
 
@@ -28,7 +29,7 @@ const gatewayScript =
               "gateway-program",
               config.namespaces.gateways,
               labels(APP.gateway, "gateway-program", "gateway"),
-              { dependsOn: mesh.ready },
+              { dependsOn: [mesh] },
           )
         : undefined;
 
@@ -38,15 +39,16 @@ const gateways = config.vendors.map(
             config,
             vendor,
             credentials,
+            serviceAccountName: mesh.gatewayServiceAccounts[vendor.name].metadata.name,
             scriptConfigMap: gatewayScript?.configMap.metadata.name,
             scriptHash: gatewayScript?.hash,
-            dependsOn: mesh.ready,
+            dependsOn: [mesh],
         }),
 );
 
 // dev: a simulator behind every simulated pool's host, requiring the credentials the gateway presents.
 const simulators = config.loadGenerator.simulators
-    ? new VendorSimulators("simulators", { config, credentials, dependsOn: mesh.ready })
+    ? new VendorSimulators("simulators", { config, credentials, dependsOn: [mesh] })
     : undefined;
 
 // The cluster Prometheus (HA pair in prod), and in stacks with federation the global one.
@@ -54,25 +56,25 @@ const prometheus = new Prometheus("prometheus", {
     config,
     role: "cluster",
     ruleFiles: alertRuleFiles(config),
-    dependsOn: mesh.ready,
+    dependsOn: [mesh],
 });
 const globalPrometheus = config.federation.enabled
     ? new Prometheus("prometheus-global", {
           config,
           role: "global",
           ruleFiles: globalAlertRuleFiles(config),
-          dependsOn: mesh.ready,
+          dependsOn: [mesh],
       })
     : undefined;
-const alerting = new Alerting("alerting", { config, dependsOn: mesh.ready });
-const grafana = new Grafana("grafana", { config, dependsOn: mesh.ready });
+const alerting = new Alerting("alerting", { config, dependsOn: [mesh] });
+const grafana = new Grafana("grafana", { ...grafanaArgs(config, allDashboards(config)), dependsOn: [mesh] });
 
 // Synthetic crawler traffic through the gateways (dev: to the simulators and the target; prod: a trickle).
 // With custom metrics, the generator also scales on its queue depth (requests waiting for a connection).
 if (config.loadGenerator.enabled) {
     new LoadGenerator("loadgen", {
         config,
-        dependsOn: mesh.ready,
+        dependsOn: [mesh],
         hpaPodMetrics: config.autoscaling.customMetrics
             ? [{ name: CUSTOM_METRICS.queueDepth, averageValue: "10" }]
             : undefined,
@@ -80,7 +82,7 @@ if (config.loadGenerator.enabled) {
 }
 
 // HPAs (and VPAs) for the crawler workloads in config, and prometheus-adapter for custom metrics.
-new Autoscaling("autoscaling", { config, dependsOn: mesh.ready });
+new Autoscaling("autoscaling", { config, dependsOn: [mesh] });
 
 /** The proxy URL crawlers set as HTTP_PROXY and HTTPS_PROXY, per vendor. */
 export const proxyUrls = Object.fromEntries(gateways.map((g, i) => [config.vendors[i].name, g.proxyUrl]));

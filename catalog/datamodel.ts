@@ -23,7 +23,7 @@ export const L = {
     statusClass: "status_class",
     /** Added by recording rules for latency quantiles: `0.5`, `0.95`, `0.99`. */
     quantile: "quantile",
-    /** The seed's name for the quantile label on `proxy_request_duration_seconds`: `50`, `95`, `99`. */
+    /** The quantile label of the compatibility series `proxy_request_duration_seconds`: `50`, `95`, `99`. */
     percentile: "percentile",
     /** The crawler namespace on Istio-derived series (renamed from `source_workload_namespace`). */
     crawlerNamespace: "crawler_namespace",

@@ -60,10 +60,11 @@ export const R = {
      */
     vendorLatencySlowRatio: "vendor:proxy_requests_slower_than_sla:ratio_rate5m",
     /**
-     * The seed's view: `proxy_request_duration_seconds{vendor, pool, percentile="50|95|99"}`, in seconds. Not in
-     * `level:metric:operations` form on purpose, so that queries written against the seed keep working.
+     * Latency by `percentile` ("50", "95", "99") per vendor and pool, in seconds:
+     * `proxy_request_duration_seconds{vendor, pool, percentile}`. Not in `level:metric:operations` form on purpose: it
+     * keeps the name and labels existing queries use (docs/data-model.md lists these compatibility names).
      */
-    seedDurationSeconds: "proxy_request_duration_seconds",
+    durationSecondsByPercentile: "proxy_request_duration_seconds",
 
     // Bandwidth, bytes per second (extra label `direction` where named).
     vendorPoolDirectionBandwidth: "vendor_pool_direction:proxy_bandwidth_bytes:rate5m",

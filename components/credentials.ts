@@ -20,11 +20,11 @@ export function resolvePoolCredentials(cfg: StackConfig, opts?: pulumi.CustomRes
     for (const v of cfg.vendors) {
         out[v.name] = {};
         for (const p of v.pools) {
-            const given = cfg.credentials[v.name]?.[p.name];
-            if (given) {
+            if (cfg.secrets.names.credentials[v.name]?.includes(p.name)) {
+                const given = cfg.secrets.values.apply((s) => s.credentials[v.name][p.name]);
                 out[v.name][p.name] = {
-                    username: pulumi.secret(given.username),
-                    password: pulumi.secret(given.password),
+                    username: given.apply((c) => c.username),
+                    password: given.apply((c) => c.password),
                 };
             } else {
                 const pw = new random.RandomPassword(

@@ -4,6 +4,7 @@
  */
 import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
 import { Resources } from "./config";
 
 export const PART_OF = "proxy-monitor";
@@ -96,6 +97,23 @@ export function spreadOverNodes(match: Record<string, string>): k8s.types.input.
  */
 export function disruptionBudgetSpec(match: Record<string, string>): k8s.types.input.policy.v1.PodDisruptionBudgetSpec {
     return { maxUnavailable: 1, unhealthyPodEvictionPolicy: "AlwaysAllow", selector: { matchLabels: match } };
+}
+
+/**
+ * The PodDisruptionBudget of a replicated workload (disruptionBudgetSpec), or none with one replica: a budget over a
+ * single pod would block node drains forever.
+ */
+export function pdb(
+    name: string,
+    w: { namespace: string; labels: Record<string, string>; match: Record<string, string>; replicas: number },
+    opts: pulumi.CustomResourceOptions,
+): k8s.policy.v1.PodDisruptionBudget | undefined {
+    if (w.replicas <= 1) return undefined;
+    return new k8s.policy.v1.PodDisruptionBudget(
+        name,
+        { metadata: { namespace: w.namespace, labels: w.labels }, spec: disruptionBudgetSpec(w.match) },
+        opts,
+    );
 }
 
 /** In-cluster DNS name of a Service. */

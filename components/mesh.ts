@@ -605,8 +605,6 @@ export class ProxyMesh extends pulumi.ComponentResource {
     public readonly namespaces: Record<string, pulumi.Output<string>> = {};
     /** The gateway ServiceAccount of each vendor. */
     public readonly gatewayServiceAccounts: Record<string, k8s.core.v1.ServiceAccount> = {};
-    /** Everything a workload in the mesh namespaces should depend on. */
-    public readonly ready: pulumi.Resource[] = [];
 
     constructor(name: string, args: ProxyMeshArgs, opts?: pulumi.ComponentResourceOptions) {
         super("proxy-monitor:index:ProxyMesh", name, {}, opts);
@@ -614,6 +612,8 @@ export class ProxyMesh extends pulumi.ComponentResource {
         const routing = checkPoolRouting(cfg);
         if (routing.length > 0) throw new ConfigError(routing);
         const plan = planNamespaces(cfg);
+        // What the rest of the mesh waits for; workloads depend on the component itself (`dependsOn: [mesh]`).
+        const nsDeps: pulumi.Resource[] = [];
         for (const n of plan.create) {
             const ns = new k8s.core.v1.Namespace(
                 `${name}-ns-${n.name}`,
@@ -621,7 +621,7 @@ export class ProxyMesh extends pulumi.ComponentResource {
                 { parent: this },
             );
             this.namespaces[n.name] = ns.metadata.name;
-            this.ready.push(ns);
+            nsDeps.push(ns);
         }
         for (const n of plan.label) {
             const ns = new k8s.core.v1.NamespacePatch(
@@ -636,9 +636,8 @@ export class ProxyMesh extends pulumi.ComponentResource {
                 { parent: this },
             );
             this.namespaces[n.name] = ns.metadata.name;
-            this.ready.push(ns);
+            nsDeps.push(ns);
         }
-        const nsDeps = [...this.ready];
         for (const v of cfg.vendors) {
             this.gatewayServiceAccounts[v.name] = new k8s.core.v1.ServiceAccount(
                 `${name}-sa-${v.name}-gateway`,
@@ -659,14 +658,12 @@ export class ProxyMesh extends pulumi.ComponentResource {
         }
         for (const o of buildMeshPolicies(cfg)) {
             const logical = `${name}-${o.kind.toLowerCase()}-${o.metadata.namespace}-${o.metadata.name}`;
-            const res =
-                o.kind === "NetworkPolicy"
-                    ? new k8s.networking.v1.NetworkPolicy(logical, o as k8s.networking.v1.NetworkPolicyArgs, {
-                          parent: this,
-                          dependsOn: nsDeps,
-                      })
-                    : new k8s.apiextensions.CustomResource(logical, o, { parent: this, dependsOn: nsDeps });
-            this.ready.push(res);
+            if (o.kind === "NetworkPolicy")
+                new k8s.networking.v1.NetworkPolicy(logical, o as k8s.networking.v1.NetworkPolicyArgs, {
+                    parent: this,
+                    dependsOn: nsDeps,
+                });
+            else new k8s.apiextensions.CustomResource(logical, o, { parent: this, dependsOn: nsDeps });
         }
         this.registerOutputs({ namespaces: this.namespaces });
     }

@@ -57,13 +57,6 @@ export const NAMES = {
  */
 export const APP = {
     gateway: "proxy-gateway",
-    /**
-     * Headless Service over a vendor's gateway pods: Prometheus finds every replica by DNS (A records), which needs no
-     * Kubernetes API permission and works with Prometheus builds that lack Kubernetes discovery (Debian's).
-     */
-    gatewayPods: (vendor: string) => `${vendor}-gateway-pods`,
-    /** Headless Service over the load generator's pods, likewise. */
-    loadGeneratorPods: "loadgen-pods",
     prometheus: "prometheus",
     globalPrometheus: "prometheus-global",
     alertmanager: "alertmanager",

@@ -7,20 +7,14 @@
 import * as fs from "fs";
 import * as path from "path";
 import { allDashboards } from "../dashboards";
-import { parseStackConfig } from "../components/config";
-import { formatProblem } from "../components/validate";
 import { command, parseCommand } from "./cli";
-import { ROOT, rawProjectConfig, readStackFiles } from "./offline";
+import { ROOT, loadStackFile } from "./offline";
 
 export const DASHBOARD_STACK = "prod";
 
 export function dashboardFiles(): Record<string, string> {
-    const { config } = readStackFiles(DASHBOARD_STACK);
-    const raw = rawProjectConfig(config);
-    const parsed = parseStackConfig(raw, DASHBOARD_STACK);
-    if (!parsed.config) throw new Error(parsed.problems.map(formatProblem).join("\n"));
     return Object.fromEntries(
-        Object.entries(allDashboards(parsed.config)).map(([name, json]) => [
+        Object.entries(allDashboards(loadStackFile(DASHBOARD_STACK))).map(([name, json]) => [
             `${name}.json`,
             JSON.stringify(json, null, 2) + "\n",
         ]),

@@ -10,8 +10,8 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import YAML from "yaml";
-import { PROJECT, parseStackConfig } from "../components/config";
-import { ConfigProblem, isObject } from "../components/validate";
+import { PROJECT, StackConfig, decodeConfigValues, parseStackConfig } from "../components/config";
+import { ConfigError, ConfigProblem, isObject } from "../components/validate";
 
 export const ROOT = path.resolve(__dirname, "..");
 
@@ -63,7 +63,7 @@ export interface StackFileConfig {
  * placeholder, and fills placeholders for the secrets the config requires but the file does not set.
  */
 export function readStackFiles(stack: string, dir = ROOT): StackFileConfig {
-    const project = YAML.parse(fs.readFileSync(path.join(dir, "Pulumi.yaml"), "utf8")) as {
+    const project = readYamlFile(path.join(dir, "Pulumi.yaml")) as {
         config?: Record<string, { default?: unknown }>;
     };
     const stackFile = path.join(dir, `Pulumi.${stack}.yaml`);
@@ -72,7 +72,7 @@ export function readStackFiles(stack: string, dir = ROOT): StackFileConfig {
             `no stack file ${path.relative(process.cwd(), stackFile)} (known: ${listStacks(dir).join(", ")})`,
         );
     }
-    const stackDoc = (YAML.parse(fs.readFileSync(stackFile, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+    const stackDoc = (readYamlFile(stackFile) ?? {}) as { config?: Record<string, unknown> };
     const values: Record<string, unknown> = {};
     for (const [key, decl] of Object.entries(project.config ?? {})) {
         if (isObject(decl) && decl.default !== undefined) values[`${PROJECT}:${key}`] = decl.default;
@@ -106,18 +106,28 @@ export function readStackFiles(stack: string, dir = ROOT): StackFileConfig {
     return { config, secretKeys: [...secretKeys].sort(), placeholders: placeholders.sort(), missingSecrets };
 }
 
-/** The `proxy-monitor:*` values of a stack file's config, keys without the namespace, JSON decoded. */
-export function rawProjectConfig(config: Record<string, string>): Record<string, unknown> {
-    const raw: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(config)) {
-        if (!key.startsWith(`${PROJECT}:`)) continue;
-        try {
-            raw[key.slice(PROJECT.length + 1)] = JSON.parse(value);
-        } catch {
-            raw[key.slice(PROJECT.length + 1)] = value;
-        }
+/** The validated config of a stack file (secrets as placeholders), or its problems; the scripts' and tests' path. */
+export function stackFileConfig(stack: string, dir = ROOT): { config?: StackConfig; problems: ConfigProblem[] } {
+    return parseStackConfig(decodeConfigValues(readStackFiles(stack, dir).config), stack);
+}
+
+/** The validated config of a stack file; throws a ConfigError naming every problem. */
+export function loadStackFile(stack: string, dir = ROOT): StackConfig {
+    const { config, problems } = stackFileConfig(stack, dir);
+    if (!config) throw new ConfigError(problems);
+    return config;
+}
+
+/** A YAML file's content; a syntax error names the file, line and column. */
+export function readYamlFile(file: string): unknown {
+    const doc = YAML.parseDocument(fs.readFileSync(file, "utf8"), { prettyErrors: true });
+    const err = doc.errors[0];
+    if (err) {
+        const [line, col] = err.linePos?.[0] ? [err.linePos[0].line, err.linePos[0].col] : [0, 0];
+        const first = err.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+        throw new Error(`${path.relative(process.cwd(), file) || file}:${line}:${col}: YAML syntax error: ${first}`);
     }
-    return raw;
+    return doc.toJS();
 }
 
 export function listStacks(dir = ROOT): string[] {

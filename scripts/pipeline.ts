@@ -19,16 +19,15 @@ import * as path from "path";
 import YAML from "yaml";
 import { buildAlertRules } from "../components/alerting";
 import { buildAlertmanagerConfig } from "../components/alerting/alertmanager-config";
-import { StackConfig, parseStackConfig } from "../components/config";
+import { StackConfig } from "../components/config";
 import { gatewayFileConfig } from "../components/gateway/file-config";
 import { generatorPattern } from "../components/load-generator";
 import { buildRecordingRules, buildScrapeConfig } from "../components/prometheus";
 import { toStaticTargets } from "../components/prometheus/scrape";
 import { simulatorFileConfig, targetFileConfig } from "../components/simulators";
-import { formatProblem } from "../components/validate";
 import { writeProgram } from "../proxy/bundle";
 import { HOST, freePort, waitListening } from "./loopback";
-import { rawProjectConfig, readStackFiles } from "./offline";
+import { loadStackFile } from "./offline";
 
 export { HOST, freePort };
 
@@ -64,11 +63,7 @@ export function httpPost(port: number, p: string): Promise<number> {
 
 /** The validated config of a committed stack (`dir` holds its Pulumi.<stack>.yaml; the project's by default). */
 export function loadStack(stack: string, dir?: string): StackConfig {
-    const { config } = readStackFiles(stack, dir);
-    const raw = rawProjectConfig(config);
-    const parsed = parseStackConfig(raw, stack);
-    if (!parsed.config) throw new Error(parsed.problems.map(formatProblem).join("\n"));
-    return parsed.config;
+    return loadStackFile(stack, dir);
 }
 
 /** The local changes to rules for fast pipelines: short windows and `for` durations (see the file comment). */

@@ -15,10 +15,10 @@
  */
 import { execFile } from "child_process";
 import YAML from "yaml";
-import { StackConfig, parseStackConfig } from "../components/config";
+import { StackConfig } from "../components/config";
 import { APP, ISTIO_API } from "../components/names";
 import { formatProblem } from "../components/validate";
-import { ROOT, rawProjectConfig, readStackFiles } from "./offline";
+import { ROOT, stackFileConfig } from "./offline";
 
 export interface KubectlResult {
     code: number;
@@ -291,8 +291,7 @@ async function main(argv: string[]): Promise<number> {
         } else throw new Error(`unknown argument ${a} (${USAGE})`);
     }
     if (!stack) throw new Error(`missing --stack <name> (${USAGE})`);
-    const files = readStackFiles(stack, dir);
-    const { config, problems } = parseStackConfig(rawProjectConfig(files.config), stack);
+    const { config, problems } = stackFileConfig(stack, dir);
     if (!config) {
         process.stderr.write(`Pulumi.${stack}.yaml has ${problems.length} configuration problem(s):\n`);
         for (const p of problems) process.stderr.write(`  ${formatProblem(p)}\n`);

@@ -1,10 +1,13 @@
 import { expect } from "chai";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
 import YAML from "yaml";
 import { DEFAULTS, SIMPLE_KEYS, parseStackConfig, simpleKeyDefault } from "../components/config";
 import { ConfigError, ConfigProblem, durationMs, formatProblem } from "../components/validate";
-import { ROOT, rawStackConfig, stackConfig } from "./harness";
+import { readStackFiles } from "../scripts/offline";
+import { ROOT, promiseOf, rawStackConfig, stackConfig } from "./harness";
 
 /** Raw dev config with a change applied to a deep copy. */
 function devWith(change: (raw: Record<string, any>) => void): Record<string, unknown> {
@@ -27,7 +30,7 @@ function expectProblem(raw: Record<string, unknown>, pathWanted: string, expecte
 }
 
 describe("stack config", () => {
-    it("accepts the committed dev and prod stacks with their settings", () => {
+    it("accepts the committed dev and prod stacks with their settings", async () => {
         const dev = stackConfig("dev");
         expect(dev.vendors.map((v) => [v.name, v.tier])).to.deep.equal([
             ["vendor-a", "datacenter"],
@@ -44,9 +47,17 @@ describe("stack config", () => {
         expect(prod.federation.enabled).to.equal(true);
         expect(prod.vendors.flatMap((v) => v.pools).some((p) => p.simulator)).to.equal(false);
         expect(prod.loadGenerator.simulators).to.equal(false);
-        // Secrets from the stack file become placeholders offline; every external pool has credentials.
+        // Secrets from the stack file become placeholders offline; every external pool has credentials. The config
+        // names which are set; their values exist only inside one secret Output.
+        const values = await promiseOf(prod.secrets.values);
+        expect(await pulumi.isSecret(prod.secrets.values)).to.equal(true);
         for (const v of prod.vendors)
-            for (const p of v.pools) expect(prod.credentials[v.name][p.name].password).to.match(/^<secret /);
+            for (const p of v.pools) {
+                expect(prod.secrets.names.credentials[v.name]).to.include(p.name);
+                expect(values.credentials[v.name][p.name].password).to.match(/^<secret /);
+            }
+        const plain = JSON.stringify({ ...prod, secrets: prod.secrets.names });
+        expect(plain).to.not.contain("<secret");
     });
 
     it("fills defaults from one place", () => {
@@ -85,7 +96,7 @@ describe("stack config", () => {
         expect(ok.config!.crawlers.namespaces[0].egressHosts).to.have.length(4);
         const bad = parse(["api.example.com", "queues/*"]);
         expect(bad.problems.map(formatProblem)).to.deep.equal([
-            'proxy-monitor:crawlers.namespaces[0].egressHosts[0]: expected an Istio Sidecar egress host <namespace>/<host>, such as queues/*, ./redis or */api.example.com, found "api.example.com"',
+            'proxy-monitor:crawlers.namespaces[c].egressHosts[0]: expected an Istio Sidecar egress host <namespace>/<host>, such as queues/*, ./redis or */api.example.com, found "api.example.com"',
         ]);
     });
 
@@ -117,7 +128,7 @@ describe("stack config", () => {
         it("an empty pool list", () =>
             expectProblem(
                 devWith((r) => (r.vendors[1].pools = [])),
-                "proxy-monitor:vendors[1].pools",
+                "proxy-monitor:vendors[vendor-b].pools",
                 /at least 1 item/,
             ));
         it("a duplicate vendor name", () =>
@@ -129,7 +140,7 @@ describe("stack config", () => {
         it("a duplicate pool name", () =>
             expectProblem(
                 devWith((r) => (r.vendors[0].pools[1].name = "dc-us-east")),
-                "proxy-monitor:vendors[0].pools[1].name",
+                "proxy-monitor:vendors[vendor-a].pools[1].name",
                 /pool name used once/,
             ));
         for (const bad of ["Vendor-A", "vendor_a", "-vendor", "vendor.a", 'a"b', "a|b", "a{1}", "x".repeat(64)]) {
@@ -141,7 +152,7 @@ describe("stack config", () => {
                 );
                 expectProblem(
                     devWith((r) => (r.vendors[0].pools[0].name = bad)),
-                    "proxy-monitor:vendors[0].pools[0].name",
+                    "proxy-monitor:vendors[vendor-a].pools[0].name",
                     /DNS label/,
                 );
             });
@@ -150,7 +161,7 @@ describe("stack config", () => {
             it(`a port out of range: ${JSON.stringify(port)}`, () =>
                 expectProblem(
                     devWith((r) => (r.vendors[0].pools[0].port = port)),
-                    "proxy-monitor:vendors[0].pools[0].port",
+                    "proxy-monitor:vendors[vendor-a].pools[dc-us-east].port",
                     /integer from 1 to 65535/,
                 ));
         }
@@ -186,32 +197,32 @@ describe("stack config", () => {
             it(`a success objective outside (0,1): ${JSON.stringify(o)}`, () =>
                 expectProblem(
                     devWith((r) => (r.vendors[0].sla.successObjective = o)),
-                    "proxy-monitor:vendors[0].sla.successObjective",
+                    "proxy-monitor:vendors[vendor-a].sla.successObjective",
                     /strictly between 0 and 1/,
                 ));
         }
         it("a negative price", () =>
             expectProblem(
                 devWith((r) => (r.vendors[0].pricePerGb = -0.5)),
-                "proxy-monitor:vendors[0].pricePerGb",
+                "proxy-monitor:vendors[vendor-a].pricePerGb",
                 /of at least 0/,
             ));
         it("an unknown top-level key and an unknown nested key (typos)", () => {
             expectProblem(
                 devWith((r) => (r.vendorz = [])),
                 "proxy-monitor:vendorz",
-                /known keys/,
+                /known key/,
             );
             expectProblem(
                 devWith((r) => (r.vendors[0].pools[0].wieght = 2)),
-                "proxy-monitor:vendors[0].pools[0].wieght",
-                /known keys/,
+                "proxy-monitor:vendors[vendor-a].pools[dc-us-east].wieght",
+                /known key/,
             );
         });
         it("a tier that is not known", () =>
             expectProblem(
                 devWith((r) => (r.vendors[0].tier = "satellite")),
-                "proxy-monitor:vendors[0].tier",
+                "proxy-monitor:vendors[vendor-a].tier",
                 /datacenter, residential, mobile/,
             ));
         it("a simple key also set in its structured form", () =>
@@ -242,13 +253,13 @@ describe("stack config", () => {
         it("a simulated pool whose host is not in the simulator namespace", () =>
             expectProblem(
                 devWith((r) => (r.vendors[0].pools[0].host = "sim.other-ns.svc.cluster.local")),
-                "proxy-monitor:vendors[0].pools[0].host",
+                "proxy-monitor:vendors[vendor-a].pools[dc-us-east].host",
                 /proxy-sim\.svc\.cluster\.local/,
             ));
         it("a crawler namespace allowed a vendor that does not exist", () =>
             expectProblem(
                 devWith((r) => (r.crawlers.namespaces[0].vendors = ["vendor-z"])),
-                "proxy-monitor:crawlers.namespaces[0].vendors[0]",
+                "proxy-monitor:crawlers.namespaces[crawler-sim].vendors[0]",
                 /configured vendor/,
             ));
         it("a load generator outside every crawler namespace", () =>
@@ -288,9 +299,9 @@ describe("stack config", () => {
         expect(problems.map((p) => p.path).sort()).to.deep.equal(
             [
                 "proxy-monitor:scrapeInterval",
-                "proxy-monitor:vendors[0].pools[0].port",
-                "proxy-monitor:vendors[1].pricePerGb",
-                "proxy-monitor:vendors[2].sla.successObjective",
+                "proxy-monitor:vendors[vendor-a].pools[dc-us-east].port",
+                "proxy-monitor:vendors[vendor-b].pricePerGb",
+                "proxy-monitor:vendors[vendor-c].sla.successObjective",
             ].sort(),
         );
         const err = new ConfigError(problems);
@@ -298,6 +309,37 @@ describe("stack config", () => {
         expect(err.message).to.contain(
             'proxy-monitor:scrapeInterval: expected a duration such as 30s, 5m, 1h30m or 30d, found "soon"',
         );
+    });
+
+    describe("reports one line per root cause, naming list items", () => {
+        const lines = (raw: Record<string, unknown>) => problemsOf(raw).map(formatProblem);
+        it("a duplicate vendor: one line, no follow-on credential or reference errors", () =>
+            expect(lines(devWith((r) => (r.vendors[2].name = "vendor-a")))).to.deep.equal([
+                'proxy-monitor:vendors[2].name: expected a vendor name used once (already used at proxy-monitor:vendors[0].name), found "vendor-a"',
+            ]));
+        it("a missing tier: one line, and the vendor is not reported missing elsewhere", () =>
+            expect(lines(devWith((r) => delete r.vendors[1].tier))).to.deep.equal([
+                "proxy-monitor:vendors[vendor-b].tier: expected one of datacenter, residential, mobile, isp, found nothing (the key is not set)",
+            ]));
+        it("an unknown key, with the key it likely meant", () => {
+            expect(lines(devWith((r) => (r.vendorz = [])))).to.deep.equal([
+                "proxy-monitor:vendorz: expected a known key (did you mean vendors?), found an unknown key",
+            ]);
+            expect(lines(devWith((r) => (r.vendors[1].pools[0].wieght = 2)))).to.deep.equal([
+                "proxy-monitor:vendors[vendor-b].pools[res-us].wieght: expected a known key (did you mean weight?), found an unknown key",
+            ]);
+        });
+        it("a bad value deep in a list: the path names the vendor and the pool", () =>
+            expect(lines(devWith((r) => (r.vendors[1].pools[0].weight = -1)))).to.deep.equal([
+                "proxy-monitor:vendors[vendor-b].pools[res-us].weight: expected a number from 0 to 1000, found -1",
+            ]));
+        it("a YAML syntax error in a stack file: the file, line and column", () => {
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "config-yaml-"));
+            fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
+            const file = path.join(dir, "Pulumi.broken.yaml");
+            fs.writeFileSync(file, "config:\n    proxy-monitor:cluster: a\n    proxy-monitor:vendors: [\n");
+            expect(() => readStackFiles("broken", dir)).to.throw(/Pulumi\.broken\.yaml:4:1: YAML syntax error: /);
+        });
     });
 
     it("computes Prometheus durations", () => {

@@ -5,6 +5,7 @@ import { DATA_MODEL, allRecordedSeries } from "../catalog";
 import { GATEWAY_METRICS } from "../catalog/gateway";
 import { KNOWN_KEYS, SIMPLE_KEYS } from "../components/config";
 import YAML from "yaml";
+import { SCHEMA_FILE, readmeWithReference, schemaText } from "../scripts/config-schema";
 import { ROOT, renderedStack } from "./harness";
 
 const read = (f: string) => fs.readFileSync(path.join(ROOT, f), "utf8");
@@ -22,9 +23,15 @@ describe("docs match the code", () => {
         }
     });
 
-    it("README's configuration reference names every config key", () => {
+    it("README's configuration reference is the one generated from the config schema, and names every key", async () => {
         const readme = read("README.md");
+        expect(readme === (await readmeWithReference(readme)), "README.md is stale: npm run config-schema").to.equal(
+            true,
+        );
         for (const k of [...KNOWN_KEYS, ...SIMPLE_KEYS.map((s) => s.key)]) expect(readme, k).to.contain(`\`${k}\``);
+        expect(readme).to.match(
+            /\| `vendors\[\]\.pools\[\]\.weight` +\| number 0\.\.1000 +\| `1` +\| Relative share of traffic/,
+        );
     });
 
     const docFiles = () => ["README.md", ...fs.readdirSync(path.join(ROOT, "docs")).map((f) => `docs/${f}`)];
@@ -75,6 +82,16 @@ describe("docs match the code", () => {
         expect(commands.length).to.be.greaterThan(10);
         const guide = read("docs/deployment-guide.md");
         for (const c of commands) expect(guide, c).to.contain(c);
+    });
+
+    it("the JSON Schema of the stack files is generated from the config schema, and the stack files name it", () => {
+        expect(read(SCHEMA_FILE), "npm run config-schema").to.equal(schemaText());
+        const schema = JSON.parse(read(SCHEMA_FILE));
+        const props = schema.properties.config.properties as Record<string, { default?: unknown }>;
+        expect(props["proxy-monitor:gateway"]).to.have.nested.property("properties.maxTunnels.default", 4096);
+        expect(props["proxy-monitor:scrapeInterval"]).to.include({ default: "15s" });
+        for (const f of fs.readdirSync(ROOT).filter((x) => /^Pulumi\.[^.]+\.yaml$/.test(x)))
+            expect(read(f).split("\n")[0], f).to.equal(`# yaml-language-server: $schema=./${SCHEMA_FILE}`);
     });
 
     it("every npm script the README and docs name exists", () => {

@@ -9,7 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import YAML from "yaml";
-import { StackConfig, parseStackConfig } from "../components/config";
+import { StackConfig, decodeConfigValues, parseStackConfig } from "../components/config";
 import { formatProblem } from "../components/validate";
 import {
     K8sObject,
@@ -17,7 +17,6 @@ import {
     RecordedResource,
     installRecordingMocks,
     kubernetesObjects,
-    rawProjectConfig,
     readStackFiles,
     settle,
 } from "../scripts/offline";
@@ -26,7 +25,7 @@ export { K8sObject, ROOT };
 
 /** Raw `proxy-monitor:*` config of a stack file (secrets as placeholders), keys without the namespace. */
 export function rawStackConfig(stack: string): Record<string, unknown> {
-    return rawProjectConfig(readStackFiles(stack).config);
+    return decodeConfigValues(readStackFiles(stack).config);
 }
 
 /** The validated config of a stack file, optionally with some raw keys replaced. */

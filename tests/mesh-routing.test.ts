@@ -133,18 +133,18 @@ describe("pool routing through the gateways' sidecars", function () {
                 problems((r) => (r.vendors[0].pools[0].addresses = ["eu.example.com", "203.0.113.1", "203.0.113.1"])),
             )
                 .to.contain(
-                    'proxy-monitor:vendors[0].pools[0].addresses[0]: expected an IPv4 or IPv6 address such as 203.0.113.10, found "eu.example.com"',
+                    'proxy-monitor:vendors[vendor-a].pools[dc-us-east].addresses[0]: expected an IPv4 or IPv6 address such as 203.0.113.10, found "eu.example.com"',
                 )
                 .and.contain(
-                    'proxy-monitor:vendors[0].pools[0].addresses[2]: expected each address once, found "203.0.113.1"',
+                    'proxy-monitor:vendors[vendor-a].pools[dc-us-east].addresses[2]: expected each address once, found "203.0.113.1"',
                 );
             expect(problems((r) => (r.vendors[0].pools[0].addresses = []))).to.contain(
-                "proxy-monitor:vendors[0].pools[0].addresses: expected a list of at least 1 IP address",
+                "proxy-monitor:vendors[vendor-a].pools[dc-us-east].addresses: expected a list of at least 1 IP address",
             );
             const dev = JSON.parse(JSON.stringify(rawStackConfig("dev")));
             dev.vendors[0].pools[0].addresses = ["10.0.0.1"];
             expect(() => stackConfig("dev", dev)).to.throw(
-                /vendors\[0\]\.pools\[0\]\.addresses: expected no addresses on a simulated pool/,
+                /vendors\[vendor-a\]\.pools\[dc-us-east\]\.addresses: expected no addresses on a simulated pool/,
             );
         });
         it("mesh.addressAllocation is one of istiod, sidecar, off", () => {

@@ -96,10 +96,10 @@ describe("npm run render", function () {
         expect(run.code).to.equal(1);
         expect(run.stderr).to.contain("Pulumi.bad.yaml has 3 configuration problem(s)");
         expect(run.stderr).to.contain(
-            "proxy-monitor:vendors[0].pools[0].port: expected an integer from 1 to 65535, found 70000",
+            "proxy-monitor:vendors[vendor-a].pools[dc-us-east].port: expected an integer from 1 to 65535, found 70000",
         );
         expect(run.stderr).to.contain(
-            "proxy-monitor:vendors[1].pools: expected a list of at least 1 item(s), found a list []",
+            "proxy-monitor:vendors[vendor-b].pools: expected a list of at least 1 item(s), found a list []",
         );
         expect(run.stderr).to.contain(
             'proxy-monitor:scrapeInterval: expected a duration such as 30s, 5m, 1h30m or 30d, found "often"',

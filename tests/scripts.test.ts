@@ -4,6 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Goals, measured, missingTools } from "../scripts/bench-checks";
+import { TEST_TOOLS } from "../scripts/test-tools";
 import { COLUMNS, formatAlerts, formatNotifications, formatTable, tableQueries, windowed } from "../scripts/local-view";
 import { buildRecordingRules } from "../components/prometheus";
 import { R } from "../catalog";
@@ -104,6 +105,27 @@ describe("scripts: help, tool checks, honest results", function () {
         expect(fleet.code, fleet.stderr).to.equal(3);
         expect(fleet.stderr).to.contain("sudo apt-get install -y prometheus");
         expect(missingTools([{ bin: "node", pkg: "nodejs" }], path.dirname(process.execPath))).to.equal(undefined);
+    });
+
+    it("npm test stops at once, with the one install command, on a machine that has only Node", async () => {
+        const onlyNode = fakePath({ node: process.execPath });
+        const r = await run("scripts/test-tools.ts", [], { ...process.env, PATH: onlyNode });
+        expect(r.code, r.stderr).to.equal(1);
+        const installs = r.stderr.split("\n").filter((l) => l.includes("apt-get install"));
+        expect(installs, r.stderr).to.have.length(1);
+        for (const pkg of new Set(TEST_TOOLS.map((t) => t.pkg)))
+            expect(installs[0]).to.match(new RegExp(`[ ]${pkg}( |$)`));
+        // npm test runs the check before anything else.
+        expect(scripts.test.split(" && ")[0]).to.equal("npm run test:tools");
+        // Where everything is installed (this machine, as CI), the check passes.
+        const here = await run("scripts/test-tools.ts", []);
+        expect(here.code, here.stderr).to.equal(0);
+    });
+
+    it(".ci/run installs every package the tests need", () => {
+        const ci = fs.readFileSync(path.join(ROOT, ".ci/run"), "utf8");
+        const listed = /apt_packages=\(([^)]*)\)/.exec(ci)?.[1].split(/\s+/) ?? [];
+        for (const t of TEST_TOOLS) expect(listed, `${t.bin} (${t.pkg})`).to.include(t.pkg);
     });
 
     it("bench:gateway never calls a goal met on figures it did not measure (a wrk that measures nothing)", async () => {

@@ -8,7 +8,7 @@ import YAML from "yaml";
 import { StackConfig } from "../config";
 import {
     contentHash,
-    disruptionBudgetSpec,
+    pdb,
     imageVersion,
     labels,
     OUT_OF_MESH,
@@ -59,7 +59,7 @@ export class Alerting extends pulumi.ComponentResource {
 
         // The configuration holds receiver credentials, so it is built inside an apply over the secrets and
         // stored as a Secret; its hash (of the non-secret shape) rolls the pods when routes or receivers change.
-        const secrets = pulumi.secret(pulumi.output(cfg.alertingSecrets));
+        const secrets = cfg.secrets.values.apply((s) => s.alertingSecrets);
         const configText = secrets.apply((s) => YAML.stringify(buildAlertmanagerConfig(cfg, s), { lineWidth: 0 }));
         const shapeHash = contentHash(YAML.stringify(buildAlertmanagerConfig(cfg, {})));
         const configSecret = new k8s.core.v1.Secret(
@@ -210,16 +210,7 @@ export class Alerting extends pulumi.ComponentResource {
             },
             childOpts,
         );
-        if (replicas > 1) {
-            new k8s.policy.v1.PodDisruptionBudget(
-                `${name}-pdb`,
-                {
-                    metadata: { namespace: ns, labels: objectLabels },
-                    spec: disruptionBudgetSpec(match),
-                },
-                childOpts,
-            );
-        }
+        pdb(`${name}-pdb`, { namespace: ns, labels: objectLabels, match, replicas }, childOpts);
         this.url = `http://${fixedName}.${ns}.svc:${PORTS.alertmanager}`;
         this.registerOutputs({ url: this.url });
     }

@@ -2,6 +2,7 @@
  * The gateway program's config file (config.json in its ConfigMap), built from the stack config. The program
  * validates the same file at start (proxy/gateway/config.ts); a test feeds every rendered file to that validation.
  */
+import * as pulumi from "@pulumi/pulumi";
 import { durationBucketsMs } from "../../catalog/datamodel";
 import { GatewayFileConfig, HEALTH_DEFAULTS } from "../../proxy/gateway/config";
 import { StackConfig, VendorConfig } from "../config";
@@ -13,14 +14,12 @@ export const CRAWLER_AUTH_KEY = "crawlers";
 
 /**
  * The crawler-auth file of a vendor's gateway: one `<namespace>:<secret>` line per crawler namespace that may use
- * the vendor; undefined when gateway.crawlerAuth is off.
+ * the vendor, a secret Output; undefined when gateway.crawlerAuth is off.
  */
-export function crawlerAuthLines(cfg: StackConfig, vendor: VendorConfig): string | undefined {
+export function crawlerAuthLines(cfg: StackConfig, vendor: VendorConfig): pulumi.Output<string> | undefined {
     if (!cfg.gateway.crawlerAuth) return undefined;
-    const lines = cfg.crawlers.namespaces
-        .filter((ns) => ns.vendors.includes(vendor.name))
-        .map((ns) => `${ns.name}:${cfg.crawlerSecrets[ns.name]}`);
-    return lines.join("\n") + "\n";
+    const namespaces = cfg.crawlers.namespaces.filter((ns) => ns.vendors.includes(vendor.name)).map((ns) => ns.name);
+    return cfg.secrets.values.apply((s) => namespaces.map((ns) => `${ns}:${s.crawlerSecrets[ns]}\n`).join(""));
 }
 
 /** Seconds the gateway lets tunnels drain on SIGTERM; the pod's grace period is this plus a margin. */

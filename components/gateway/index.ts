@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { StackConfig, VendorConfig } from "../config";
 import { PoolCredentialMap } from "../credentials";
 import { hpaSpec } from "../hpa";
-import { contentHash, disruptionBudgetSpec, imageVersion, labels, selectorLabels, spreadOverNodes } from "../k8s";
+import { contentHash, pdb, imageVersion, labels, selectorLabels, spreadOverNodes } from "../k8s";
 import { APP, NAMES, PORTS, SCRAPE_LABEL, VENDOR_LABEL } from "../names";
 import { gatewayProxyConfig } from "../mesh";
 import { CONFIG_DIR, programPodSpec, scriptConfigMap } from "../node-app";
@@ -33,7 +33,9 @@ export interface VendorGatewayArgs {
     readonly scriptConfigMap?: pulumi.Input<string>;
     /** Hash of the bundled program, so a new program rolls the pods. */
     readonly scriptHash?: string;
-    /** Resources the gateway waits for (namespace, service account, mesh policy). */
+    /** The gateway's ServiceAccount (ProxyMesh creates it, since the mesh policy names its identity). */
+    readonly serviceAccountName?: pulumi.Input<string>;
+    /** Resources the gateway waits for (the mesh: namespace, service account, policy). */
     readonly dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
 
@@ -110,7 +112,7 @@ export class VendorGateway extends pulumi.ComponentResource {
                             scriptConfigMap: args.scriptConfigMap,
                             configMap: configMap.metadata.name,
                             secret: secret.metadata.name,
-                            serviceAccountName: fixedName,
+                            serviceAccountName: args.serviceAccountName ?? fixedName,
                             ports: { proxy: PORTS.gatewayProxy },
                             resources: cfg.resources.gateway,
                             terminationGracePeriodSeconds: GATEWAY_GRACE_SECONDS,
@@ -187,17 +189,7 @@ export class VendorGateway extends pulumi.ComponentResource {
             childOpts,
         );
 
-        // With one replica a PDB would block node drains forever; with more, keep all but one serving.
-        if (replicas > 1) {
-            new k8s.policy.v1.PodDisruptionBudget(
-                `${name}-pdb`,
-                {
-                    metadata: { namespace: ns, labels: objectLabels },
-                    spec: disruptionBudgetSpec(match),
-                },
-                childOpts,
-            );
-        }
+        pdb(`${name}-pdb`, { namespace: ns, labels: objectLabels, match, replicas }, childOpts);
 
         this.proxyUrl = `http://${fixedName}.${ns}.svc.cluster.local:${PORTS.gatewayProxy}`;
         this.registerOutputs({ proxyUrl: this.proxyUrl });

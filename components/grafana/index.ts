@@ -7,8 +7,8 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import YAML from "yaml";
-import { allDashboards } from "../../dashboards";
-import { StackConfig } from "../config";
+import { Resources, StackConfig } from "../config";
+import { GrafanaConfig } from "../config/grafana";
 import {
     contentHash,
     imageVersion,
@@ -21,18 +21,27 @@ import {
 } from "../k8s";
 import { APP, NAMES, PORTS } from "../names";
 
-/** The provisioning file of the datasources. */
-export function buildDatasources(cfg: StackConfig): Record<string, unknown> {
-    const mon = cfg.namespaces.monitoring;
+/** What Grafana's datasources point at. */
+export interface DatasourceSettings {
+    /** The `cluster` label of this cluster's series, in the default datasource's name. */
+    readonly cluster: string;
+    /** The cluster Prometheus' scrape interval (Grafana's minimum step). */
+    readonly scrapeInterval: string;
+    /** Add the global Prometheus (stacks with federation). */
+    readonly federation: boolean;
+}
+
+/** The provisioning file of the datasources; Prometheus and Alertmanager run in `mon`, Grafana's namespace. */
+export function buildDatasources(mon: string, d: DatasourceSettings): Record<string, unknown> {
     const datasources: Record<string, unknown>[] = [
         {
-            name: `Prometheus (${cfg.cluster})`,
+            name: `Prometheus (${d.cluster})`,
             uid: "prometheus",
             type: "prometheus",
             access: "proxy",
             url: `http://${NAMES.prometheus}.${mon}.svc:${PORTS.prometheus}`,
             isDefault: true,
-            jsonData: { timeInterval: cfg.prometheus.scrapeInterval, httpMethod: "POST" },
+            jsonData: { timeInterval: d.scrapeInterval, httpMethod: "POST" },
         },
         {
             name: "Alertmanager",
@@ -43,7 +52,7 @@ export function buildDatasources(cfg: StackConfig): Record<string, unknown> {
             jsonData: { implementation: "prometheus", handleGrafanaManagedAlerts: false },
         },
     ];
-    if (cfg.federation.enabled) {
+    if (d.federation) {
         datasources.push({
             name: "Prometheus (global)",
             uid: "prometheus-global",
@@ -74,7 +83,7 @@ export function buildDashboardProvider(): Record<string, unknown> {
 }
 
 /** Grafana settings, as GF_* environment variables. */
-export function grafanaEnv(_cfg: StackConfig): Record<string, string> {
+export function grafanaEnv(): Record<string, string> {
     return {
         GF_PATHS_DATA: "/var/lib/grafana",
         GF_PATHS_PLUGINS: "/var/lib/grafana/plugins",
@@ -97,12 +106,34 @@ export function grafanaEnv(_cfg: StackConfig): Record<string, string> {
     };
 }
 
-/** Args for the Grafana component. */
+/** Args for the Grafana component: what it reads, no more. */
 export interface GrafanaArgs {
-    /** The validated stack config. */
-    readonly config: StackConfig;
-    /** Resources to wait for (namespace, network policy). */
+    /** The monitoring namespace: Grafana's, and the Prometheus and Alertmanager it reads. */
+    readonly namespace: string;
+    readonly image: string;
+    readonly settings: GrafanaConfig;
+    readonly resources: Resources;
+    readonly datasources: DatasourceSettings;
+    /** The dashboards to provision (read-only, one folder), by file name without `.json`. */
+    readonly dashboards: Readonly<Record<string, unknown>>;
+    /** Resources to wait for (the mesh: namespace, network policy). */
     readonly dependsOn?: pulumi.Input<pulumi.Resource>[];
+}
+
+/** The Grafana Args of a stack; the caller builds the dashboards (dashboards/ is not Grafana's to import). */
+export function grafanaArgs(cfg: StackConfig, dashboards: Readonly<Record<string, unknown>>): GrafanaArgs {
+    return {
+        namespace: cfg.namespaces.monitoring,
+        image: cfg.images.grafana,
+        settings: cfg.grafana,
+        resources: cfg.resources.grafana,
+        datasources: {
+            cluster: cfg.cluster,
+            scrapeInterval: cfg.prometheus.scrapeInterval,
+            federation: cfg.federation.enabled,
+        },
+        dashboards,
+    };
 }
 
 export class Grafana extends pulumi.ComponentResource {
@@ -113,9 +144,8 @@ export class Grafana extends pulumi.ComponentResource {
 
     constructor(name: string, args: GrafanaArgs, opts?: pulumi.ComponentResourceOptions) {
         super("proxy-monitor:index:Grafana", name, {}, opts);
-        const cfg = args.config;
-        const ns = cfg.namespaces.monitoring;
-        const image = cfg.images.grafana;
+        const ns = args.namespace;
+        const image = args.image;
         const fixedName = NAMES.grafana;
         const match = selectorLabels(APP.grafana, fixedName);
         const objectLabels = labels(APP.grafana, fixedName, "grafana", imageVersion(image));
@@ -137,7 +167,7 @@ export class Grafana extends pulumi.ComponentResource {
             { ...childOpts, additionalSecretOutputs: ["stringData", "data"] },
         );
 
-        const datasources = YAML.stringify(buildDatasources(cfg));
+        const datasources = YAML.stringify(buildDatasources(ns, args.datasources));
         const provider = YAML.stringify(buildDashboardProvider());
         const provisioning = new k8s.core.v1.ConfigMap(
             `${name}-provisioning`,
@@ -148,7 +178,7 @@ export class Grafana extends pulumi.ComponentResource {
             childOpts,
         );
         const dashboardData = Object.fromEntries(
-            Object.entries(allDashboards(cfg)).map(([file, json]) => [`${file}.json`, JSON.stringify(json)]),
+            Object.entries(args.dashboards).map(([file, json]) => [`${file}.json`, JSON.stringify(json)]),
         );
         const dashboards = new k8s.core.v1.ConfigMap(
             `${name}-dashboards`,
@@ -156,7 +186,7 @@ export class Grafana extends pulumi.ComponentResource {
             childOpts,
         );
 
-        const persistence = cfg.grafana.persistence;
+        const persistence = args.settings.persistence;
         let claim: k8s.core.v1.PersistentVolumeClaim | undefined;
         if (persistence) {
             claim = new k8s.core.v1.PersistentVolumeClaim(
@@ -165,13 +195,13 @@ export class Grafana extends pulumi.ComponentResource {
                     metadata: { namespace: ns, labels: objectLabels },
                     spec: {
                         accessModes: ["ReadWriteOnce"],
-                        resources: { requests: { storage: cfg.grafana.storageSize } },
+                        resources: { requests: { storage: args.settings.storageSize } },
                     },
                 },
                 childOpts,
             );
         }
-        const env = grafanaEnv(cfg);
+        const env = grafanaEnv();
         const probe = (period: number, failures: number) => ({
             httpGet: { path: "/api/health", port: "http" },
             periodSeconds: period,
@@ -183,7 +213,7 @@ export class Grafana extends pulumi.ComponentResource {
             {
                 metadata: { name: fixedName, namespace: ns, labels: objectLabels },
                 spec: {
-                    replicas: cfg.grafana.replicas,
+                    replicas: args.settings.replicas,
                     // sqlite on a ReadWriteOnce volume: never two pods at once.
                     strategy: persistence ? { type: "Recreate" } : { type: "RollingUpdate" },
                     selector: { matchLabels: match },
@@ -242,7 +272,7 @@ export class Grafana extends pulumi.ComponentResource {
                                     ports: [{ name: "http", containerPort: PORTS.grafana }],
                                     readinessProbe: probe(10, 3),
                                     livenessProbe: probe(20, 5),
-                                    resources: resources(cfg.resources.grafana),
+                                    resources: resources(args.resources),
                                     securityContext: restrictedContainerSecurity(true),
                                     volumeMounts: [
                                         { name: "data", mountPath: "/var/lib/grafana" },

@@ -86,7 +86,7 @@ export function buildFederationConfig(cfg: StackConfig): Obj {
         config.remote_write = [
             {
                 url: cfg.federation.remoteWriteUrl,
-                ...(cfg.federationSecrets.remoteWrite
+                ...(cfg.secrets.names.federationSecrets.includes("remoteWrite")
                     ? { authorization: { credentials_file: `${FEDERATION_SECRETS_DIR}/remoteWrite` } }
                     : {}),
             },

@@ -11,7 +11,7 @@ import YAML from "yaml";
 import { Resources, StackConfig } from "../config";
 import {
     contentHash,
-    disruptionBudgetSpec,
+    pdb,
     imageVersion,
     labels,
     OUT_OF_MESH,
@@ -139,7 +139,8 @@ export class Prometheus extends pulumi.ComponentResource {
         let secretName: pulumi.Output<string> | undefined;
         if (global) {
             const tokens: Record<string, pulumi.Input<string>> = {};
-            for (const [k, v] of Object.entries(cfg.federationSecrets)) tokens[k] = pulumi.secret(v);
+            for (const k of cfg.secrets.names.federationSecrets)
+                tokens[k] = cfg.secrets.values.apply((s) => s.federationSecrets[k]);
             const secret = new k8s.core.v1.Secret(
                 `${name}-federation`,
                 { metadata: { namespace: ns, labels: objectLabels }, type: "Opaque", stringData: tokens },
@@ -259,16 +260,7 @@ export class Prometheus extends pulumi.ComponentResource {
                 childOpts,
             );
         }
-        if (replicas > 1) {
-            new k8s.policy.v1.PodDisruptionBudget(
-                `${name}-pdb`,
-                {
-                    metadata: { namespace: ns, labels: objectLabels },
-                    spec: disruptionBudgetSpec(match),
-                },
-                childOpts,
-            );
-        }
+        pdb(`${name}-pdb`, { namespace: ns, labels: objectLabels, match, replicas }, childOpts);
         if (!global) this.kubeStateMetrics(name, cfg, childOpts);
 
         this.url = `http://${fixedName}.${ns}.svc:${PORTS.prometheus}`;

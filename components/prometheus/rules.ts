@@ -125,7 +125,7 @@ export function buildRecordingRules(cfg: StackConfig): { groups: RuleGroup[] } {
             expr: `sum ${by(C, V)} (rate(${DUR}_sum{pool!=${GW}}[5m])) / (sum ${by(C, V)} (rate(${DUR}_count{pool!=${GW}}[5m])) > 0)`,
         },
         ...QUANTILES.map((q) => ({
-            record: R.seedDurationSeconds,
+            record: R.durationSecondsByPercentile,
             expr: `max without (${L.quantile}) (${R.vendorPoolLatencyQuantile}{${L.quantile}="${q}"}) / 1000`,
             labels: { [L.percentile]: String(Math.round(Number(q) * 100)) },
         })),

@@ -1,8 +1,9 @@
 import { expect } from "chai";
+import * as pulumi from "@pulumi/pulumi";
 import { resolvePoolCredentials } from "../../components/credentials";
 import { VendorGateway, gatewayFileConfig } from "../../components/gateway";
 import { CRAWLER_AUTH_KEY, crawlerAuthLines } from "../../components/gateway/file-config";
-import { find, stackConfig, underMocks, validateObject } from "../harness";
+import { find, promiseOf, rawStackConfig, stackConfig, underMocks, validateObject } from "../harness";
 import { workloadViolations } from "../pod-security";
 
 const BUILT = { images: { gateway: "registry.example.com/proxy-monitor/gateway:1.0.0" } };
@@ -108,15 +109,17 @@ describe("VendorGateway", () => {
         expect(f.crawlerAuthFile).to.equal(undefined);
     });
 
-    it("with gateway.crawlerAuth, writes one namespace:secret line per crawler namespace of the vendor into the Secret", () => {
-        const base = stackConfig("dev");
-        const cfg = {
-            ...base,
-            gateway: { ...base.gateway, crawlerAuth: true },
-            crawlerSecrets: { [base.crawlers.namespaces[0].name]: "s3cret" },
-        };
+    it("with gateway.crawlerAuth, writes one namespace:secret line per crawler namespace of the vendor into the Secret", async () => {
+        const raw = rawStackConfig("dev") as { gateway?: object; crawlers: { namespaces: { name: string }[] } };
+        const ns = raw.crawlers.namespaces[0].name;
+        const cfg = stackConfig("dev", {
+            gateway: { ...raw.gateway, crawlerAuth: true },
+            crawlerSecrets: { [ns]: "s3cret" },
+        });
         const f = gatewayFileConfig(cfg, cfg.vendors[0], "/s");
         expect(f.crawlerAuthFile).to.equal(`/s/${CRAWLER_AUTH_KEY}`);
-        expect(crawlerAuthLines(cfg, cfg.vendors[0])).to.equal(`${base.crawlers.namespaces[0].name}:s3cret\n`);
+        const lines = crawlerAuthLines(cfg, cfg.vendors[0])!;
+        expect(await pulumi.isSecret(lines)).to.equal(true);
+        expect(await promiseOf(lines)).to.equal(`${ns}:s3cret\n`);
     });
 });

@@ -1,25 +1,29 @@
 import { expect } from "chai";
 import YAML from "yaml";
-import { Grafana, buildDatasources } from "../../components/grafana";
+import { Grafana, buildDatasources, grafanaArgs } from "../../components/grafana";
+import { StackConfig } from "../../components/config";
+import { allDashboards } from "../../dashboards";
 import { find, promiseOf, stackConfig, underMocks, validateObject } from "../harness";
 import { workloadViolations } from "../pod-security";
 
+const argsOf = (cfg: StackConfig) => grafanaArgs(cfg, allDashboards(cfg));
+
 describe("Grafana component", () => {
     it("provisions the cluster Prometheus as default, the global one with federation, and Alertmanager", () => {
-        const prod = buildDatasources(stackConfig("prod")) as any;
+        const prod = buildDatasources("proxy-monitor", argsOf(stackConfig("prod")).datasources) as any;
         expect(prod.datasources.map((d: any) => [d.uid, d.type, d.url, d.isDefault ?? false])).to.deep.equal([
             ["prometheus", "prometheus", "http://prometheus.proxy-monitor.svc:9090", true],
             ["alertmanager", "alertmanager", "http://alertmanager.proxy-monitor.svc:9093", false],
             ["prometheus-global", "prometheus", "http://prometheus-global.proxy-monitor.svc:9090", false],
         ]);
-        const dev = buildDatasources(stackConfig("dev")) as any;
+        const dev = buildDatasources("proxy-monitor", argsOf(stackConfig("dev")).datasources) as any;
         expect(dev.datasources.map((d: any) => d.uid)).to.deep.equal(["prometheus", "alertmanager"]);
     });
 
     it("renders a restricted, probed Deployment with a random admin password as a secret, no anonymous access, 5 s minimum refresh", async () => {
         let grafana: Grafana | undefined;
         const { objects, resources } = await underMocks(
-            () => (grafana = new Grafana("grafana-test", { config: stackConfig("prod") })),
+            () => (grafana = new Grafana("grafana-test", argsOf(stackConfig("prod")))),
         );
         for (const o of objects) validateObject(o);
         expect(workloadViolations(objects).violations).to.deep.equal([]);
@@ -54,7 +58,7 @@ describe("Grafana component", () => {
 
     it("keeps sqlite on a PVC and recreates rather than rolls with grafanaPersistence", async () => {
         const { objects } = await underMocks(
-            () => new Grafana("grafana-pvc-test", { config: stackConfig("dev", { grafanaPersistence: true }) }),
+            () => new Grafana("grafana-pvc-test", argsOf(stackConfig("dev", { grafanaPersistence: true }))),
         );
         expect(find(objects, "PersistentVolumeClaim")).to.have.length(1);
         expect((find(objects, "Deployment")[0].spec as any).strategy).to.deep.equal({ type: "Recreate" });

@@ -52,7 +52,7 @@ const targetsOf = (d: Obj): { panel: string; expr: string }[] =>
     panelsOf(d).flatMap((p) => (p.targets as Obj[]).map((t) => ({ panel: p.title as string, expr: t.expr as string })));
 
 describe("dashboards", () => {
-    it("are the four of the issue, with fixed unique uids, tags and 5 s among the refresh choices", () => {
+    it("are overview, vendor analytics, bandwidth and cost, and infrastructure, with fixed unique uids, tags and 5 s among the refresh choices", () => {
         expect(Object.values(dashboards).map((d) => d.title)).to.deep.equal([
             "Proxy overview",
             "Vendor analytics",
