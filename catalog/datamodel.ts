@@ -113,6 +113,14 @@ export const VENDOR_ERROR_STATUS_REGEX = "401|403|407|429|5..";
  */
 export const DURATION_BUCKETS_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 20000, 30000, 60000];
 
+/**
+ * The buckets a vendor's gateway exports: DURATION_BUCKETS_MS plus a bucket at each latency SLA value (ms), so that
+ * "slower than the SLA" is a bucket boundary (`le="<sla>"`), read exactly rather than interpolated.
+ */
+export function durationBucketsMs(slaMs: readonly number[]): number[] {
+    return [...new Set([...DURATION_BUCKETS_MS, ...slaMs])].sort((a, b) => a - b);
+}
+
 export interface MetricSpec {
     readonly name: string;
     readonly type: "counter" | "gauge" | "histogram";

@@ -3,6 +3,7 @@
  * validates the same file at start (proxy/gateway/config.ts); a test feeds every rendered file to that validation.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { durationBucketsMs } from "../../catalog/datamodel";
 import { GatewayFileConfig, HEALTH_DEFAULTS } from "../../proxy/gateway/config";
 import { StackConfig, VendorConfig } from "../config";
 import { PORTS } from "../names";
@@ -74,5 +75,6 @@ export function gatewayFileConfig(cfg: StackConfig, vendor: VendorConfig, secret
         shutdownGraceMs: GATEWAY_DRAIN_SECONDS * 1000,
         metrics: true,
         ...(g.crawlerAuth ? { crawlerAuthFile: `${secretsDir}/${CRAWLER_AUTH_KEY}` } : {}),
+        durationBucketsMs: durationBucketsMs([vendor.sla.p95LatencyMs]),
     };
 }

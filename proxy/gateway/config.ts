@@ -2,6 +2,7 @@
  * The gateway's config file: its type and validation. The Pulumi component builds the file from the stack config
  * (components/gateway/file-config.ts) with this same type; the program validates it at start.
  */
+import { DURATION_BUCKETS_MS } from "../../catalog/datamodel";
 import { Fields, ProgramConfigError } from "../common/config-file";
 import { PROFILES, Profile } from "../../catalog/datamodel";
 import { parsePortRange } from "./destinations";
@@ -64,6 +65,8 @@ export interface GatewayFileConfig {
     readonly shutdownGraceMs: number;
     /** Export the per-request data model (false only to measure its cost; process metrics stay). */
     readonly metrics: boolean;
+    /** Buckets of the duration histogram, ms, ascending (a bucket at the vendor's latency SLA). */
+    readonly durationBucketsMs?: readonly number[];
     /**
      * Optional crawler authentication: crawlers must send `Proxy-Authorization: Basic` with one of these
      * `user:password` pairs (a file, one per line; the stack writes `<crawler namespace>:<shared secret>`).
@@ -84,6 +87,17 @@ export const HEALTH_DEFAULTS: GatewayFileConfig["health"] = {
 };
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const HOST = /^[A-Za-z0-9.-]+$/;
+
+function buckets(f: Fields): number[] {
+    const v = f.obj.durationBucketsMs;
+    if (v === undefined) return DURATION_BUCKETS_MS;
+    const ok =
+        Array.isArray(v) &&
+        v.length > 0 &&
+        v.every((x, i) => typeof x === "number" && Number.isFinite(x) && x > 0 && (i === 0 || x > v[i - 1]));
+    if (!ok) f.fail("durationBucketsMs", "a list of ascending positive numbers");
+    return ok ? (v as number[]) : DURATION_BUCKETS_MS;
+}
 
 /** `destinations.connectPorts`: numbers or `"lo-hi"` strings, as strings. */
 function portList(d: Fields): string[] {
@@ -171,6 +185,7 @@ export function validateGatewayConfig(raw: unknown, file = "gateway config"): Ga
         logSampleRate: f.num("logSampleRate", 0.01, 0, 1),
         shutdownGraceMs: f.num("shutdownGraceMs", 30_000, 0, 3_600_000, true),
         metrics: f.bool("metrics", true),
+        durationBucketsMs: buckets(f),
         crawlerAuthFile: f.obj.crawlerAuthFile === undefined ? undefined : f.str("crawlerAuthFile"),
     };
     cfg.destinations.connectPorts.forEach((e, i) => {

@@ -37,6 +37,7 @@ export class GatewayMetrics {
         processMetrics = true,
         /** When false, requests and bytes are not recorded (to measure what recording costs). */
         private readonly enabled = true,
+        buckets: readonly number[] = DURATION_BUCKETS_MS,
     ) {
         const r = [this.registry];
         const spec = <T extends { name: string; help: string; labels: readonly string[] }>(s: T) => ({
@@ -46,7 +47,7 @@ export class GatewayMetrics {
             registers: r,
         });
         this.requests = new Counter(spec(DATA_MODEL.requests));
-        this.duration = new Histogram({ ...spec(DATA_MODEL.duration), buckets: DURATION_BUCKETS_MS });
+        this.duration = new Histogram({ ...spec(DATA_MODEL.duration), buckets: [...buckets] });
         this.bandwidth = new Counter(spec(DATA_MODEL.bandwidth));
         this.destBandwidth = new Counter(spec(DATA_MODEL.destinationBandwidth));
         this.poolHealth = new Gauge(spec(DATA_MODEL.poolHealth));

@@ -76,7 +76,7 @@ export class Gateway {
     ) {
         this.log = opts.logger ?? silentLogger;
         const random = opts.random ?? Math.random;
-        this.metrics = new GatewayMetrics(cfg.vendor, opts.processMetrics ?? true, cfg.metrics);
+        this.metrics = new GatewayMetrics(cfg.vendor, opts.processMetrics ?? true, cfg.metrics, cfg.durationBucketsMs);
         this.metrics.createOutcomes(cfg.pools.map((p) => p.name));
         this.policy = new DestinationPolicy(cfg.destinations);
         this.pools = new Pools(
