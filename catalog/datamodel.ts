@@ -31,6 +31,8 @@ export const L = {
     crawlerWorkload: "crawler_workload",
     /** Who an outcome is charged to: one of FAULTS (DESIGN.md, "Failure semantics"). */
     fault: "fault",
+    /** Why an outcome is charged as it is: one of CAUSES, decided by the vendor's profile (docs/data-model.md). */
+    cause: "cause",
 } as const;
 
 /**
@@ -45,6 +47,46 @@ export const L = {
  */
 export const FAULTS = ["none", "vendor", "destination", "gateway"] as const;
 export type Fault = (typeof FAULTS)[number];
+
+/**
+ * Why: the cause of an outcome, read by the vendor's profile from its answer (status, RFC 9209 `Proxy-Status`, its
+ * own error headers). A fixed set, never free text; each maps to one fault (CAUSE_FAULT):
+ * - `none`: carried. `destination`: the destination failed (unreachable, TLS, its own error, a ban the vendor saw).
+ * - `vendor_error`: the vendor's infrastructure failed (no connection, timeout, reset, its own 5xx, a peer error).
+ *   Counts against the SLO, toward ejecting the pool, and is retried once on another pool.
+ * - `session_lost`: the sticky session's exit is gone (Bright Data "No peers available", Oxylabs "exit node not
+ *   found"). Counts against the SLO and is retried on another pool, but never ejects a pool (sessions end).
+ * - `vendor_policy`: the vendor refuses the destination by its own policy (Bright Data `policy_2xxxx`, RFC 9209
+ *   `http_request_denied`, Zyte `domain_forbidden`). Charged to the destination (a crawler causes it at will).
+ * - `client`: the vendor refuses our account or request (credentials, 407, rate limit 429, quota). Counts against
+ *   the SLO (someone must act) but never ejects a pool (every pool shares the account) and is not retried.
+ * - `gateway`: the gateway answered itself (`pool="none"`).
+ */
+export const CAUSES = [
+    "none",
+    "vendor_error",
+    "session_lost",
+    "vendor_policy",
+    "client",
+    "destination",
+    "gateway",
+] as const;
+export type Cause = (typeof CAUSES)[number];
+
+/** The fault each cause is charged as. */
+export const CAUSE_FAULT: Readonly<Record<Cause, Fault>> = {
+    none: "none",
+    vendor_error: "vendor",
+    session_lost: "vendor",
+    vendor_policy: "destination",
+    client: "vendor",
+    destination: "destination",
+    gateway: "gateway",
+};
+
+/** Vendor profiles: how a vendor says whose fault a failure is (proxy/gateway/profiles.ts, docs/data-model.md). */
+export const PROFILES = ["rfc9209", "brightdata", "oxylabs", "zyte", "soax", "generic"] as const;
+export type Profile = (typeof PROFILES)[number];
 
 /** Values of the `protocol` label. */
 export const PROTOCOLS = ["HTTP/1.1", "HTTP/2", "CONNECT"] as const;
@@ -70,6 +112,14 @@ export const VENDOR_ERROR_STATUS_REGEX = "401|403|407|429|5..";
  * 14 buckets: +Inf, _sum and _count make 17 series per vendor, pool and gateway replica.
  */
 export const DURATION_BUCKETS_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 20000, 30000, 60000];
+
+/**
+ * The buckets a vendor's gateway exports: DURATION_BUCKETS_MS plus a bucket at each latency SLA value (ms), so that
+ * "slower than the SLA" is a bucket boundary (`le="<sla>"`), read exactly rather than interpolated.
+ */
+export function durationBucketsMs(slaMs: readonly number[]): number[] {
+    return [...new Set([...DURATION_BUCKETS_MS, ...slaMs])].sort((a, b) => a - b);
+}
 
 export interface MetricSpec {
     readonly name: string;
@@ -114,6 +164,27 @@ export const DATA_MODEL = {
         type: "counter",
         help: "Requests and tunnels per pool, by who the outcome is charged to (none, vendor, destination, gateway).",
         labels: [L.vendor, L.pool, L.fault],
+    },
+    /**
+     * The outcomes again, by cause (CAUSES) rather than fault, created at 0 for every pool and cause at start (the
+     * gateway's own, `pool="none", cause="gateway"`, too). Kept apart from proxy_pool_outcomes_total so that the SLO
+     * rules keep their series count; at most 7 series per pool and replica.
+     */
+    causes: {
+        name: "proxy_pool_causes_total",
+        type: "counter",
+        help: "Requests and tunnels per pool, by the cause the vendor's profile read from its answer (see docs/data-model.md).",
+        labels: [L.vendor, L.pool, L.cause],
+    },
+    /**
+     * Bans crawlers reported (inside a tunnel only the crawler sees the destination's answer), per pool and
+     * tracked destination (others are `other`); `pool="none"` when the crawler did not say which pool.
+     */
+    bans: {
+        name: "proxy_crawler_bans_total",
+        type: "counter",
+        help: "Destination bans reported by crawlers (X-Proxy-Monitor-Ban header or POST /ban on the metrics port), by pool and destination.",
+        labels: [L.vendor, L.pool, L.destination],
     },
     destinationBandwidth: {
         name: "proxy_destination_bandwidth_bytes_total",

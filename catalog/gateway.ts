@@ -13,6 +13,17 @@ export const GATEWAY_POOL = "none";
  */
 export const REFUSAL_HEADER = "x-proxy-monitor-refusal";
 
+/** RFC 9209 proxy name of the gateway in the `Proxy-Status` of its answers. */
+export const PROXY_STATUS_NAME = "proxy-monitor";
+
+/** Request header a crawler sends to keep one pool (and the vendor's sticky session) across requests. */
+export const SESSION_HEADER = "x-proxy-monitor-session";
+/** Request header with which a crawler reports a ban: `<host>` or `<host>; pool=<pool>`. Not forwarded. */
+export const BAN_HEADER = "x-proxy-monitor-ban";
+/** Optional response headers (gateway `responseHeaders: true`): the pool that served and the retries it took. */
+export const POOL_HEADER = "x-proxy-monitor-pool";
+export const RETRIES_HEADER = "x-proxy-monitor-retries";
+
 export const GATEWAY_METRICS = {
     inflight: {
         name: "proxy_inflight_requests",
@@ -25,6 +36,12 @@ export const GATEWAY_METRICS = {
         type: "counter",
         help: "Requests and CONNECTs retried on another pool after the first pool failed (a vendor fault) before the crawler's request was committed.",
         labels: [L.vendor, L.pool],
+    },
+    retriesByCause: {
+        name: "proxy_upstream_retries_by_cause_total",
+        type: "counter",
+        help: "Retries on another pool by the cause of the failed attempt (vendor_error, session_lost); the pool is the one that failed.",
+        labels: [L.vendor, L.pool, L.cause],
     },
     upstreamFailures: {
         name: "proxy_upstream_failures_total",

@@ -10,6 +10,9 @@
 export const SLO_WINDOWS = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"] as const;
 export type SloWindow = (typeof SLO_WINDOWS)[number];
 
+/** The SLO period: error budget remaining is shown over it (dashboards), the burn rates are relative to it. */
+export const SLO_PERIOD = "30d";
+
 /** Latency quantiles recorded (label `quantile`). */
 export const QUANTILES = ["0.5", "0.95", "0.99"] as const;
 
@@ -26,9 +29,19 @@ export const R = {
     /** Extra label `protocol`. */
     vendorProtocolRequests: "vendor_protocol:proxy_requests:rate5m",
 
-    // Errors that count against the vendor (see VENDOR_ERROR_STATUS_REGEX) and success ratios.
+    /**
+     * Answers of a vendor's pools (not the gateway's own, `pool="none"`), by `status_class`. The refusal, auth and 5xx
+     * alerts read these, gated by the share of outcomes charged to the vendor: a status alone does not say whether
+     * the vendor or the destination gave it.
+     */
+    vendorPoolAnswersStatusClass: "vendor_status_class:proxy_pool_answers:rate5m",
+
+    // Outcomes charged to the vendor (`proxy_pool_outcomes_total{fault="vendor"}`) and success ratios.
     vendorPoolErrors: "vendor_pool:proxy_request_errors:rate5m",
-    /** SLO numerator and denominator over 5m; the longer SLO windows are sums over time of these. */
+    /**
+     * SLO numerator (fault="vendor") and denominator (every outcome of a pool: none, vendor, destination) over 5m;
+     * the gateway's own answers (pool="none") are in neither. The longer SLO windows are sums over time of these.
+     */
     vendorSloErrors: "vendor:proxy_slo_errors:rate5m",
     vendorSloRequests: "vendor:proxy_slo_requests:rate5m",
     vendorPoolSuccessRatio: "vendor_pool:proxy_request_success:ratio_rate5m",
@@ -41,6 +54,11 @@ export const R = {
     vendorLatencyQuantile: "vendor:proxy_request_duration_milliseconds:quantile5m",
     /** Mean latency, ms. */
     vendorLatencyMean: "vendor:proxy_request_duration_milliseconds:mean5m",
+    /**
+     * The latency SLO: the share of a vendor's answers slower than its p95 SLA, read at the bucket the gateway
+     * exports at the SLA value (`le="<sla>"`). The SLA holds while this stays at or below 5%.
+     */
+    vendorLatencySlowRatio: "vendor:proxy_requests_slower_than_sla:ratio_rate5m",
     /**
      * Latency by `percentile` ("50", "95", "99") per vendor and pool, in seconds:
      * `proxy_request_duration_seconds{vendor, pool, percentile}`. Not in `level:metric:operations` form on purpose: it
@@ -102,6 +120,30 @@ export const R = {
     vendorDailyBudgetBytes: "vendor:proxy_bandwidth_budget_bytes_per_day:config",
     /** `vendors[].exitIp.minDistinctPerHour`, when above 0. */
     vendorMinExitIpsPerHour: "vendor:proxy_pool_exit_ips_min_per_hour:config",
+    /** The configured `seriesBudget` of this cluster's Prometheus. */
+    seriesBudget: "cluster:prometheus_series_budget:config",
+
+    // Silence: crawlers configured for a vendor (namespaces whose `vendors` name it) that are running.
+    vendorCrawlerPodsRunning: "vendor:crawler_pods_running:sum",
+
+    // The stack's own health, recorded so that the global Prometheus federates what the dashboards read.
+    instanceHeadSeries: "instance:prometheus_tsdb_head_series:max",
+    instanceSamplesAppended: "instance:prometheus_tsdb_head_samples_appended:rate5m",
+    instanceStorageBytes: "instance:prometheus_tsdb_storage_blocks_bytes:max",
+    instanceSampleLimitHits: "instance:prometheus_target_scrapes_exceeded_sample_limit:increase1h",
+    clusterRuleFailures: "cluster:prometheus_rule_evaluation_failures:increase10m",
+    clusterRuleGroupDuration: "cluster:prometheus_rule_group_last_duration_seconds:max",
+    /** Extra label `integration`. */
+    integrationNotifications: "integration:alertmanager_notifications:rate5m",
+    integrationNotificationsFailed: "integration:alertmanager_notifications_failed:rate5m",
+    /** Labels `namespace`, `horizontalpodautoscaler`. */
+    hpaCurrentReplicas: "horizontalpodautoscaler:kube_horizontalpodautoscaler_status_current_replicas:max",
+    hpaMaxReplicas: "horizontalpodautoscaler:kube_horizontalpodautoscaler_spec_max_replicas:max",
+    /** Labels `vendor`, `instance`. */
+    gatewayCpu: "instance:proxy_gateway_cpu_seconds:rate5m",
+    gatewayInflight: "instance:proxy_inflight_requests:sum",
+    /** Firing alerts (labels alertname, severity, vendor, pool), every one with a `cluster`. */
+    firingAlerts: "alertname:alerts_firing:max",
 } as const;
 
 /** `vendor:proxy_request_errors:ratio_rate<window>`: errors counted against the vendor over all requests. */

@@ -51,6 +51,8 @@ export function simulatorFileConfig(
     if (!s) throw new Error(`pool ${vendor.name}/${pool.name} is not simulated`);
     return {
         vendor: vendor.name,
+        // The simulator speaks its vendor's profile, so the dev stack exercises the gateway's reading of it.
+        profile: vendor.profile,
         pool: pool.name,
         listen: { host: "0.0.0.0", proxyPort: PORTS.simulatorProxy, metricsPort: PORTS.proxyMetrics },
         usernameFile: `${secretsDir}/username`,

@@ -3,11 +3,12 @@ import { R } from "../catalog";
 import { StackConfig } from "../components/config";
 import { CV, CVP, dashboard, query, tablePanel, timeseriesPanel } from "./common";
 
-export function bandwidthCost(_cfg: StackConfig) {
+export function bandwidthCost(cfg: StackConfig) {
     return dashboard(
         "proxy-monitor-bandwidth",
         "Bandwidth and cost",
         "Bytes and cost per vendor, pool, destination and crawler namespace; daily budgets.",
+        cfg,
     )
         .withPanel(
             timeseriesPanel(

@@ -8,6 +8,7 @@ import * as stat from "@grafana/grafana-foundation-sdk/stat";
 import * as table from "@grafana/grafana-foundation-sdk/table";
 import * as timeseries from "@grafana/grafana-foundation-sdk/timeseries";
 import { R } from "../catalog";
+import { StackConfig } from "../components/config";
 
 export const DATASOURCE: dash.DataSourceRef = { type: "prometheus", uid: "${datasource}" };
 export const TAGS = ["proxy-monitor"];
@@ -81,17 +82,88 @@ export function tablePanel(
     return withTargets(p, targets);
 }
 
-/** A dashboard with the project's defaults: fixed uid, tags, the variables, 5 s among the refresh choices. */
+/** Firing alerts of the selected clusters (recorded, so the global view has them too), one per label set. */
+export const FIRING_ALERTS = `${R.firingAlerts}{cluster=~"$cluster"}`;
+
+/**
+ * Per-series thresholds: for each vendor, a dashed line at its configured value on the series named `name(vendor)`
+ * (the legend), red on the wrong side of it.
+ */
+export function perVendorThresholds<T extends { overrideByName(name: string, p: dash.DynamicConfigValue[]): T }>(
+    panel: T,
+    cfg: StackConfig,
+    name: (vendor: string) => string,
+    value: (v: StackConfig["vendors"][number]) => number,
+    badAbove: boolean,
+): T {
+    for (const v of cfg.vendors) {
+        const [below, above] = badAbove ? ["green", "red"] : ["red", "green"];
+        panel.overrideByName(name(v.name), [
+            {
+                id: "thresholds",
+                value: {
+                    mode: dash.ThresholdsMode.Absolute,
+                    steps: [
+                        { value: null, color: below },
+                        { value: value(v), color: above },
+                    ],
+                },
+            },
+            { id: "custom.thresholdsStyle", value: { mode: "dashed" } },
+        ]);
+    }
+    return panel;
+}
+
+/** Each vendor's success objective as a threshold on its series (red below). */
+export function successThresholds<T extends { overrideByName(name: string, p: dash.DynamicConfigValue[]): T }>(
+    panel: T,
+    cfg: StackConfig,
+    name: (vendor: string) => string = (v) => v,
+): T {
+    return perVendorThresholds(panel, cfg, name, (v) => v.sla.successObjective, false);
+}
+
+/** Each vendor's p95 latency SLA as a threshold on its series (red above). */
+export function latencyThresholds<T extends { overrideByName(name: string, p: dash.DynamicConfigValue[]): T }>(
+    panel: T,
+    cfg: StackConfig,
+    name: (vendor: string) => string = (v) => v,
+): T {
+    return perVendorThresholds(panel, cfg, name, (v) => v.sla.p95LatencyMs, true);
+}
+
+/**
+ * A dashboard with the project's defaults: fixed uid, tags, the variables, 5 s among the refresh choices, a link to
+ * the runbooks and the firing alerts as annotations.
+ */
 export function dashboard(
     uid: string,
     title: string,
     description: string,
+    cfg: StackConfig,
     vars: ("vendor" | "pool")[] = ["vendor", "pool"],
 ): dash.DashboardBuilder {
     const b = new dash.DashboardBuilder(title)
         .uid(uid)
         .description(description)
         .tags(TAGS)
+        .links([
+            new dash.DashboardLinkBuilder("Runbooks")
+                .type(dash.DashboardLinkType.Link)
+                .url(cfg.alerting.runbookBaseUrl)
+                .tooltip("One runbook per alert (docs/troubleshooting.md)")
+                .icon("doc")
+                .targetBlank(true),
+        ])
+        .annotation(
+            new dash.AnnotationQueryBuilder()
+                .name("Firing alerts")
+                .datasource(DATASOURCE)
+                .enable(true)
+                .iconColor("red")
+                .expr(FIRING_ALERTS),
+        )
         .refresh("30s")
         .time({ from: "now-3h", to: "now" })
         .timezone("browser")

@@ -8,11 +8,11 @@ export function infrastructure(cfg: StackConfig) {
     const crawlerNs = regexOneOf(cfg.crawlers.namespaces.map((n) => n.name));
     const c = 'cluster=~"$cluster"';
     const ns = `${c}, namespace=~"${crawlerNs}"`;
-    const budget = cfg.prometheus.seriesBudget;
     return dashboard(
         "proxy-monitor-infrastructure",
         "Infrastructure",
-        "Crawler pods, gateway capacity, autoscaling, and Prometheus and Alertmanager health.",
+        "Crawler pods, gateway capacity, autoscaling, and Prometheus and Alertmanager health. Every panel reads recorded series, which the global Prometheus federates.",
+        cfg,
         [],
     )
         .withPanel(
@@ -22,7 +22,7 @@ export function infrastructure(cfg: StackConfig) {
         )
         .withPanel(
             statPanel("Active series", "Series in Prometheus' head block.", "short", [
-                query('max(prometheus_tsdb_head_series{cluster=~"$cluster"})', "series"),
+                query(`max(${R.instanceHeadSeries}{${c}})`, "series"),
             ]),
         )
         .withPanel(
@@ -31,7 +31,9 @@ export function infrastructure(cfg: StackConfig) {
             ]),
         )
         .withPanel(
-            statPanel("Series budget", "The configured seriesBudget.", "short", [query(`vector(${budget})`, "budget")]),
+            statPanel("Series budget", "The configured seriesBudget (a recorded config series).", "short", [
+                query(`max(${R.seriesBudget}{${c}})`, "budget"),
+            ]),
         )
         .withPanel(
             timeseriesPanel("Crawler CPU by namespace", "CPU cores used by crawler containers (cAdvisor).", "cores", [
@@ -53,22 +55,13 @@ export function infrastructure(cfg: StackConfig) {
         )
         .withPanel(
             timeseriesPanel("HPA replicas", "Current and maximum replicas of each HorizontalPodAutoscaler.", "short", [
-                query(
-                    'kube_horizontalpodautoscaler_status_current_replicas{cluster=~"$cluster"}',
-                    "{{namespace}}/{{horizontalpodautoscaler}}",
-                ),
-                query(
-                    'kube_horizontalpodautoscaler_spec_max_replicas{cluster=~"$cluster"}',
-                    "{{namespace}}/{{horizontalpodautoscaler}} max",
-                ),
+                query(`${R.hpaCurrentReplicas}{${c}}`, "{{namespace}}/{{horizontalpodautoscaler}}"),
+                query(`${R.hpaMaxReplicas}{${c}}`, "{{namespace}}/{{horizontalpodautoscaler}} max"),
             ]),
         )
         .withPanel(
             timeseriesPanel("Gateway CPU", "CPU seconds per second of each gateway replica.", "cores", [
-                query(
-                    'rate(process_cpu_seconds_total{cluster=~"$cluster", job="proxy-gateways"}[$__rate_interval])',
-                    "{{instance}}",
-                ),
+                query(`${R.gatewayCpu}{${c}}`, "{{instance}}"),
             ]),
         )
         .withPanel(
@@ -76,21 +69,18 @@ export function infrastructure(cfg: StackConfig) {
                 "Gateway in-flight tunnels",
                 "Open tunnels and plain requests per gateway replica (the tunnel limit answers 503 beyond it).",
                 "short",
-                [query('proxy_inflight_requests{cluster=~"$cluster"}', "{{vendor}} {{instance}}")],
+                [query(`${R.gatewayInflight}{${c}}`, "{{vendor}} {{instance}}")],
             ),
         )
         .withPanel(
             timeseriesPanel("Prometheus ingestion", "Samples appended per second.", "short", [
-                query(
-                    'rate(prometheus_tsdb_head_samples_appended_total{cluster=~"$cluster"}[$__rate_interval])',
-                    "{{instance}}",
-                ),
+                query(`${R.instanceSamplesAppended}{${c}}`, "{{instance}}"),
             ]),
         )
         .withPanel(
             timeseriesPanel("Active series vs budget", "Head series against the configured series budget.", "short", [
-                query('prometheus_tsdb_head_series{cluster=~"$cluster"}', "{{instance}}"),
-                query(`vector(${budget})`, "budget"),
+                query(`${R.instanceHeadSeries}{${c}}`, "{{instance}}"),
+                query(`${R.seriesBudget}{${c}}`, "budget {{cluster}}"),
             ]),
         )
         .withPanel(
@@ -108,10 +98,7 @@ export function infrastructure(cfg: StackConfig) {
         )
         .withPanel(
             timeseriesPanel("Sample limit hits", "Scrapes dropped whole for exceeding their sample limit.", "short", [
-                query(
-                    'increase(prometheus_target_scrapes_exceeded_sample_limit_total{cluster=~"$cluster"}[1h])',
-                    "{{instance}}",
-                ),
+                query(`${R.instanceSampleLimitHits}{${c}}`, "{{instance}}"),
             ]),
         )
         .withPanel(
@@ -124,7 +111,7 @@ export function infrastructure(cfg: StackConfig) {
                 "TSDB size",
                 "Bytes of persisted blocks on disk (what the retention size limits; Prometheus 2.42 exports no WAL size).",
                 "bytes",
-                [query('prometheus_tsdb_storage_blocks_bytes{cluster=~"$cluster"}', "{{instance}}")],
+                [query(`${R.instanceStorageBytes}{${c}}`, "{{instance}}")],
             ),
         )
         .withPanel(
@@ -133,11 +120,8 @@ export function infrastructure(cfg: StackConfig) {
                 "Rule evaluation failures over 10 minutes, and the slowest group's duration.",
                 "short",
                 [
-                    query(
-                        'sum(increase(prometheus_rule_evaluation_failures_total{cluster=~"$cluster"}[10m]))',
-                        "failures",
-                    ),
-                    query('max(prometheus_rule_group_last_duration_seconds{cluster=~"$cluster"})', "slowest group (s)"),
+                    query(`sum(${R.clusterRuleFailures}{${c}})`, "failures"),
+                    query(`max(${R.clusterRuleGroupDuration}{${c}})`, "slowest group (s)"),
                 ],
             ),
         )
@@ -147,14 +131,8 @@ export function infrastructure(cfg: StackConfig) {
                 "Notifications sent and failed per second, by integration.",
                 "short",
                 [
-                    query(
-                        'sum by (integration) (rate(alertmanager_notifications_total{cluster=~"$cluster"}[$__rate_interval]))',
-                        "{{integration}} sent",
-                    ),
-                    query(
-                        'sum by (integration) (rate(alertmanager_notifications_failed_total{cluster=~"$cluster"}[$__rate_interval]))',
-                        "{{integration}} failed",
-                    ),
+                    query(`sum by (integration) (${R.integrationNotifications}{${c}})`, "{{integration}} sent"),
+                    query(`sum by (integration) (${R.integrationNotificationsFailed}{${c}})`, "{{integration}} failed"),
                 ],
             ),
         );

@@ -1,13 +1,37 @@
 /** Proxy overview: every vendor at a glance. */
-import { R } from "../catalog";
+import { R, SLO_PERIOD } from "../catalog";
 import { StackConfig } from "../components/config";
-import { CV, dashboard, query, statPanel, tablePanel, timeseriesPanel } from "./common";
+import * as dash from "@grafana/grafana-foundation-sdk/dashboard";
+import {
+    CV,
+    FIRING_ALERTS,
+    dashboard,
+    latencyThresholds,
+    successThresholds,
+    query,
+    statPanel,
+    tablePanel,
+    timeseriesPanel,
+} from "./common";
 
-export function proxyOverview(_cfg: StackConfig) {
+/**
+ * Error budget left over the SLO period, per vendor: 1 - (errors / requests over the period) / (1 - objective). From
+ * the recorded 5m SLO series (federated), guarded against a period without requests.
+ */
+export function budgetRemainingExpr(): string {
+    const sum = (x: string) => `sum_over_time(${x}{${CV}}[${SLO_PERIOD}])`;
+    return (
+        `1 - (${sum(R.vendorSloErrors)} / (${sum(R.vendorSloRequests)} > 0)) ` +
+        `/ on (cluster, vendor) group_left () (1 - ${R.vendorSuccessObjective}{${CV}})`
+    );
+}
+
+export function proxyOverview(cfg: StackConfig) {
     return dashboard(
         "proxy-monitor-overview",
         "Proxy overview",
         "Requests, success, latency, bandwidth, cost and pool health per vendor.",
+        cfg,
         ["vendor"],
     )
         .withPanel(
@@ -42,17 +66,41 @@ export function proxyOverview(_cfg: StackConfig) {
             ),
         )
         .withPanel(
-            timeseriesPanel(
-                "Success ratio by vendor",
-                "Share of answers that did not count against the vendor (5m): 401, 403, 407, 429 and 5xx do.",
+            statPanel(
+                "Error budget remaining",
+                `Share of each vendor's error budget left over the last ${SLO_PERIOD} (1 - vendor faults over the budget its objective allows); below 0 the SLO is broken.`,
                 "percentunit",
-                [query(`${R.vendorSuccessRatio}{${CV}}`, "{{vendor}}")],
+                [query(budgetRemainingExpr(), "{{vendor}}")],
+                24,
+            ).thresholds(
+                new dash.ThresholdsConfigBuilder().mode(dash.ThresholdsMode.Absolute).steps([
+                    { value: null, color: "red" },
+                    { value: 0, color: "orange" },
+                    { value: 0.25, color: "green" },
+                ]),
             ),
         )
         .withPanel(
-            timeseriesPanel("p95 latency by vendor", "95th percentile of the time to the proxy's answer (5m).", "ms", [
-                query(`${R.vendorLatencyQuantile}{${CV}, quantile="0.95"}`, "{{vendor}}"),
-            ]),
+            successThresholds(
+                timeseriesPanel(
+                    "Success ratio by vendor",
+                    "Share of outcomes not charged to the vendor (5m); dashed: its objective. Destinations' answers and the gateway's own refusals are not charged.",
+                    "percentunit",
+                    [query(`${R.vendorSuccessRatio}{${CV}}`, "{{vendor}}")],
+                ),
+                cfg,
+            ),
+        )
+        .withPanel(
+            latencyThresholds(
+                timeseriesPanel(
+                    "p95 latency by vendor",
+                    "95th percentile of the time to the proxy's answer (5m); dashed: the vendor's p95 SLA.",
+                    "ms",
+                    [query(`${R.vendorLatencyQuantile}{${CV}, quantile="0.95"}`, "{{vendor}}")],
+                ),
+                cfg,
+            ),
         )
         .withPanel(
             timeseriesPanel(
@@ -81,14 +129,9 @@ export function proxyOverview(_cfg: StackConfig) {
         .withPanel(
             tablePanel(
                 "Firing alerts",
-                "Alerts firing now, from the ALERTS series of this Prometheus.",
+                "Alerts firing now in the selected clusters (recorded from ALERTS, so the global view has them); each alert's runbook is in the Runbooks link.",
                 "short",
-                [
-                    query(
-                        'ALERTS{alertstate="firing", cluster=~"$cluster"} or ALERTS{alertstate="firing"}',
-                        "{{alertname}}",
-                    ),
-                ],
+                [query(FIRING_ALERTS, "{{alertname}}")],
                 24,
             ),
         );

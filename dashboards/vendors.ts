@@ -1,37 +1,64 @@
 /** Vendor analytics: vendors side by side, against their SLA, with a per-pool drill-down. */
-import * as dash from "@grafana/grafana-foundation-sdk/dashboard";
 import { R, vendorErrorRatio } from "../catalog";
 import { StackConfig } from "../components/config";
-import { CV, CVP, dashboard, query, tablePanel, timeseriesPanel } from "./common";
+import * as common from "@grafana/grafana-foundation-sdk/common";
+import * as dash from "@grafana/grafana-foundation-sdk/dashboard";
+import { LATENCY_SLOW_SHARE } from "../components/alerting/rules";
+import { CV, CVP, dashboard, latencyThresholds, query, successThresholds, tablePanel, timeseriesPanel } from "./common";
 
-export function vendorAnalytics(_cfg: StackConfig) {
+export function vendorAnalytics(cfg: StackConfig) {
     return (
         dashboard(
             "proxy-monitor-vendors",
             "Vendor analytics",
             "Success, latency, status classes and unit costs per vendor and pool, against each SLA.",
+            cfg,
         )
             .withPanel(
-                timeseriesPanel(
-                    "Success ratio vs objective",
-                    "Success ratio (5m) and the vendor's configured objective.",
-                    "percentunit",
-                    [
-                        query(`${R.vendorSuccessRatio}{${CV}}`, "{{vendor}}"),
-                        query(`${R.vendorSuccessObjective}{${CV}}`, "{{vendor}} objective"),
-                    ],
+                successThresholds(
+                    timeseriesPanel(
+                        "Success ratio vs objective",
+                        "Success ratio (5m) and the vendor's configured objective (dashed: red below it).",
+                        "percentunit",
+                        [
+                            query(`${R.vendorSuccessRatio}{${CV}}`, "{{vendor}}"),
+                            query(`${R.vendorSuccessObjective}{${CV}}`, "{{vendor}} objective"),
+                        ],
+                    ),
+                    cfg,
+                ),
+            )
+            .withPanel(
+                latencyThresholds(
+                    timeseriesPanel(
+                        "Latency percentiles by vendor",
+                        "p50, p95 and p99 of the time to the proxy's answer, and the p95 SLA (dashed: red above it).",
+                        "ms",
+                        [
+                            query(`${R.vendorLatencyQuantile}{${CV}}`, "{{vendor}} p{{quantile}}"),
+                            query(`${R.vendorLatencyObjectiveMs}{${CV}}`, "{{vendor}} p95 SLA"),
+                        ],
+                    ),
+                    cfg,
+                    (v) => `${v} p0.95`,
                 ),
             )
             .withPanel(
                 timeseriesPanel(
-                    "Latency percentiles by vendor",
-                    "p50, p95 and p99 of the time to the proxy's answer, and the p95 SLA.",
-                    "ms",
-                    [
-                        query(`${R.vendorLatencyQuantile}{${CV}}`, "{{vendor}} p{{quantile}}"),
-                        query(`${R.vendorLatencyObjectiveMs}{${CV}}`, "{{vendor}} p95 SLA"),
-                    ],
-                ),
+                    "Answers slower than the SLA",
+                    "Share of each vendor's answers slower than its p95 SLA (the latency SLO: at most 5%).",
+                    "percentunit",
+                    [query(`${R.vendorLatencySlowRatio}{${CV}}`, "{{vendor}}")],
+                )
+                    .thresholds(
+                        new dash.ThresholdsConfigBuilder().mode(dash.ThresholdsMode.Absolute).steps([
+                            { value: null, color: "green" },
+                            { value: LATENCY_SLOW_SHARE, color: "red" },
+                        ]),
+                    )
+                    .thresholdsStyle(
+                        new common.GraphThresholdsStyleConfigBuilder().mode(common.GraphThresholdsStyleMode.Dashed),
+                    ),
             )
             .withPanel(
                 timeseriesPanel(
@@ -48,7 +75,7 @@ export function vendorAnalytics(_cfg: StackConfig) {
                     "short",
                     [
                         query(
-                            `${vendorErrorRatio("1h")}{${CV}} / on (cluster, vendor) group_left () (1 - ${R.vendorSuccessObjective})`,
+                            `${vendorErrorRatio("1h")}{${CV}} / on (cluster, vendor) group_left () (1 - ${R.vendorSuccessObjective}{${CV}})`,
                             "{{vendor}} 1h",
                         ),
                     ],

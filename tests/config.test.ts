@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import YAML from "yaml";
 import { DEFAULTS, SIMPLE_KEYS, parseStackConfig, simpleKeyDefault } from "../components/config";
 import { ConfigError, ConfigProblem, durationMs, formatProblem } from "../components/validate";
+import { simulatorFileConfig } from "../components/simulators";
 import { readStackFiles } from "../scripts/offline";
 import { ROOT, promiseOf, rawStackConfig, stackConfig } from "./harness";
 
@@ -137,6 +138,19 @@ describe("stack config", () => {
                 "proxy-monitor:vendors[2].name",
                 /used once \(already used at proxy-monitor:vendors\[0\]\.name\)/,
             ));
+        it("a vendor profile that is not one of the profiles", () =>
+            expectProblem(
+                devWith((r) => (r.vendors[1].profile = "luminati")),
+                "proxy-monitor:vendors[vendor-b].profile",
+                /one of rfc9209, brightdata, oxylabs, zyte, soax, generic/,
+            ));
+        it("the dev stack exercises at least two vendor profiles, and its simulators speak them", () => {
+            const cfg = stackConfig("dev");
+            expect(new Set(cfg.vendors.map((v) => v.profile)).size).to.be.at.least(2);
+            for (const v of cfg.vendors)
+                for (const p of v.pools.filter((x) => x.simulator))
+                    expect(simulatorFileConfig(cfg, v, p, "/s").profile, `${v.name}/${p.name}`).to.equal(v.profile);
+        });
         it("a duplicate pool name", () =>
             expectProblem(
                 devWith((r) => (r.vendors[0].pools[1].name = "dc-us-east")),

@@ -102,12 +102,20 @@ function resolve(
     host: string,
     port: number,
 ): Reach["targets"] | undefined {
-    const m = /^([a-z0-9-]+)\.([a-z0-9-]+)\.svc(\.cluster\.local)?$/.exec(host);
-    if (!m) return undefined;
+    // `<service>.<namespace>.svc`, or `<pod>.<service>.<namespace>.svc`: one StatefulSet pod of a headless Service.
+    const full = /^(?:([a-z0-9-]+)\.)?([a-z0-9-]+)\.([a-z0-9-]+)\.svc(\.cluster\.local)?$/.exec(host);
+    if (!full) return undefined;
+    const [pod, m] = [full[1], [full[0], full[2], full[3]]];
     const svc = find(objects, "Service", m[1], m[2])[0];
     if (!svc) throw new Error(`${host}: no rendered Service ${m[2]}/${m[1]}`);
     const spec = svc.spec as Obj;
-    const behind = workloads.filter((w) => w.namespace === m[2] && selects({ matchLabels: spec.selector }, w.labels));
+    if (pod && spec.clusterIP !== "None") throw new Error(`${host}: Service ${m[1]} is not headless, no pod names`);
+    const behind = workloads.filter(
+        (w) =>
+            w.namespace === m[2] &&
+            selects({ matchLabels: spec.selector }, w.labels) &&
+            (!pod || pod.startsWith(`${w.name}-`)),
+    );
     return behind.map((w) => {
         if (spec.clusterIP === "None") return { workload: w, port }; // A records are pod IPs
         const sp = (spec.ports as Obj[]).find((p) => p.port === port);

@@ -12,16 +12,50 @@ export type Obj = Record<string, unknown>;
 /** The receiver that drops what reaches it (no integration). */
 export const NULL_RECEIVER = "null";
 
-/** Alerts silenced while their vendor has a pool down (a pool outage explains them). */
-export const POOL_DOWN_INHIBITS = ["VendorLatencyHigh", "VendorServerErrorsHigh", "VendorRefusalsHigh"];
-/** Alerts silenced while every pool of their vendor is down. */
+/**
+ * Alerts silenced while every pool of their vendor is down: each is an effect of that one cause. Not VendorAuthErrors
+ * (rejected credentials can be why the probes fail) nor the silence and cost alerts.
+ */
 export const ALL_POOLS_DOWN_INHIBITS = [
     "VendorErrorBudgetBurnFast",
     "VendorErrorBudgetBurnSlow",
+    "VendorServerErrorsHigh",
+    "VendorRefusalsHigh",
+    "VendorLatencyHigh",
     "VendorPoolDown",
     "GatewayServiceUnavailable",
-    ...POOL_DOWN_INHIBITS,
 ];
+
+/**
+ * Inhibitions scoped like kube-prometheus': a cause silences its effects only for the same cluster and vendor, and a
+ * critical alert silences a warning only of the same vendor and symptom (label `symptom`, see Symptom). One pool
+ * down silences nothing of its vendor: the other pools still answer, and what they answer still matters.
+ */
+export function inhibitRules(): Obj[] {
+    return [
+        {
+            source_matchers: ['alertname="VendorAllPoolsDown"'],
+            target_matchers: [`alertname=~"${regexOneOf(ALL_POOLS_DOWN_INHIBITS)}"`],
+            equal: ["cluster", "vendor"],
+        },
+        // Silence has one root: no gateway replica explains no data, and no data explains no traffic.
+        {
+            source_matchers: ['alertname="GatewayNoAvailableReplica"'],
+            target_matchers: ['alertname=~"VendorNoData|VendorTrafficStopped"'],
+            equal: ["cluster", "vendor"],
+        },
+        {
+            source_matchers: ['alertname="VendorNoData"'],
+            target_matchers: ['alertname="VendorTrafficStopped"'],
+            equal: ["cluster", "vendor"],
+        },
+        {
+            source_matchers: ['severity="critical"', 'vendor=~".+"', 'symptom=~".+"'],
+            target_matchers: ['severity="warning"'],
+            equal: ["cluster", "vendor", "symptom"],
+        },
+    ];
+}
 
 function receiver(cfg: StackConfig, name: string, secrets: Readonly<Record<string, string>>): Obj {
     const r = cfg.alerting.receivers.find((x) => x.name === name);
@@ -103,30 +137,7 @@ export function buildAlertmanagerConfig(cfg: StackConfig, secrets: Readonly<Reco
             repeat_interval: "12h",
             routes,
         },
-        inhibit_rules: [
-            {
-                source_matchers: ['alertname="VendorAllPoolsDown"'],
-                target_matchers: [`alertname=~"${regexOneOf(ALL_POOLS_DOWN_INHIBITS)}"`],
-                equal: ["cluster", "vendor"],
-            },
-            {
-                source_matchers: ['alertname="VendorPoolDown"'],
-                target_matchers: [`alertname=~"${regexOneOf(POOL_DOWN_INHIBITS)}"`],
-                equal: ["cluster", "vendor"],
-            },
-            {
-                // Critical inhibits warning for the same vendor (only alerts that have a vendor).
-                source_matchers: ['severity="critical"', 'vendor=~".+"'],
-                target_matchers: ['severity="warning"'],
-                equal: ["cluster", "vendor"],
-            },
-            {
-                // A fast burn pages; the slow burn of the same vendor says nothing new meanwhile.
-                source_matchers: ['alertname="VendorErrorBudgetBurnFast"'],
-                target_matchers: ['alertname="VendorErrorBudgetBurnSlow"'],
-                equal: ["cluster", "vendor"],
-            },
-        ],
+        inhibit_rules: inhibitRules(),
         receivers: [...used].map((name) => receiver(cfg, name, secrets)),
     };
 }

@@ -23,5 +23,10 @@ export const gatewaySchema = section({
             "Require crawlers to authenticate to the gateways (Proxy-Authorization Basic `<namespace>:<secret>`, the secret from `crawlerSecrets.<namespace>`), for clusters where Istio's AuthorizationPolicy is not enforced.",
         )
         .default(false),
+    responseHeaders: bool()
+        .describe(
+            "Tell crawlers which pool served them and how many retries it took (X-Proxy-Monitor-Pool and X-Proxy-Monitor-Retries response headers; never a host or a secret).",
+        )
+        .default(false),
 }).superRefine(notBelow("maxReplicas", "replicas", "gateway.replicas"));
 export type GatewayConfig = z.output<typeof gatewaySchema>;

@@ -1,6 +1,7 @@
 /** `vendors`: the proxy vendors, their pools, SLA and prices; `credentials`: a username and password per pool. */
 import { isIP } from "net";
 import { z } from "zod";
+import { PROFILES } from "../../catalog/datamodel";
 import {
     DURATION,
     HOST,
@@ -157,6 +158,11 @@ const vendor = obj({
     exitIp: exitIp
         .optional()
         .describe("pool quality: where the gateway learns the vendor's exit IPs, sticky sessions, the diversity floor"),
+    profile: oneOf(PROFILES)
+        .describe(
+            "How the vendor says whose fault a failure is (its error headers, RFC 9209 Proxy-Status); `generic` is status-code heuristics. The cause table per profile is in docs/data-model.md.",
+        )
+        .default("generic"),
     pools: list(pool, 1)
         .describe("the vendor's proxy endpoints (at least 1)")
         .superRefine((pools, ctx) => {

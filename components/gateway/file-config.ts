@@ -3,6 +3,7 @@
  * validates the same file at start (proxy/gateway/config.ts); a test feeds every rendered file to that validation.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { durationBucketsMs } from "../../catalog/datamodel";
 import { EXIT_IP_DEFAULTS, GatewayFileConfig, HEALTH_DEFAULTS } from "../../proxy/gateway/config";
 import { StackConfig, VendorConfig } from "../config";
 import { PORTS } from "../names";
@@ -38,6 +39,8 @@ export function gatewayFileConfig(cfg: StackConfig, vendor: VendorConfig, secret
     const interval = durationMs(g.probeInterval);
     return {
         vendor: vendor.name,
+        profile: vendor.profile,
+        responseHeaders: g.responseHeaders,
         listen: { host: "0.0.0.0", proxyPort: PORTS.gatewayProxy, metricsPort: PORTS.proxyMetrics },
         pools: vendor.pools.map((p) => ({
             name: p.name,
@@ -86,5 +89,6 @@ export function gatewayFileConfig(cfg: StackConfig, vendor: VendorConfig, secret
         shutdownGraceMs: GATEWAY_DRAIN_SECONDS * 1000,
         metrics: true,
         ...(g.crawlerAuth ? { crawlerAuthFile: `${secretsDir}/${CRAWLER_AUTH_KEY}` } : {}),
+        durationBucketsMs: durationBucketsMs([vendor.sla.p95LatencyMs]),
     };
 }

@@ -146,13 +146,16 @@ export class VendorGateway extends pulumi.ComponentResource {
             childOpts,
         );
 
-        // Headless: Prometheus finds every replica's metrics (and Istio's merged metrics) by DNS.
+        // Headless: Prometheus finds every replica's metrics (and Istio's merged metrics) by DNS, ready or not: a
+        // gateway with every pool down is not ready (crawlers are sent elsewhere), and exactly then its pool health
+        // must still be scraped.
         new k8s.core.v1.Service(
             `${name}-pods`,
             {
                 metadata: { name: NAMES.gatewayPods(vendor.name), namespace: ns, labels: objectLabels },
                 spec: {
                     clusterIP: "None",
+                    publishNotReadyAddresses: true,
                     selector: match,
                     ports: [
                         { name: "http-metrics", port: PORTS.proxyMetrics, targetPort: "metrics", protocol: "TCP" },

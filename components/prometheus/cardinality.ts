@@ -2,10 +2,10 @@
  * The active series the configuration can be expected to produce, computed from the stack config, and the check
  * against `seriesBudget`. docs/data-model.md states the same formula with a worked example.
  */
-import { DURATION_BUCKETS_MS, PROTOCOLS } from "../../catalog/datamodel";
+import { CAUSES, PROTOCOLS, durationBucketsMs } from "../../catalog/datamodel";
 import { GATEWAY_METRICS, POOL_QUALITY_METRICS } from "../../catalog/gateway";
 import { StackConfig } from "../config";
-import { ISTIO_KEPT_METRICS, KEPT } from "./scrape";
+import { ISTIO_KEPT_METRICS, KEPT, queueDepthNamespaces } from "./scrape";
 
 /** Distinct proxy-level statuses a gateway answers with in practice (200, 400, 401, 403, 407, 429, 502, 503, 504). */
 export const EXPECTED_STATUSES = 9;
@@ -17,6 +17,8 @@ export const KSM_SERIES_PER_POD = CONTAINERS_PER_POD + 5;
 export const FIXED_INFRA_SERIES = 2_000;
 /** Crawler workloads (Deployments) per crawler namespace assumed for the Istio series. */
 export const WORKLOADS_PER_NAMESPACE = 10;
+/** Series Prometheus adds per scrape target (up, scrape_duration_seconds, scrape_samples_*, scrape_series_added). */
+export const SERIES_PER_TARGET = 5;
 /** Process metrics kept per gateway replica. */
 const GATEWAY_PROCESS_SERIES = 3;
 /** Pool-quality series per pool of a vendor that learns exit IPs: 3 windows x 3 gauges + 2 session counters. */
@@ -38,10 +40,13 @@ export function estimateActiveSeries(cfg: StackConfig): SeriesEstimate {
     const replicas = cfg.gateway.maxReplicas;
     const destinations = cfg.destinations.tracked.length + 1;
     const protocols = PROTOCOLS.length - 1; // a gateway speaks CONNECT and HTTP/1.1
-    const buckets = DURATION_BUCKETS_MS.length + 3; // +Inf, _sum, _count
+    // The default buckets plus one at the vendor's SLA (the largest count of any vendor), +Inf, _sum, _count.
+    const bucketCount = Math.max(...cfg.vendors.map((v) => durationBucketsMs([v.sla.p95LatencyMs]).length));
+    const buckets = bucketCount + 3;
     const poolsWithNone = pools + vendors; // each vendor's gateway also answers for itself (pool="none")
     const namespaces = cfg.crawlers.namespaces.length;
     const pods = cfg.crawlers.expectedPods;
+    const queuePods = queueDepthNamespaces(cfg).length > 0 ? pods : 0;
     const extrasPerPool = 1 + 4 + 2 + 1; // retries, failures by 4 reasons, probes by 2 results, probe duration
     const parts: SeriesEstimate["parts"] = {
         requests: {
@@ -50,7 +55,15 @@ export function estimateActiveSeries(cfg: StackConfig): SeriesEstimate {
         },
         duration: {
             series: poolsWithNone * buckets * replicas,
-            formula: `(pools + vendors) ${poolsWithNone} x (buckets ${DURATION_BUCKETS_MS.length} + 3) x replicas ${replicas}`,
+            formula: `(pools + vendors) ${poolsWithNone} x (buckets ${bucketCount} + 3) x replicas ${replicas}`,
+        },
+        outcomes: {
+            series: (pools * 3 + vendors) * replicas,
+            formula: `(pools ${pools} x 3 faults + vendors ${vendors} for fault="gateway") x replicas ${replicas}`,
+        },
+        crawlerQueueDepth: {
+            series: queuePods * (SERIES_PER_TARGET + vendors),
+            formula: `crawler pods scraped for the HPA's queue depth ${queuePods} x (${SERIES_PER_TARGET} per target + vendors ${vendors})`,
         },
         bandwidth: {
             series: (pools * 2 + vendors * destinations * 2) * replicas,
@@ -59,9 +72,15 @@ export function estimateActiveSeries(cfg: StackConfig): SeriesEstimate {
         poolHealthAndGatewayOwn: {
             series:
                 (pools * (1 + extrasPerPool) +
-                    vendors * (Object.keys(GATEWAY_METRICS).length - 4 + GATEWAY_PROCESS_SERIES)) *
+                    vendors * (Object.keys(GATEWAY_METRICS).length - 5 + GATEWAY_PROCESS_SERIES)) *
                 replicas,
-            formula: `(pools x ${1 + extrasPerPool} + vendors x ${Object.keys(GATEWAY_METRICS).length - 4 + GATEWAY_PROCESS_SERIES}) x replicas`,
+            formula: `(pools x ${1 + extrasPerPool} + vendors x ${Object.keys(GATEWAY_METRICS).length - 5 + GATEWAY_PROCESS_SERIES}) x replicas`,
+        },
+        // proxy_pool_causes_total (every cause but `gateway` per pool, `gateway` per vendor), the retries by their
+        // two retried causes, and reported bans per pool (and `none`) and destination.
+        causesAndBans: {
+            series: (pools * (CAUSES.length - 1 + 2 + destinations) + vendors * (1 + destinations)) * replicas,
+            formula: `(pools ${pools} x (${CAUSES.length - 1} causes + 2 retried causes + destinations ${destinations}) + vendors ${vendors} x (1 + destinations ${destinations})) x replicas ${replicas}`,
         },
         poolQuality: {
             series: learning * POOL_QUALITY_SERIES_PER_POOL * replicas,
@@ -86,8 +105,8 @@ export function estimateActiveSeries(cfg: StackConfig): SeriesEstimate {
         recorded: {
             // Per pool: rates, 7 status classes, errors, success, 17 buckets, 6 quantiles, 2 directions, cost, health.
             // Per vendor: the same at vendor level, 8 SLO windows, 4 config series, and 2 per destination.
-            series: pools * 40 + vendors * (60 + 2 * destinations) + namespaces * vendors * 3,
-            formula: `pools ${pools} x 40 + vendors ${vendors} x (60 + 2 x destinations ${destinations}) + crawler namespaces x vendors x 3`,
+            series: pools * 40 + vendors * (70 + 2 * destinations) + namespaces * vendors * 3,
+            formula: `pools ${pools} x 40 + vendors ${vendors} x (70 + 2 x destinations ${destinations}) + crawler namespaces x vendors x 3`,
         },
     };
     const total = Object.values(parts).reduce((s, p) => s + p.series, 0);

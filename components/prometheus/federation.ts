@@ -11,6 +11,17 @@ import { Obj, RULES_DIR, svcDns } from "./scrape";
 /** Where the global Prometheus mounts the federation Secret (one file per remote cluster, plus remoteWrite). */
 export const FEDERATION_SECRETS_DIR = "/etc/prometheus/federation";
 
+/**
+ * The headless governing Service of the cluster Prometheus StatefulSet: each replica has a stable DNS name,
+ * `prometheus-<i>.prometheus-pods.<namespace>.svc`, so the global Prometheus can name one.
+ */
+export const PROMETHEUS_PODS = "prometheus-pods";
+
+/** The replica the global Prometheus federates from: the first of the pair (a name, not a load-balanced Service). */
+export function federatedReplica(cfg: StackConfig): string {
+    return `${NAMES.prometheus}-0.${svcDns(PROMETHEUS_PODS, cfg.namespaces.monitoring)}:${PORTS.prometheus}`;
+}
+
 /** The `match[]` selector: every recorded series, and nothing else. */
 export function federationMatchers(): string[] {
     // Not raw `up`: one series per scrape target grows with the fleet; `job:up:sum` and `job:up:count` are recorded.
@@ -26,6 +37,8 @@ export function buildFederationConfig(cfg: StackConfig): Obj {
         scrape_interval: "30s",
         scrape_timeout: "25s",
         sample_limit: Math.max(cfg.prometheus.sampleLimit, 100_000),
+        // One stored series per recorded series, whichever member of an HA pair answered: no replica label.
+        metric_relabel_configs: [{ regex: L.replica, action: "labeldrop" }],
     };
     const jobs: Obj[] = [
         {
@@ -33,7 +46,7 @@ export function buildFederationConfig(cfg: StackConfig): Obj {
             ...base,
             static_configs: [
                 {
-                    targets: [`${svcDns(NAMES.prometheus, cfg.namespaces.monitoring)}:${PORTS.prometheus}`],
+                    targets: [federatedReplica(cfg)],
                     labels: { [L.cluster]: cfg.cluster },
                 },
             ],

@@ -23,9 +23,9 @@ import {
 } from "../k8s";
 import { APP, NAMES, PORTS } from "../names";
 import { SeriesEstimate, budgetProblem, estimateActiveSeries } from "./cardinality";
-import { FEDERATION_SECRETS_DIR, buildFederationConfig } from "./federation";
+import { FEDERATION_SECRETS_DIR, PROMETHEUS_PODS, buildFederationConfig } from "./federation";
 import { buildRecordingRules } from "./rules";
-import { RULES_DIR, buildScrapeConfig } from "./scrape";
+import { RULES_DIR, buildScrapeConfig, queueDepthNamespaces } from "./scrape";
 
 export { buildRecordingRules, buildScrapeConfig, buildFederationConfig, estimateActiveSeries, budgetProblem };
 
@@ -104,6 +104,26 @@ export class Prometheus extends pulumi.ComponentResource {
                 },
                 childOpts,
             );
+            // The crawler pods whose queue depth the HPA reads: pods list/watch in their namespaces only.
+            for (const crawlerNs of queueDepthNamespaces(cfg)) {
+                const podsRole = new k8s.rbac.v1.Role(
+                    `${name}-pods-${crawlerNs}`,
+                    {
+                        metadata: { namespace: crawlerNs, labels: objectLabels },
+                        rules: [{ apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] }],
+                    },
+                    childOpts,
+                );
+                new k8s.rbac.v1.RoleBinding(
+                    `${name}-pods-${crawlerNs}`,
+                    {
+                        metadata: { namespace: crawlerNs, labels: objectLabels },
+                        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: podsRole.metadata.name },
+                        subjects: [{ kind: "ServiceAccount", name: fixedName, namespace: ns }],
+                    },
+                    childOpts,
+                );
+            }
         }
 
         const configMap = new k8s.core.v1.ConfigMap(
@@ -154,7 +174,7 @@ export class Prometheus extends pulumi.ComponentResource {
             {
                 metadata: { name: fixedName, namespace: ns, labels: objectLabels },
                 spec: {
-                    serviceName: fixedName,
+                    serviceName: global ? fixedName : PROMETHEUS_PODS,
                     replicas,
                     podManagementPolicy: "Parallel",
                     selector: { matchLabels: match },
@@ -224,6 +244,22 @@ export class Prometheus extends pulumi.ComponentResource {
             },
             childOpts,
         );
+        if (!global) {
+            // Headless governing Service: every replica gets a DNS name (the global Prometheus federates from one).
+            new k8s.core.v1.Service(
+                `${name}-pods`,
+                {
+                    metadata: { name: PROMETHEUS_PODS, namespace: ns, labels: objectLabels },
+                    spec: {
+                        clusterIP: "None",
+                        publishNotReadyAddresses: true,
+                        selector: match,
+                        ports: [{ name: "http-web", port: PORTS.prometheus, targetPort: "web", protocol: "TCP" }],
+                    },
+                },
+                childOpts,
+            );
+        }
         pdb(`${name}-pdb`, { namespace: ns, labels: objectLabels, match, replicas }, childOpts);
         if (!global) this.kubeStateMetrics(name, cfg, childOpts);
 

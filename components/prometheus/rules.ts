@@ -3,10 +3,10 @@
  * names them; a test checks that every name there is recorded here). Vendor configuration (price, objectives,
  * budgets) is recorded as constant series per vendor, so alerts and dashboards join thresholds `on(cluster, vendor)`.
  */
-import { DATA_MODEL, L, QUANTILES, R, SLO_WINDOWS, VENDOR_ERROR_STATUS_REGEX, vendorErrorRatio } from "../../catalog";
-import { GATEWAY_POOL, POOL_QUALITY_METRICS, WINDOW_LABEL } from "../../catalog/gateway";
+import { DATA_MODEL, Fault, L, QUANTILES, R, SLO_WINDOWS, vendorErrorRatio } from "../../catalog";
+import { GATEWAY_METRICS, GATEWAY_POOL, POOL_QUALITY_METRICS, WINDOW_LABEL } from "../../catalog/gateway";
 import { StackConfig } from "../config";
-import { promqlString } from "./escape";
+import { promqlString, regexOneOf } from "./escape";
 
 export interface RecordingRule {
     record: string;
@@ -31,15 +31,15 @@ const GW = promqlString(GATEWAY_POOL);
 /** Status classes: 2xx, 3xx, 4xx, 5xx, with the proxy-level refusals 401, 403, 407 and 429 kept apart. */
 export const STATUS_CLASS_APART = "401|403|407|429";
 
+const OUT = DATA_MODEL.outcomes.name;
+const faults = (...f: Fault[]) => `${L.fault}=~"${f.join("|")}"`;
+/** Outcomes charged to the vendor (the SLO's errors). */
+const VENDOR_FAULTS = faults("vendor");
 /**
- * Requests that count for a vendor's SLO: every answer of a pool, and the gateway's own 503 (no healthy pool or at
- * capacity); not the gateway's other refusals (400 malformed, 403 not allowed, 407 crawler auth), which are the
- * crawler's or the config's doing.
+ * Outcomes of a vendor's pools (the SLO's requests): what the vendor carried, what it failed, and what the destination
+ * failed through it. The gateway's own answers (fault="gateway", pool="none") are in neither.
  */
-function sloRequests(window: string, errorsOnly: boolean): string {
-    const status = errorsOnly ? `, status=~"${VENDOR_ERROR_STATUS_REGEX}"` : "";
-    return `rate(${REQ}{pool!=${GW}${status}}[${window}]) or rate(${REQ}{pool=${GW}, status="503"}[${window}])`;
-}
+const POOL_OUTCOMES = faults("none", "vendor", "destination");
 
 /** num / den where den > 0; 0 where den > 0 but num has no series (no errors at all); nothing where den is 0. */
 function ratioOrZero(num: string, den: string): string {
@@ -65,14 +65,18 @@ export function buildRecordingRules(cfg: StackConfig): { groups: RuleGroup[] } {
         { record: R.vendorDestinationRequests, expr: `sum ${by(C, V, L.destination)} (rate(${REQ}[5m]))` },
         { record: R.vendorProtocolRequests, expr: `sum ${by(C, V, L.protocol)} (rate(${REQ}[5m]))` },
         {
-            record: R.vendorPoolErrors,
-            expr: `sum ${by(C, V, P)} (rate(${REQ}{pool!=${GW}, status=~"${VENDOR_ERROR_STATUS_REGEX}"}[5m]))`,
+            record: R.vendorPoolAnswersStatusClass,
+            expr:
+                `sum ${by(C, V, L.statusClass)} (label_replace(label_replace(rate(${REQ}{pool!=${GW}}[5m]), ` +
+                `"${L.statusClass}", "\${1}xx", "${L.status}", "([0-9])[0-9][0-9]"), ` +
+                `"${L.statusClass}", "$1", "${L.status}", "(${STATUS_CLASS_APART})"))`,
         },
+        { record: R.vendorPoolErrors, expr: `sum ${by(C, V, P)} (rate(${OUT}{${VENDOR_FAULTS}}[5m]))` },
     ];
     // A pool that answered without a single error has no error series: its success ratio is 1, not "no data".
     requests.push({
         record: R.vendorPoolSuccessRatio,
-        expr: `1 - (${ratioOrZero(R.vendorPoolErrors, `sum ${by(C, V, P)} (rate(${REQ}{pool!=${GW}}[5m]))`)})`,
+        expr: `1 - (${ratioOrZero(R.vendorPoolErrors, `sum ${by(C, V, P)} (rate(${OUT}{${POOL_OUTCOMES}}[5m]))`)})`,
     });
     // SLO ratios: the 5m numerator and denominator are recorded from the raw series; every longer window sums those
     // recorded series over time (a request-weighted ratio), so a 3-day window reads 3 x 17,280 samples per vendor
@@ -80,8 +84,8 @@ export function buildRecordingRules(cfg: StackConfig): { groups: RuleGroup[] } {
     const errors5m = R.vendorSloErrors;
     const requests5m = R.vendorSloRequests;
     const slo: RecordingRule[] = [
-        { record: errors5m, expr: `sum ${by(C, V)} (${sloRequests("5m", true)})` },
-        { record: requests5m, expr: `sum ${by(C, V)} (${sloRequests("5m", false)})` },
+        { record: errors5m, expr: `sum ${by(C, V)} (rate(${OUT}{${VENDOR_FAULTS}}[5m]))` },
+        { record: requests5m, expr: `sum ${by(C, V)} (rate(${OUT}{${POOL_OUTCOMES}}[5m]))` },
         ...SLO_WINDOWS.map((w) => {
             const [e, r] =
                 w === "5m" ? [errors5m, requests5m] : [errors5m, requests5m].map((x) => `sum_over_time(${x}[${w}])`);
@@ -93,16 +97,29 @@ export function buildRecordingRules(cfg: StackConfig): { groups: RuleGroup[] } {
     const latency: RecordingRule[] = [
         { record: R.vendorPoolLatencyBuckets, expr: `sum ${by(C, V, P, L.le)} (rate(${DUR}_bucket{pool!=${GW}}[5m]))` },
         { record: R.vendorLatencyBuckets, expr: `sum ${by(C, V, L.le)} (${R.vendorPoolLatencyBuckets})` },
+        // An idle pool has all-zero bucket rates: its quantile would be NaN. Only pools (vendors) that answered
+        // (buckets are cumulative: any bucket above 0 means an answer).
         ...QUANTILES.map((q) => ({
             record: R.vendorPoolLatencyQuantile,
-            expr: `histogram_quantile(${q}, ${R.vendorPoolLatencyBuckets})`,
+            expr: `histogram_quantile(${q}, ${R.vendorPoolLatencyBuckets} and on (${C}, ${V}, ${P}) (sum ${by(C, V, P)} (${R.vendorPoolLatencyBuckets}) > 0))`,
             labels: { [L.quantile]: q },
         })),
         ...QUANTILES.map((q) => ({
             record: R.vendorLatencyQuantile,
-            expr: `histogram_quantile(${q}, ${R.vendorLatencyBuckets})`,
+            expr: `histogram_quantile(${q}, ${R.vendorLatencyBuckets} and on (${C}, ${V}) (sum ${by(C, V)} (${R.vendorLatencyBuckets}) > 0))`,
             labels: { [L.quantile]: q },
         })),
+        // Per vendor, the share slower than its SLA, at the bucket its gateway exports at the SLA value.
+        ...cfg.vendors.map((v) => {
+            // le="800" as Prometheus 2 stores it, or "800.0" as Prometheus 3 normalises it.
+            const sel = (le: string) =>
+                `${R.vendorLatencyBuckets}{${V}=${promqlString(v.name)}, le=~${promqlString(le)}}`;
+            return {
+                record: R.vendorLatencySlowRatio,
+                expr: `1 - ${sel(`${v.sla.p95LatencyMs}(\\.0)?`)} / ignoring (le) (${sel("\\+Inf")} > 0)`,
+                labels: { [V]: v.name },
+            };
+        }),
         {
             record: R.vendorLatencyMean,
             expr: `sum ${by(C, V)} (rate(${DUR}_sum{pool!=${GW}}[5m])) / (sum ${by(C, V)} (rate(${DUR}_count{pool!=${GW}}[5m])) > 0)`,
@@ -162,15 +179,28 @@ export function buildRecordingRules(cfg: StackConfig): { groups: RuleGroup[] } {
         expr: `vector(${value})`,
         labels: { [C]: cfg.cluster, [V]: vendor },
     });
-    const config: RecordingRule[] = cfg.vendors.flatMap((v) => [
-        constant(R.vendorPricePerGb, v.name, v.pricePerGb),
-        constant(R.vendorSuccessObjective, v.name, v.sla.successObjective),
-        constant(R.vendorLatencyObjectiveMs, v.name, v.sla.p95LatencyMs),
-        ...(v.dailyBudgetGb > 0 ? [constant(R.vendorDailyBudgetBytes, v.name, v.dailyBudgetGb * 1e9)] : []),
-        ...(v.exitIp && v.exitIp.minDistinctPerHour > 0
-            ? [constant(R.vendorMinExitIpsPerHour, v.name, v.exitIp.minDistinctPerHour)]
-            : []),
-    ]);
+    const config: RecordingRule[] = [
+        ...cfg.vendors.flatMap((v) => [
+            constant(R.vendorPricePerGb, v.name, v.pricePerGb),
+            constant(R.vendorSuccessObjective, v.name, v.sla.successObjective),
+            constant(R.vendorLatencyObjectiveMs, v.name, v.sla.p95LatencyMs),
+            ...(v.dailyBudgetGb > 0 ? [constant(R.vendorDailyBudgetBytes, v.name, v.dailyBudgetGb * 1e9)] : []),
+            ...(v.exitIp && v.exitIp.minDistinctPerHour > 0
+                ? [constant(R.vendorMinExitIpsPerHour, v.name, v.exitIp.minDistinctPerHour)]
+                : []),
+        ]),
+        { record: R.seriesBudget, expr: `vector(${cfg.prometheus.seriesBudget})`, labels: { [C]: cfg.cluster } },
+    ];
+    // Per vendor, the crawler pods running in the namespaces configured to use it (crawlers.namespaces[].vendors).
+    const crawlersOf = (vendor: string) =>
+        cfg.crawlers.namespaces.filter((n) => n.vendors.includes(vendor)).map((n) => n.name);
+    const crawlers: RecordingRule[] = cfg.vendors
+        .filter((v) => crawlersOf(v.name).length > 0)
+        .map((v) => ({
+            record: R.vendorCrawlerPodsRunning,
+            expr: `sum ${by(C)} (kube_pod_status_phase{phase="Running", namespace=~${promqlString(regexOneOf(crawlersOf(v.name)))}})`,
+            labels: { [V]: v.name },
+        }));
     const W = WINDOW_LABEL;
     const q = POOL_QUALITY_METRICS;
     const poolQuality: RecordingRule[] = [
@@ -207,6 +237,46 @@ export function buildRecordingRules(cfg: StackConfig): { groups: RuleGroup[] } {
         { record: R.jobSamplesPerScrape, expr: `sum ${by(C, "job")} (scrape_samples_post_metric_relabeling)` },
         { record: R.jobTargetsUp, expr: `sum ${by(C, "job")} (up)` },
         { record: R.jobTargets, expr: `count ${by(C, "job")} (up)` },
+        ...crawlers,
+        { record: R.instanceHeadSeries, expr: `max ${by(C, "instance")} (prometheus_tsdb_head_series)` },
+        {
+            record: R.instanceSamplesAppended,
+            expr: `sum ${by(C, "instance")} (rate(prometheus_tsdb_head_samples_appended_total[5m]))`,
+        },
+        { record: R.instanceStorageBytes, expr: `max ${by(C, "instance")} (prometheus_tsdb_storage_blocks_bytes)` },
+        {
+            record: R.instanceSampleLimitHits,
+            expr: `sum ${by(C, "instance")} (increase(prometheus_target_scrapes_exceeded_sample_limit_total[1h]))`,
+        },
+        {
+            record: R.clusterRuleFailures,
+            expr: `sum ${by(C)} (increase(prometheus_rule_evaluation_failures_total[10m]))`,
+        },
+        { record: R.clusterRuleGroupDuration, expr: `max ${by(C)} (prometheus_rule_group_last_duration_seconds)` },
+        {
+            record: R.integrationNotifications,
+            expr: `sum ${by(C, "integration")} (rate(alertmanager_notifications_total[5m]))`,
+        },
+        {
+            record: R.integrationNotificationsFailed,
+            expr: `sum ${by(C, "integration")} (rate(alertmanager_notifications_failed_total[5m]))`,
+        },
+        ...(
+            [
+                [R.hpaCurrentReplicas, "kube_horizontalpodautoscaler_status_current_replicas"],
+                [R.hpaMaxReplicas, "kube_horizontalpodautoscaler_spec_max_replicas"],
+            ] as const
+        ).map(([record, m]) => ({ record, expr: `max ${by(C, "namespace", "horizontalpodautoscaler")} (${m})` })),
+        {
+            record: R.gatewayCpu,
+            expr: `sum ${by(C, "instance")} (rate(process_cpu_seconds_total{job="proxy-gateways"}[5m]))`,
+        },
+        { record: R.gatewayInflight, expr: `sum ${by(C, V, "instance")} (${GATEWAY_METRICS.inflight.name})` },
+        {
+            // Alerts without a cluster label (Watchdog) get this cluster's, so the cluster filter holds for all.
+            record: R.firingAlerts,
+            expr: `max by (${C}, alertname, severity, ${V}, ${P}) (label_replace(ALERTS{alertstate="firing"}, "${C}", ${promqlString(cfg.cluster)}, "${C}", ""))`,
+        },
     ];
 
     return {

@@ -5,9 +5,10 @@
  */
 import { DATA_MODEL, L } from "../../catalog";
 import { GATEWAY_METRICS, POOL_QUALITY_METRICS } from "../../catalog/gateway";
+import { LOADGEN_METRICS } from "../../catalog/loadgen";
 import { SIMULATOR_METRICS } from "../../catalog/simulator";
 import { StackConfig } from "../config";
-import { NAMES, PORTS } from "../names";
+import { METRICS_PORT_NAME, NAMES, PORTS } from "../names";
 import { durationMs } from "../validate";
 import { regexOneOf } from "./escape";
 
@@ -58,6 +59,7 @@ export const KEPT = {
         "prometheus_target_scrape_pool_exceeded_label_limits_total",
         "prometheus_notifications_dropped_total",
         "prometheus_notifications_errors_total",
+        "prometheus_notifications_alertmanagers_discovered",
         "prometheus_config_last_reload_successful",
         "prometheus_engine_query_duration_seconds",
         "prometheus_sd_discovered_targets",
@@ -67,7 +69,10 @@ export const KEPT = {
         "alertmanager_notifications_total",
         "alertmanager_notifications_failed_total",
         "alertmanager_cluster_members",
+        "alertmanager_config_last_reload_successful",
     ],
+    /** What the crawler HPA's custom metric reads (prometheus-adapter, components/autoscaling.ts). */
+    crawlerPods: [LOADGEN_METRICS.queueDepth.name],
     grafana: ["grafana_http_request_duration_seconds_count", "process_resident_memory_bytes"],
     simulator: [...Object.values(SIMULATOR_METRICS).map((m) => m.name), "process_cpu_seconds_total"],
 };
@@ -246,6 +251,28 @@ export function buildScrapeConfig(cfg: StackConfig, opts: ScrapeOptions): Obj {
             metric_relabel_configs: [keep(KEPT.simulator)],
         });
     }
+    const queueNs = queueDepthNamespaces(cfg);
+    if (queueNs.length > 0) {
+        // The crawler HPA's custom metric: prometheus-adapter asks for it per namespace and pod, so the pods are
+        // found through the API (namespaced Roles grant pods list/watch there) and only that one series is kept.
+        jobs.push({
+            job_name: "crawler-pods",
+            ...guards(cfg),
+            kubernetes_sd_configs: [{ role: "pod", namespaces: { names: queueNs } }],
+            relabel_configs: [
+                {
+                    source_labels: ["__meta_kubernetes_pod_container_port_name"],
+                    regex: METRICS_PORT_NAME,
+                    action: "keep",
+                },
+                { source_labels: ["__meta_kubernetes_pod_phase"], regex: "Running", action: "keep" },
+                { source_labels: ["__meta_kubernetes_namespace"], target_label: "namespace", action: "replace" },
+                { source_labels: ["__meta_kubernetes_pod_name"], target_label: "pod", action: "replace" },
+                { target_label: L.cluster, replacement: cfg.cluster, action: "replace" },
+            ],
+            metric_relabel_configs: [keep(KEPT.crawlerPods)],
+        });
+    }
     const amNs = opts.alertmanagerNamespace ?? mon;
     return {
         global: {
@@ -255,6 +282,8 @@ export function buildScrapeConfig(cfg: StackConfig, opts: ScrapeOptions): Obj {
             external_labels: { [L.cluster]: cfg.cluster, ...(opts.replicaLabel ? { [L.replica]: "${POD_NAME}" } : {}) },
         },
         alerting: {
+            // The members of an HA pair send the same alerts: without their replica label Alertmanager sees one.
+            ...(opts.replicaLabel ? { alert_relabel_configs: [{ regex: L.replica, action: "labeldrop" }] } : {}),
             alertmanagers: [
                 {
                     dns_sd_configs: [
@@ -266,6 +295,12 @@ export function buildScrapeConfig(cfg: StackConfig, opts: ScrapeOptions): Obj {
         rule_files: [`${RULES_DIR}/*.yaml`],
         scrape_configs: jobs,
     };
+}
+
+/** Namespaces of the crawler workloads whose HPA scales on the queue depth (custom metric), sorted. */
+export function queueDepthNamespaces(cfg: StackConfig): string[] {
+    if (!cfg.autoscaling.customMetrics) return [];
+    return [...new Set(cfg.autoscaling.workloads.filter((w) => w.targetQueueDepth > 0).map((w) => w.namespace))].sort();
 }
 
 /**
@@ -293,8 +328,14 @@ export function toStaticTargets(
         );
     }
     copy.scrape_configs = jobs;
+    const relabel = (copy.alerting as Obj | undefined)?.alert_relabel_configs;
     copy.alerting =
-        alertmanagers.length > 0 ? { alertmanagers: [{ static_configs: [{ targets: alertmanagers }] }] } : undefined;
+        alertmanagers.length > 0
+            ? {
+                  ...(relabel ? { alert_relabel_configs: relabel } : {}),
+                  alertmanagers: [{ static_configs: [{ targets: alertmanagers }] }],
+              }
+            : undefined;
     if (!copy.alerting) delete copy.alerting;
     return copy;
 }

@@ -14,7 +14,7 @@
  * - A request refused on a reused keep-alive socket before any answer is no outcome at all: it is retried on a
  *   fresh connection (see forward.ts), and only the retry's outcome counts.
  */
-import { Fault } from "../../catalog/datamodel";
+import { Cause, Fault, Profile } from "../../catalog/datamodel";
 
 /** Values of the `reason` label of proxy_upstream_failures_total. */
 export type FailureReason =
@@ -39,7 +39,22 @@ export interface AnswerMarks {
     readonly squidError?: string;
     /** The reason phrase of the status line. */
     readonly reasonPhrase?: string;
+    /** The vendors' own error headers (VENDOR_HEADERS), by lower-case name, when present. */
+    readonly vendor?: Readonly<Record<string, string>>;
 }
+
+/** The vendors' own error headers the profiles read (and the gateway relays to the crawler on a failure). */
+export const VENDOR_HEADERS = [
+    "x-brd-err-code",
+    "x-brd-error",
+    "x-brd-err-msg",
+    "x-luminati-error",
+    "x-error-description",
+    "x-crawlera-error",
+    "zyte-error-type",
+    "x-soax-error",
+    "x-soax-detail",
+] as const;
 
 /** RFC 9209 error types that describe the destination's side of the vendor. */
 const DESTINATION_ERRORS = new Set([
@@ -107,4 +122,121 @@ export function responseFault(status: number, m: AnswerMarks = {}): Fault {
     if (destinationMarked(m)) return status >= 500 ? "destination" : "none";
     if (vendorMarked(m) && status !== 403) return "vendor";
     return status >= 500 ? "destination" : "none";
+}
+
+/** The cause of a fault as the generic heuristics (status codes, RFC 9209 marks, squid, tinyproxy) see it. */
+function genericCause(fault: Fault): Cause {
+    return fault === "vendor" ? "vendor_error" : fault === "destination" ? "destination" : "none";
+}
+
+/** RFC 9209 error types that are the vendor refusing the request by its policy, or refusing our request. */
+const RFC_POLICY = new Set(["http_request_denied", "destination_ip_prohibited"]);
+const RFC_CLIENT = new Set(["http_request_error", "proxy_configuration_error"]);
+
+/** RFC 9209: the error type names the layer; `details` mentioning a session is a lost session. */
+function rfc9209(status: number, m: AnswerMarks): Cause | undefined {
+    if (status === 407 || status === 401 || status === 429) return "client";
+    const e = proxyStatusError(m.proxyStatus);
+    if (!e) return undefined;
+    if (RFC_POLICY.has(e)) return "vendor_policy";
+    if (DESTINATION_ERRORS.has(e)) return "destination";
+    if (RFC_CLIENT.has(e)) return "client";
+    if (/details="[^"]*session/i.test(m.proxyStatus ?? "")) return "session_lost";
+    return "vendor_error";
+}
+
+/**
+ * Bright Data: `x-brd-err-code` names the layer by its prefix (client_1xxxx, policy_2xxxx, peer_3xxxx,
+ * target_4xxxx); a 502 "No peers available" (x-brd-error or the older X-Luminati-Error) is a session's peer gone.
+ */
+function brightdata(status: number, m: AnswerMarks): Cause | undefined {
+    const v = m.vendor ?? {};
+    const text = `${v["x-brd-error"] ?? ""} ${v["x-brd-err-msg"] ?? ""} ${v["x-luminati-error"] ?? ""}`;
+    if (/no peers? available/i.test(text)) return "session_lost";
+    // Since October 2025 also RFC 9209, with the layer's code first in `details` ("client-10060: ...").
+    const layer = (/^(client|policy|peer|target)_/i.exec(v["x-brd-err-code"] ?? "") ??
+        /details="(client|policy|peer|target)-[0-9]/i.exec(m.proxyStatus ?? ""))?.[1]?.toLowerCase();
+    if (layer === "client") return "client";
+    if (layer === "policy") return "vendor_policy";
+    if (layer === "peer") return "vendor_error";
+    if (layer === "target") return "destination";
+    if (status === 407 || status === 401 || status === 429) return "client";
+    return text.trim() ? "vendor_error" : undefined;
+}
+
+/**
+ * Oxylabs: `X-Error-Description` only on its own (infrastructure) errors and never when the target failed; "exit
+ * node not found" is a session ended. Without it, a 5xx (522, 525...) is the target's.
+ */
+function oxylabs(status: number, m: AnswerMarks): Cause | undefined {
+    const d = m.vendor?.["x-error-description"];
+    if (status === 407 || status === 401 || status === 429) return "client";
+    // 525 "No Exit Found": no exit node for the request, the vendor's side even without the header.
+    if (d === undefined) return status === 525 ? "vendor_error" : status >= 500 ? "destination" : undefined;
+    if (/exit node|session/i.test(d)) return "session_lost";
+    if (status === 403) return "vendor_policy";
+    return "vendor_error";
+}
+
+/** Zyte Smart Proxy Manager `X-Crawlera-Error` values that are the target's side (after Zyte's own retries). */
+const ZYTE_DESTINATION =
+    /^(banned|nxdomain|ehostunreach|econnrefused|econnreset|socket_closed_remotely|ssl_tunnel_error|timeout|msgtimeout)$/;
+/** ...and ones that refuse our account or request. */
+const ZYTE_CLIENT =
+    /^(bad_proxy_auth|user_suspended|header_auth|user_session_limit|too_many_conns|invalid_request|bad_uri|bad_header|bad_endpoint|data_error|client_conn_closed)$/;
+
+/**
+ * Zyte Smart Proxy Manager (`X-Crawlera-Error`) and Zyte API proxy mode (`Zyte-Error-Type`, a problem-type path
+ * such as `/download/temporary-error`, read by keyword).
+ */
+function zyte(status: number, m: AnswerMarks): Cause | undefined {
+    const e = (m.vendor?.["x-crawlera-error"] ?? m.vendor?.["zyte-error-type"] ?? "").trim().toLowerCase();
+    if (!e) return status === 407 || status === 401 || status === 429 ? "client" : undefined;
+    if (ZYTE_DESTINATION.test(e) || /website|ban|dns/.test(e)) return "destination";
+    if (e === "bad_session_id" || /session/.test(e)) return "session_lost";
+    if (e === "domain_forbidden" || /forbidden/.test(e)) return "vendor_policy";
+    if (ZYTE_CLIENT.test(e) || /auth|limits|account|request/.test(e)) return "client";
+    return "vendor_error";
+}
+
+/** SOAX: `X-SOAX-Error` on its errors, `X-SOAX-Detail` saying what (read by keyword: SOAX publishes no code list). */
+function soax(status: number, m: AnswerMarks): Cause | undefined {
+    const e = m.vendor?.["x-soax-error"];
+    if (status === 407 || status === 401 || status === 429) return "client";
+    if (e === undefined) return undefined;
+    const text = `${e} ${m.vendor?.["x-soax-detail"] ?? ""}`;
+    if (/session/i.test(text)) return "session_lost";
+    if (/target|destination|host unreachable|dns/i.test(text)) return "destination";
+    if (/blocked|forbidden|restricted/i.test(text)) return "vendor_policy";
+    if (/auth|balance|limit|traffic/i.test(text)) return "client";
+    return "vendor_error";
+}
+
+const PROFILE_READERS: Record<Profile, ((status: number, m: AnswerMarks) => Cause | undefined) | undefined> = {
+    rfc9209,
+    brightdata,
+    oxylabs,
+    zyte,
+    soax,
+    generic: undefined,
+};
+
+/**
+ * The cause of an answer under a vendor's profile: the profile's reading of the vendor's own marks where it has
+ * one, else the generic heuristics (connectFault / responseFault). Every profile also reads RFC 9209
+ * `Proxy-Status` (Bright Data announced it to replace its own headers).
+ */
+export function classify(profile: Profile, kind: "connect" | "response", status: number, m: AnswerMarks = {}): Cause {
+    const ok = kind === "connect" ? status >= 200 && status < 300 : status < 400;
+    const generic = genericCause(kind === "connect" ? connectFault(status, m) : responseFault(status, m));
+    if (profile === "generic") return generic;
+    // Unmarked plain-HTTP answers are the destination's (its 401, 429 or 5xx relayed), but for the proxy's 407.
+    const marked = m.proxyStatus !== undefined || Object.keys(m.vendor ?? {}).length > 0;
+    if (kind === "response" && !marked && status !== 407) return generic;
+    const own = PROFILE_READERS[profile]?.(status, m) ?? (profile !== "rfc9209" ? rfc9209(status, m) : undefined);
+    if (own === undefined) return generic;
+    // A plain-HTTP 4xx without a vendor mark is the destination's answer; a mark on a 2xx/3xx is ignored.
+    if (ok) return "none";
+    if (kind === "response" && own === "destination" && status < 500) return "none";
+    return own;
 }

@@ -2,7 +2,9 @@
  * The gateway's config file: its type and validation. The Pulumi component builds the file from the stack config
  * (components/gateway/file-config.ts) with this same type; the program validates it at start.
  */
+import { DURATION_BUCKETS_MS } from "../../catalog/datamodel";
 import { Fields, ProgramConfigError } from "../common/config-file";
+import { PROFILES, Profile } from "../../catalog/datamodel";
 import { parsePortRange } from "./destinations";
 
 export interface GatewayPool {
@@ -18,6 +20,10 @@ export interface GatewayPool {
 
 export interface GatewayFileConfig {
     readonly vendor: string;
+    /** How the vendor says whose fault a failure is (classify.ts); `generic`: status-code heuristics. */
+    readonly profile: Profile;
+    /** Tell crawlers which pool served them and how many retries it took (X-Proxy-Monitor-Pool/-Retries). */
+    readonly responseHeaders: boolean;
     readonly listen: { readonly host: string; readonly proxyPort: number; readonly metricsPort: number };
     readonly pools: readonly GatewayPool[];
     readonly destinations: {
@@ -59,6 +65,8 @@ export interface GatewayFileConfig {
     readonly shutdownGraceMs: number;
     /** Export the per-request data model (false only to measure its cost; process metrics stay). */
     readonly metrics: boolean;
+    /** Buckets of the duration histogram, ms, ascending (a bucket at the vendor's latency SLA). */
+    readonly durationBucketsMs?: readonly number[];
     /**
      * Exit-IP learning (pool quality). `header`: response header the vendor sets with the exit IP, on its CONNECT
      * reply and on plain-HTTP responses ("" = not learned). `stripHeader`: remove it before the crawler sees it.
@@ -109,6 +117,17 @@ export const EXIT_IP_DEFAULTS: GatewayFileConfig["exitIp"] = {
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const HOST = /^[A-Za-z0-9.-]+$/;
 
+function buckets(f: Fields): number[] {
+    const v = f.obj.durationBucketsMs;
+    if (v === undefined) return DURATION_BUCKETS_MS;
+    const ok =
+        Array.isArray(v) &&
+        v.length > 0 &&
+        v.every((x, i) => typeof x === "number" && Number.isFinite(x) && x > 0 && (i === 0 || x > v[i - 1]));
+    if (!ok) f.fail("durationBucketsMs", "a list of ascending positive numbers");
+    return ok ? (v as number[]) : DURATION_BUCKETS_MS;
+}
+
 /** `destinations.connectPorts`: numbers or `"lo-hi"` strings, as strings. */
 function portList(d: Fields): string[] {
     const v = d.obj.connectPorts;
@@ -154,6 +173,8 @@ export function validateGatewayConfig(raw: unknown, file = "gateway config"): Ga
     const echo = x.sub("echo", true);
     const cfg: GatewayFileConfig = {
         vendor: f.str("vendor", undefined, NAME),
+        profile: f.str("profile", "generic") as Profile,
+        responseHeaders: f.bool("responseHeaders", false),
         listen: {
             // Loopback unless told: the pods set 0.0.0.0 (their Service and the mesh reach them on the pod IP).
             host: listen.str("host", "127.0.0.1"),
@@ -207,6 +228,7 @@ export function validateGatewayConfig(raw: unknown, file = "gateway config"): Ga
         logSampleRate: f.num("logSampleRate", 0.01, 0, 1),
         shutdownGraceMs: f.num("shutdownGraceMs", 30_000, 0, 3_600_000, true),
         metrics: f.bool("metrics", true),
+        durationBucketsMs: buckets(f),
         crawlerAuthFile: f.obj.crawlerAuthFile === undefined ? undefined : f.str("crawlerAuthFile"),
     };
     cfg.destinations.connectPorts.forEach((e, i) => {
@@ -215,6 +237,8 @@ export function validateGatewayConfig(raw: unknown, file = "gateway config"): Ga
                 `destinations.connectPorts[${i}]: expected a port or a range "lo-hi" within 1..65535, found ${JSON.stringify(e)}`,
             );
     });
+    if (!(PROFILES as readonly string[]).includes(cfg.profile))
+        problems.push(`profile: expected one of ${PROFILES.join(", ")}, found ${JSON.stringify(cfg.profile)}`);
     if (cfg.health.maxEjectionMs < cfg.health.ejectionMs)
         problems.push(`health.maxEjectionMs: expected at least health.ejectionMs (${cfg.health.ejectionMs})`);
     if (cfg.exitIp.sessionPattern) {

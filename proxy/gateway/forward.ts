@@ -17,8 +17,10 @@
 import * as http from "http";
 import { performance } from "perf_hooks";
 import { pipeline } from "stream";
-import { FailureReason, responseFault } from "./classify";
-import { GatewayContext } from "./context";
+import { Cause } from "../../catalog/datamodel";
+import { BAN_HEADER, POOL_HEADER, RETRIES_HEADER, SESSION_HEADER } from "../../catalog/gateway";
+import { AnswerMarks, FailureReason, VENDOR_HEADERS, classify } from "./classify";
+import { GatewayContext, relayProxyStatus } from "./context";
 import { Target } from "./destinations";
 import { PoolState } from "./pools";
 
@@ -35,6 +37,9 @@ const HOP_BY_HOP = new Set([
     "upgrade",
     "expect",
     "host",
+    // The gateway's own request headers (sessions.ts, ban feedback): for us, never for the destination.
+    SESSION_HEADER,
+    BAN_HEADER,
 ]);
 
 const RETRYABLE = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "DELETE", "PUT"]);
@@ -132,7 +137,6 @@ export class Forwarder {
         target: Target,
         destination: string,
         t0: number,
-        /** The crawler's sticky session (exitIp.sessionPattern), passed on in the pool's username. */
         session?: string,
     ): void {
         const ctx = this.ctx;
@@ -150,7 +154,6 @@ export class Forwarder {
             t0,
             headers,
             hasBody,
-            session,
             retryable: !hasBody && RETRYABLE.has(req.method ?? ""),
             clientGone: false,
             timedOut: false,
@@ -159,6 +162,8 @@ export class Forwarder {
             answerBy: 0,
             answered: false,
             lastActivity: 0,
+            session,
+            retries: 0,
         };
         this.live.add(x);
         res.once("close", () => {
@@ -184,11 +189,7 @@ export class Forwarder {
                 port: pool.config.port,
                 method: req.method,
                 path: target.url,
-                headers: [
-                    ...x.headers,
-                    "Proxy-Authorization",
-                    ctx.exitIps.authorization(pool.authorization, x.session),
-                ],
+                headers: [...x.headers, "Proxy-Authorization", ctx.upstreamAuthorization(pool, x.session)],
                 agent: tried.fresh ? false : this.agents.get(pool),
                 setHost: false,
             });
@@ -204,21 +205,32 @@ export class Forwarder {
             x.answered = true;
             x.lastActivity = Date.now();
             const status = upRes.statusCode ?? 502;
-            const fault = responseFault(status, {
-                reasonPhrase: upRes.statusMessage,
-                proxyStatus: header(upRes.headers["proxy-status"]),
-                squidError: header(upRes.headers["x-squid-error"]),
-            });
-            ctx.account(pool, fault, target);
+            const cause = classify(ctx.cfg.profile, "response", status, marksOf(upRes));
+            ctx.account(pool, cause, target);
+            if (
+                (cause === "vendor_error" || cause === "session_lost") &&
+                x.retryable &&
+                !tried.otherPool &&
+                !x.clientGone &&
+                this.retryElsewhere(pool, x, cause)
+            ) {
+                upRes.destroy();
+                return;
+            }
             ctx.metrics.request(name, destination, status, "HTTP/1.1", performance.now() - t0);
             if (x.clientGone) {
                 upRes.destroy();
                 return;
             }
-            const relayed = endToEndObject(upRes.rawHeaders);
-            if (ctx.exitIps.readsHeader) this.learnExitIp(name, upRes, relayed, x.session);
+            const out = endToEndObject(upRes.rawHeaders);
+            if (cause !== "none") appendHeader(out, "proxy-status", relayProxyStatus(cause, undefined, status));
+            if (ctx.cfg.responseHeaders) {
+                out[POOL_HEADER] = name;
+                out[RETRIES_HEADER] = String(x.retries);
+            }
+            if (ctx.exitIps.readsHeader) this.learnExitIp(name, upRes, out, x.session);
             try {
-                res.writeHead(status, upRes.statusMessage, relayed);
+                res.writeHead(status, upRes.statusMessage, out);
             } catch {
                 // A response head we cannot relay (invalid characters): the vendor's garbage.
                 ctx.failure(pool, "bad_response");
@@ -269,19 +281,21 @@ export class Forwarder {
                   ? "connect_error"
                   : "reset";
             ctx.failure(pool, reason);
-            ctx.account(pool, "vendor", target);
-            if (x.retryable && !tried.otherPool) {
-                const other = ctx.pools.pick(pool);
-                if (other && other.pool !== pool) {
-                    ctx.metrics.retry(name);
-                    x.timedOut = false;
-                    return this.attempt(other.pool, x, { fresh: false, otherPool: true });
-                }
-            }
+            ctx.account(pool, "vendor_error", target);
+            if (x.retryable && !tried.otherPool && this.retryElsewhere(pool, x, "vendor_error")) return;
             const status = reason === "timeout" ? 504 : 502;
             ctx.metrics.request(name, destination, status, "HTTP/1.1", performance.now() - t0);
             if (!res.headersSent) {
-                res.writeHead(status, { "content-length": 0, connection: "close" });
+                const headers: http.OutgoingHttpHeaders = {
+                    "content-length": 0,
+                    connection: "close",
+                    "proxy-status": relayProxyStatus("vendor_error", reason),
+                };
+                if (ctx.cfg.responseHeaders) {
+                    headers[POOL_HEADER] = name;
+                    headers[RETRIES_HEADER] = String(x.retries);
+                }
+                res.writeHead(status, headers);
                 res.end();
             }
         });
@@ -316,6 +330,20 @@ export class Forwarder {
             for (const k of Object.keys(relayed)) if (k.toLowerCase() === name) delete relayed[k];
     }
 
+    /** Retries `x` once on another pool (the session's next one) after `pool` failed with `cause`; false if none. */
+    private retryElsewhere(pool: PoolState, x: Exchange, cause: Cause): boolean {
+        const ctx = this.ctx;
+        const other = x.session === undefined ? ctx.pools.pick(pool) : ctx.pools.pickFor(x.session, pool);
+        if (!other || other.pool === pool) return false;
+        ctx.metrics.retry(pool.config.name);
+        ctx.metrics.retryCause(pool.config.name, cause);
+        x.timedOut = false;
+        x.answered = false;
+        x.retries++;
+        this.attempt(other.pool, x, { fresh: false, otherPool: true });
+        return true;
+    }
+
     /** An answer of the gateway's own on a plain-HTTP exchange (pool="none", fault="gateway"). */
     private answerSelf(res: http.ServerResponse, destination: string, t0: number, reason: string, status = 502) {
         this.ctx.answerHttp(res, status, destination, t0, reason);
@@ -339,7 +367,6 @@ interface Exchange {
     /** End-to-end request headers (raw list) with our Host. */
     readonly headers: string[];
     readonly hasBody: boolean;
-    readonly session: string | undefined;
     /** Idempotent and without a body: may be replayed. */
     readonly retryable: boolean;
     clientGone: boolean;
@@ -350,6 +377,32 @@ interface Exchange {
     lastActivity: number;
     timedOut: boolean;
     upReq: http.ClientRequest | undefined;
+    /** The crawler's session key (sessions.ts), if any: routed by pickFor, passed on, tracked for exit IPs. */
+    readonly session: string | undefined;
+    /** Attempts on another pool so far. */
+    retries: number;
+}
+
+/** What the profiles read from a pool's plain-HTTP response. */
+function marksOf(upRes: http.IncomingMessage): AnswerMarks {
+    let vendor: Record<string, string> | undefined;
+    for (const name of VENDOR_HEADERS) {
+        const v = header(upRes.headers[name]);
+        if (v !== undefined) (vendor ??= {})[name] = v;
+    }
+    return {
+        reasonPhrase: upRes.statusMessage,
+        proxyStatus: header(upRes.headers["proxy-status"]),
+        squidError: header(upRes.headers["x-squid-error"]),
+        vendor,
+    };
+}
+
+/** Adds a header line after any the pool sent under the same name (a Proxy-Status member appended, RFC 9209). */
+function appendHeader(out: http.OutgoingHttpHeaders, name: string, value: string): void {
+    const key = Object.keys(out).find((k) => k.toLowerCase() === name) ?? name;
+    const prev = out[key];
+    out[key] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [String(prev), value];
 }
 
 function header(v: string | string[] | undefined): string | undefined {

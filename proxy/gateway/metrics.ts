@@ -4,8 +4,9 @@
  * does a Map lookup rather than prom-client's label hashing.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { DATA_MODEL, DURATION_BUCKETS_MS, FAULTS, Fault } from "../../catalog/datamodel";
+import { CAUSES, Cause, DATA_MODEL, DURATION_BUCKETS_MS, FAULTS, Fault } from "../../catalog/datamodel";
 import { GATEWAY_METRICS, GATEWAY_POOL, POOL_QUALITY_METRICS } from "../../catalog/gateway";
+import { OTHER_DESTINATION } from "../../catalog/datamodel";
 import type { ExitIpTracker } from "./exit-ips";
 
 type CounterChild = ReturnType<Counter<string>["labels"]>;
@@ -27,6 +28,9 @@ export class GatewayMetrics {
     private readonly outcomes: Counter<string>;
     private readonly panic: Gauge<string>;
     private readonly staleRetries: Counter<string>;
+    private readonly causes: Counter<string>;
+    private readonly retriesByCause: Counter<string>;
+    private readonly bans: Counter<string>;
     private readonly children = new Map<string, CounterChild | HistogramChild>();
 
     constructor(
@@ -34,6 +38,7 @@ export class GatewayMetrics {
         processMetrics = true,
         /** When false, requests and bytes are not recorded (to measure what recording costs). */
         private readonly enabled = true,
+        buckets: readonly number[] = DURATION_BUCKETS_MS,
     ) {
         const r = [this.registry];
         const spec = <T extends { name: string; help: string; labels: readonly string[] }>(s: T) => ({
@@ -43,7 +48,7 @@ export class GatewayMetrics {
             registers: r,
         });
         this.requests = new Counter(spec(DATA_MODEL.requests));
-        this.duration = new Histogram({ ...spec(DATA_MODEL.duration), buckets: DURATION_BUCKETS_MS });
+        this.duration = new Histogram({ ...spec(DATA_MODEL.duration), buckets: [...buckets] });
         this.bandwidth = new Counter(spec(DATA_MODEL.bandwidth));
         this.destBandwidth = new Counter(spec(DATA_MODEL.destinationBandwidth));
         this.poolHealth = new Gauge(spec(DATA_MODEL.poolHealth));
@@ -56,6 +61,9 @@ export class GatewayMetrics {
         this.outcomes = new Counter(spec(DATA_MODEL.outcomes));
         this.panic = new Gauge(spec(GATEWAY_METRICS.panic));
         this.staleRetries = new Counter(spec(GATEWAY_METRICS.staleRetries));
+        this.causes = new Counter(spec(DATA_MODEL.causes));
+        this.retriesByCause = new Counter(spec(GATEWAY_METRICS.retriesByCause));
+        this.bans = new Counter(spec(DATA_MODEL.bans));
         this.panic.labels(vendor).set(0);
         this.inflight.labels(vendor).set(0);
         this.cut.labels(vendor).inc(0);
@@ -98,15 +106,31 @@ export class GatewayMetrics {
         for (const pool of pools)
             for (const fault of FAULTS) if (fault !== "gateway") this.outcomes.labels(this.vendor, pool, fault).inc(0);
         this.outcomes.labels(this.vendor, GATEWAY_POOL, "gateway").inc(0);
+        for (const pool of pools) {
+            for (const cause of CAUSES) if (cause !== "gateway") this.causes.labels(this.vendor, pool, cause).inc(0);
+            this.bans.labels(this.vendor, pool, OTHER_DESTINATION).inc(0);
+        }
+        this.causes.labels(this.vendor, GATEWAY_POOL, "gateway").inc(0);
     }
 
-    outcome(pool: string, fault: Fault): void {
+    outcome(pool: string, fault: Fault, cause?: Cause): void {
         this.child(this.outcomes, `o\0${pool}\0${fault}`, [this.vendor, pool, fault]).inc();
+        if (cause) this.child(this.causes, `c\0${pool}\0${cause}`, [this.vendor, pool, cause]).inc();
     }
 
     /** An answer the gateway gave itself. */
     gatewayOutcome(): void {
-        this.outcome(GATEWAY_POOL, "gateway");
+        this.outcome(GATEWAY_POOL, "gateway", "gateway");
+    }
+
+    /** A retry on another pool after `pool` failed with `cause`. */
+    retryCause(pool: string, cause: Cause): void {
+        this.retriesByCause.labels(this.vendor, pool, cause).inc();
+    }
+
+    /** A ban a crawler reported (pool "none" when it did not say; destination allowlist-bucketed). */
+    ban(pool: string, destination: string): void {
+        this.bans.labels(this.vendor, pool, destination).inc();
     }
 
     setPanic(on: boolean): void {

@@ -12,6 +12,7 @@
  * When no pool is available, `pick` chooses among all pools by weight anyway (panic mode, as Envoy's panic
  * threshold): a crawler then gets the vendor's real answer rather than a 503 from us.
  */
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as net from "net";
 import { Fault } from "../../catalog/datamodel";
@@ -101,18 +102,20 @@ export class Pools {
         return this.all.some((p) => this.available(p, now));
     }
 
+    /** The available pools other than `exclude`; when no pool at all is available, every pool with weight (panic). */
+    private candidates(exclude?: PoolState): { candidates: PoolState[]; panic: boolean } {
+        const now = this.now();
+        const candidates = this.all.filter((p) => p !== exclude && this.available(p, now));
+        if (candidates.length > 0 || this.all.some((p) => this.available(p, now))) return { candidates, panic: false };
+        return { candidates: this.all.filter((p) => p !== exclude && p.config.weight > 0), panic: true };
+    }
+
     /**
      * A pool chosen by weight among the available ones other than `exclude`. When no pool at all is available,
      * among every pool with weight (panic). Undefined only when `exclude` was the one candidate.
      */
     pick(exclude?: PoolState): PoolChoice | undefined {
-        const now = this.now();
-        let candidates = this.all.filter((p) => p !== exclude && this.available(p, now));
-        let panic = false;
-        if (candidates.length === 0 && !this.all.some((p) => this.available(p, now))) {
-            panic = true;
-            candidates = this.all.filter((p) => p !== exclude && p.config.weight > 0);
-        }
+        const { candidates, panic } = this.candidates(exclude);
         const total = candidates.reduce((s, p) => s + p.config.weight, 0);
         if (total <= 0) return undefined;
         let r = this.random() * total;
@@ -123,13 +126,38 @@ export class Pools {
         return { pool: candidates[candidates.length - 1], panic };
     }
 
-    /** One outcome of real traffic, as the classifier charged it, to `destination` (host:port). */
-    record(p: PoolState, fault: Fault, destination: string): void {
+    /**
+     * The pool of a crawler's session: rendezvous (highest random weight) hashing of the session key over the
+     * candidates `pick` would use, so a key keeps its pool while that pool is available and only the keys of a pool
+     * that goes away move. Weighted: score = -weight / ln(hash), hash uniform in (0, 1).
+     */
+    pickFor(key: string, exclude?: PoolState): PoolChoice | undefined {
+        const { candidates, panic } = this.candidates(exclude);
+        let best: PoolState | undefined;
+        let bestScore = -Infinity;
+        for (const p of candidates) {
+            if (p.config.weight <= 0) continue;
+            const h = createHash("sha256").update(`${p.config.name}\0${key}`).digest().readUInt32BE(0);
+            const score = -p.config.weight / Math.log((h + 0.5) / 4294967296);
+            if (score > bestScore) {
+                bestScore = score;
+                best = p;
+            }
+        }
+        return best ? { pool: best, panic } : undefined;
+    }
+
+    /**
+     * One outcome of real traffic, as the classifier charged it, to `destination` (host:port). Only vendor faults
+     * that `ejects` (the cause is the vendor's infrastructure, not a lost session or our account) count toward
+     * ejection.
+     */
+    record(p: PoolState, fault: Fault, destination: string, ejects = fault === "vendor"): void {
         if (fault === "gateway") return;
         const now = this.now();
         const b = this.bucket(p, now);
         b.total++;
-        if (fault !== "vendor") return;
+        if (fault !== "vendor" || !ejects) return;
         b.failures++;
         if (b.failedDestinations.size < this.health.minDestinations) b.failedDestinations.add(destination);
         if (now < p.ejectedUntil) return;

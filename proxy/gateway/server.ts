@@ -17,14 +17,15 @@ import { OTHER_DESTINATION } from "../../catalog/datamodel";
 import { Logger, silentLogger } from "../common/log";
 import { portOf, startOpsServer } from "../common/ops-server";
 import { GatewayFileConfig, GatewayPool } from "./config";
-import { GatewayContext, REASONS } from "./context";
+import { GatewayContext, REASONS, ownProxyStatus } from "./context";
 import { DestinationPolicy, Refusal } from "./destinations";
 import { ExitIpTracker, echoProbe } from "./exit-ips";
 import { Forwarder } from "./forward";
 import { GatewayMetrics } from "./metrics";
 import { Pools, probePool, readCredentials } from "./pools";
 import { Tunnels } from "./tunnel";
-import { REFUSAL_HEADER } from "../../catalog/gateway";
+import { BAN_HEADER, GATEWAY_POOL, REFUSAL_HEADER } from "../../catalog/gateway";
+import { CrawlerSession, SESSION_KEY, crawlerSession } from "./sessions";
 
 const BYTES_FLUSH_MS = 5000;
 const HEALTH_REFRESH_MS = 1000;
@@ -76,7 +77,7 @@ export class Gateway {
     ) {
         this.log = opts.logger ?? silentLogger;
         const random = opts.random ?? Math.random;
-        this.metrics = new GatewayMetrics(cfg.vendor, opts.processMetrics ?? true, cfg.metrics);
+        this.metrics = new GatewayMetrics(cfg.vendor, opts.processMetrics ?? true, cfg.metrics, cfg.durationBucketsMs);
         this.metrics.createOutcomes(cfg.pools.map((p) => p.name));
         this.policy = new DestinationPolicy(cfg.destinations);
         this.pools = new Pools(
@@ -138,6 +139,7 @@ export class Gateway {
             registry: this.metrics.registry,
             // Ready while serving: pools being down is the vendor's problem, shown by metrics and alerts.
             ready: () => !this.draining,
+            routes: { "/ban": (req, res, url) => this.banRoute(req, res, url) },
         });
         this.timers.push(setInterval(() => this.tunnels.flushAll(), BYTES_FLUSH_MS));
         this.timers.push(setInterval(() => this.pools.refresh(), HEALTH_REFRESH_MS));
@@ -234,14 +236,16 @@ export class Gateway {
         const target = this.policy.connectTarget(req.url ?? "");
         if (typeof target === "string") return refuse(REFUSAL_STATUS[target], target);
         const destination = this.policy.label(target.host);
-        if (!this.authorized(req)) return refuse(407, "crawler-auth", destination);
+        const session = this.session(req);
+        if (!this.authorized(session)) return refuse(407, "crawler-auth", destination);
+        if (session.invalid) return refuse(400, "bad-session", destination);
+        this.reportedBan(req, session.key);
         if (this.draining) return refuse(503, "draining", destination);
         if (this.ctx.active >= this.cfg.limits.maxTunnels) return refuse(503, "capacity", destination);
-        const choice = this.pools.pick();
+        const choice = session.key === undefined ? this.pools.pick() : this.pools.pickFor(session.key);
         if (!choice) return refuse(503, "no-pool", destination);
         this.ctx.begin();
-        const session = this.ctx.exitIps.session(req.headers["proxy-authorization"]);
-        this.tunnels.connect(choice.pool, target, client, head, destination, t0, session);
+        this.tunnels.connect(choice.pool, target, client, head, destination, t0, session.key);
     }
 
     private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -252,23 +256,84 @@ export class Gateway {
         const target = this.policy.httpTarget(req.url ?? "");
         if (typeof target === "string") return answer(REFUSAL_STATUS[target], target);
         const destination = this.policy.label(target.host);
-        if (!this.authorized(req)) return answer(407, "crawler-auth", destination);
+        const session = this.session(req);
+        if (!this.authorized(session)) return answer(407, "crawler-auth", destination);
+        if (session.invalid) return answer(400, "bad-session", destination);
+        this.reportedBan(req, session.key);
         const length = Number(req.headers["content-length"] ?? 0);
         if (length > this.cfg.limits.maxBodyBytes) return answer(413, "body-too-large", destination);
         if (this.draining) return answer(503, "draining", destination);
         if (this.ctx.active >= this.cfg.limits.maxTunnels) return answer(503, "capacity", destination);
-        const choice = this.pools.pick();
+        const choice = session.key === undefined ? this.pools.pick() : this.pools.pickFor(session.key);
         if (!choice) return answer(503, "no-pool", destination);
         this.ctx.begin();
-        const session = this.ctx.exitIps.session(req.headers["proxy-authorization"]);
-        this.forwarder.forward(choice.pool, req, res, target, destination, t0, session);
+        this.forwarder.forward(choice.pool, req, res, target, destination, t0, session.key);
     }
 
-    private authorized(req: http.IncomingMessage): boolean {
+    /** Crawler authentication on the credentials without a session suffix (sessions.ts). */
+    private authorized(session: CrawlerSession): boolean {
         if (!this.crawlerAuth) return true;
-        // A sticky-session username (exitIp.sessionPattern) is compared without its session.
-        const h = this.ctx.exitIps.withoutSession(req.headers["proxy-authorization"]);
-        return typeof h === "string" && this.crawlerAuth.has(h);
+        return session.authorization !== undefined && this.crawlerAuth.has(session.authorization);
+    }
+
+    /**
+     * The crawler's session (sessions.ts: the header or a `-session-` username suffix), else the one
+     * `exitIp.sessionPattern` reads from its username, with the credentials compared without it.
+     */
+    private session(req: http.IncomingMessage): CrawlerSession {
+        const session = crawlerSession(req);
+        if (session.key !== undefined || session.invalid) return session;
+        const auth = req.headers["proxy-authorization"];
+        const key = this.ctx.exitIps.session(auth);
+        if (key === undefined) return session;
+        const authorization = this.ctx.exitIps.withoutSession(auth);
+        return SESSION_KEY.test(key) ? { key, authorization } : { authorization, invalid: true };
+    }
+
+    /**
+     * A ban the crawler reports on this request (`X-Proxy-Monitor-Ban: <host>[; pool=<pool>]`): counted for the
+     * pool it names, else its session's pool, else `none`; the host bucketed by the tracked list.
+     */
+    private reportedBan(req: http.IncomingMessage, session: string | undefined): void {
+        const h = req.headers[BAN_HEADER];
+        if (typeof h !== "string") return;
+        const m = /^\s*([A-Za-z0-9.-]{1,253})(?::[0-9]{1,5})?\s*(?:;\s*pool=([a-z0-9-]{1,63}))?\s*$/.exec(h);
+        if (!m) return;
+        const pool = m[2] ?? (session === undefined ? undefined : this.pools.pickFor(session)?.pool.config.name);
+        this.ban(m[1], pool);
+    }
+
+    /** Counts a reported ban; an unknown pool counts as `none`. */
+    private ban(host: string, pool: string | undefined): void {
+        const known = pool !== undefined && this.cfg.pools.some((p) => p.name === pool);
+        this.metrics.ban(known ? pool : GATEWAY_POOL, this.policy.label(host.toLowerCase()));
+    }
+
+    /**
+     * POST /ban?destination=<host>&pool=<pool> on the metrics port: a ban reported outside the proxy path,
+     * authenticated like crawlers (`Authorization` or `Proxy-Authorization` with the crawler credentials).
+     */
+    private banRoute(req: http.IncomingMessage, res: http.ServerResponse, url: URL): void {
+        if (req.method !== "POST") {
+            res.writeHead(405, { allow: "POST" });
+            res.end();
+            return;
+        }
+        const auth = req.headers["authorization"] ?? req.headers["proxy-authorization"];
+        if (this.crawlerAuth && !(typeof auth === "string" && this.crawlerAuth.has(auth))) {
+            res.writeHead(401, { "www-authenticate": 'Basic realm="proxy-monitor"' });
+            res.end();
+            return;
+        }
+        const host = url.searchParams.get("destination") ?? "";
+        if (!/^[A-Za-z0-9.-]{1,253}$/.test(host)) {
+            res.writeHead(400, { "content-type": "text/plain" });
+            res.end("destination must be a host name\n");
+            return;
+        }
+        this.ban(host, url.searchParams.get("pool") ?? undefined);
+        res.writeHead(204);
+        res.end();
     }
 
     private onClientError(err: NodeJS.ErrnoException, socket: net.Socket): void {
@@ -282,7 +347,7 @@ export class Gateway {
         this.metrics.request("none", OTHER_DESTINATION, status, "HTTP/1.1", 0);
         this.metrics.gatewayOutcome();
         socket.end(
-            `HTTP/1.1 ${status} ${REASONS[status]}\r\n${REFUSAL_HEADER}: ${reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+            `HTTP/1.1 ${status} ${REASONS[status]}\r\n${REFUSAL_HEADER}: ${reason}\r\nProxy-Status: ${ownProxyStatus(reason)}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
         );
         socket.destroySoon?.();
     }

@@ -2,14 +2,17 @@
  * CONNECT tunnels: the pool is asked to CONNECT to the checked, canonical authority with the pool's credentials;
  * its answer is classified (classify.ts) and relayed; a 2xx becomes a socket-to-socket tunnel.
  *
- * A vendor fault before the crawler sent any payload is retried once on another available pool. Bytes are read from
+ * A vendor error or lost session (the profile's cause) before the crawler sent any payload is retried once on
+ * another available pool (the session's next pool when it has a key); a destination fault never is. Bytes are read from
  * the upstream socket's own counters (minus the CONNECT exchange) and flushed to the metrics every few seconds, so
  * long tunnels show up while they run.
  */
 import * as net from "net";
 import { performance } from "perf_hooks";
-import { FailureReason, connectFault } from "./classify";
-import { GatewayContext, REASONS } from "./context";
+import { CAUSE_FAULT, Cause } from "../../catalog/datamodel";
+import { POOL_HEADER, RETRIES_HEADER } from "../../catalog/gateway";
+import { FailureReason, VENDOR_HEADERS, classify } from "./classify";
+import { GatewayContext, REASONS, relayProxyStatus } from "./context";
 import { Target } from "./destinations";
 import { PoolState } from "./pools";
 import { readProxyResponseHead } from "./upstream";
@@ -32,8 +35,8 @@ export class Tunnels {
     constructor(private readonly ctx: GatewayContext) {}
 
     /**
-     * Tunnels `client` to `target` through `pool` (admission is done; the caller has counted it in flight);
-     * `retried` on the second pool after a vendor fault.
+     * Tunnels `client` to `target` through `pool` (admission is done; the caller has counted it in flight), with the
+     * crawler's session key passed on in the vendor's spelling.
      */
     connect(
         pool: PoolState,
@@ -42,41 +45,68 @@ export class Tunnels {
         head: Buffer,
         destination: string,
         t0: number,
-        /** The crawler's sticky session (exitIp.sessionPattern), passed on in the pool's username. */
         session?: string,
-        retried = false,
+    ) {
+        this.via(pool, target, client, head, destination, t0, 0, session);
+    }
+
+    private via(
+        pool: PoolState,
+        target: Target,
+        client: net.Socket,
+        head: Buffer,
+        destination: string,
+        t0: number,
+        retries: number,
+        /** The crawler's session key (sessions.ts), passed on in the pool's username and tracked for exit IPs. */
+        session: string | undefined,
     ): void {
         const ctx = this.ctx;
         const name = pool.config.name;
-        const authorization = ctx.exitIps.authorization(pool.authorization, session);
+        const authorization = ctx.upstreamAuthorization(pool, session);
         const request = `CONNECT ${target.authority} HTTP/1.1\r\nHost: ${target.authority}\r\nProxy-Authorization: ${authorization}\r\n\r\n`;
         const upstream = net.connect({ host: pool.config.host, port: pool.config.port, noDelay: true });
         let connected = false;
         let settled = false;
-        const timer = setTimeout(() => fail("timeout"), ctx.cfg.timeouts.connectMs);
+        const timer = setTimeout(() => fail("timeout", "vendor_error"), ctx.cfg.timeouts.connectMs);
         const settle = () => {
             settled = true;
             clearTimeout(timer);
         };
-        /** A vendor fault: counted, retried on another pool when nothing was committed, else answered. */
-        const fail = (reason: FailureReason | undefined, status?: number, rawHead?: Buffer) => {
+        /**
+         * A failure charged to the vendor: counted; a vendor error or lost session is retried once on another pool
+         * when the crawler sent nothing yet, else (and for `client`) answered.
+         */
+        const fail = (reason: FailureReason | undefined, cause: Cause, status?: number, rawHead?: Buffer) => {
             if (settled) return;
             settle();
             upstream.destroy();
             if (reason) ctx.failure(pool, reason);
-            ctx.account(pool, "vendor", target);
+            ctx.account(pool, cause, target);
             if (client.destroyed) return ctx.end();
-            if (!retried && head.length === 0 && client.readableLength === 0) {
-                const other = ctx.pools.pick(pool);
+            const retryable = cause === "vendor_error" || cause === "session_lost";
+            if (retryable && retries === 0 && head.length === 0 && client.readableLength === 0) {
+                const other = session === undefined ? ctx.pools.pick(pool) : ctx.pools.pickFor(session, pool);
                 if (other && other.pool !== pool) {
                     ctx.metrics.retry(name);
-                    return this.connect(other.pool, target, client, head, destination, t0, session, true);
+                    ctx.metrics.retryCause(name, cause);
+                    return this.via(other.pool, target, client, head, destination, t0, retries + 1, session);
                 }
             }
-            this.answer(client, status ?? (reason === "timeout" ? 504 : 502), name, destination, t0, rawHead);
+            const own = relayProxyStatus(cause, reason, rawHead ? status : undefined);
+            this.answer(
+                client,
+                status ?? (reason === "timeout" ? 504 : 502),
+                name,
+                destination,
+                t0,
+                own,
+                retries,
+                rawHead,
+            );
         };
         upstream.on("error", (e: NodeJS.ErrnoException) =>
-            fail(!connected ? "connect_error" : e.code === "ECONNRESET" ? "reset" : "bad_response"),
+            fail(!connected ? "connect_error" : e.code === "ECONNRESET" ? "reset" : "bad_response", "vendor_error"),
         );
         upstream.once("connect", () => {
             connected = true;
@@ -85,15 +115,21 @@ export class Tunnels {
                 (answer) => {
                     if (settled) return;
                     const status = answer.status;
-                    const fault = connectFault(status, answer.marks);
-                    // The pool's own error (5xx) or refusal of us (401, 407, 429).
-                    if (fault === "vendor")
-                        return fail(status >= 500 ? "bad_response" : undefined, status, answer.head);
+                    const cause = classify(ctx.cfg.profile, "connect", status, answer.marks);
+                    // The pool's own error (5xx), a lost session, or its refusal of us (401, 407, 429).
+                    if (CAUSE_FAULT[cause] === "vendor")
+                        return fail(
+                            status >= 500 && cause === "vendor_error" ? "bad_response" : undefined,
+                            cause,
+                            status,
+                            answer.head,
+                        );
                     settle();
-                    ctx.account(pool, fault, target);
-                    if (fault !== "none") {
+                    ctx.account(pool, cause, target);
+                    if (cause !== "none") {
                         upstream.destroy();
-                        return this.answer(client, status, name, destination, t0, answer.head);
+                        const own = relayProxyStatus(cause, undefined, status);
+                        return this.answer(client, status, name, destination, t0, own, retries, answer.head);
                     }
                     if (client.destroyed) {
                         upstream.destroy();
@@ -105,7 +141,7 @@ export class Tunnels {
                         exitIp !== undefined && !ctx.cfg.exitIp.stripHeader
                             ? `${ctx.cfg.exitIp.header}: ${exitIp}\r\n`
                             : "";
-                    client.write(`HTTP/1.1 200 Connection Established\r\n${kept}\r\n`);
+                    client.write(`HTTP/1.1 200 Connection Established\r\n${kept}${this.served(name, retries)}\r\n`);
                     ctx.metrics.request(name, destination, 200, "CONNECT", performance.now() - t0);
                     if (head.length > 0) upstream.write(head);
                     if (answer.rest.length > 0) client.write(answer.rest);
@@ -113,20 +149,38 @@ export class Tunnels {
                 },
                 (e: Error) => {
                     const reason = /closed/.test(e.message) || (e as NodeJS.ErrnoException).code === "ECONNRESET";
-                    fail(reason ? "reset" : "bad_response");
+                    fail(reason ? "reset" : "bad_response", "vendor_error");
                 },
             );
         });
     }
 
-    /** Relays a pool's non-2xx answer (its status line and headers, without a body) and ends the exchange. */
-    private answer(client: net.Socket, status: number, pool: string, destination: string, t0: number, raw?: Buffer) {
+    /** The optional X-Proxy-Monitor-Pool/-Retries header lines (responseHeaders), each ending in CRLF. */
+    private served(pool: string, retries: number): string {
+        return this.ctx.cfg.responseHeaders ? `${POOL_HEADER}: ${pool}\r\n${RETRIES_HEADER}: ${retries}\r\n` : "";
+    }
+
+    /**
+     * Answers a failure: the pool's status line and its marks (Proxy-Status, the vendor's error headers) when it
+     * answered, then the gateway's own Proxy-Status member, and ends the exchange.
+     */
+    private answer(
+        client: net.Socket,
+        status: number,
+        pool: string,
+        destination: string,
+        t0: number,
+        proxyStatus: string,
+        retries: number,
+        raw?: Buffer,
+    ) {
         const ctx = this.ctx;
         ctx.metrics.request(pool, destination, status, "CONNECT", performance.now() - t0);
         if (!client.destroyed && client.writable) {
-            // The pool's own reason phrase and marks (Proxy-Status, X-Squid-Error) tell the crawler what happened.
             const head = raw ? relayHead(raw, status) : `HTTP/1.1 ${status} ${REASONS[status] ?? "Error"}\r\n`;
-            client.end(`${head}Content-Length: 0\r\nConnection: close\r\n\r\n`);
+            client.end(
+                `${head}Proxy-Status: ${proxyStatus}\r\n${this.served(pool, retries)}Content-Length: 0\r\nConnection: close\r\n\r\n`,
+            );
         }
         ctx.sampleLog({ kind: "tunnel", pool, destination, status, ms: Math.round(performance.now() - t0) });
         ctx.end();
@@ -214,6 +268,12 @@ export class Tunnels {
     }
 }
 
+/** Headers of a pool's failure relayed to the crawler: the marks the profiles read, and what to retry after. */
+const RELAYED = new RegExp(
+    `^(proxy-status|x-squid-error|proxy-authenticate|retry-after|${VENDOR_HEADERS.join("|")}):`,
+    "i",
+);
+
 /** The status line and the classifier-relevant headers of a pool's answer, for the crawler. */
 function relayHead(raw: Buffer, status: number): string {
     const text = raw.toString("latin1");
@@ -221,7 +281,7 @@ function relayHead(raw: Buffer, status: number): string {
     const keep = text
         .split("\r\n")
         .slice(1)
-        .filter((h) => /^(proxy-status|x-squid-error|proxy-authenticate|retry-after):/i.test(h));
+        .filter((h) => RELAYED.test(h));
     return `${line ?? `HTTP/1.1 ${status} ${REASONS[status] ?? "Error"}`}\r\n${keep.map((h) => h + "\r\n").join("")}`;
 }
 

@@ -1,6 +1,6 @@
 /** Reading an upstream proxy's answer to CONNECT: the status line and headers, bounded in size. */
 import * as net from "net";
-import { AnswerMarks } from "./classify";
+import { AnswerMarks, VENDOR_HEADERS } from "./classify";
 
 export interface ProxyResponseHead {
     readonly status: number;
@@ -17,7 +17,16 @@ export interface ProxyResponseHead {
 /** The classifier's marks from a raw head (status line and headers). */
 export function marksOf(head: string): AnswerMarks {
     const header = (name: string) => new RegExp(`\\r\\n${name}:[ \\t]*([^\\r]*)`, "i").exec(head)?.[1];
+    let vendor: Record<string, string> | undefined;
+    if (/\r\n(x-brd|x-luminati|x-error-desc|x-crawlera|zyte-error|x-soax)/i.test(head)) {
+        vendor = {};
+        for (const name of VENDOR_HEADERS) {
+            const v = header(name);
+            if (v !== undefined) vendor[name] = v;
+        }
+    }
     return {
+        vendor,
         reasonPhrase: /^HTTP\/1\.[01] [0-9]{3} ?([^\r]*)/.exec(head)?.[1],
         proxyStatus: header("proxy-status"),
         squidError: header("x-squid-error"),

@@ -9,6 +9,7 @@ import * as http from "http";
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { Agent, Dispatcher, ProxyAgent, request } from "undici";
 import { OTHER_DESTINATION } from "../../catalog/datamodel";
+import { BAN_HEADER, REFUSAL_HEADER } from "../../catalog/gateway";
 import { LOADGEN_METRICS } from "../../catalog/loadgen";
 import { Logger, silentLogger } from "../common/log";
 import { portOf, startOpsServer } from "../common/ops-server";
@@ -59,6 +60,8 @@ export class Generator {
     private doneResolve?: () => void;
     /** Label children by key: the hot path does a Map lookup, not prom-client's label hashing. */
     private readonly children = new Map<string, { inc(n?: number): void; dec(n?: number): void }>();
+    /** Per vendor, a destination that banned us, to report on the next plain-HTTP request (ban feedback). */
+    private readonly pendingBans = new Map<string, string>();
 
     constructor(
         readonly pattern: Pattern,
@@ -194,11 +197,16 @@ export class Generator {
                 const delay = this.pattern.backoffMs * 2 ** (attempt - 1) * (0.5 + this.random());
                 await new Promise((r) => setTimeout(r, delay));
             }
+            // Ban feedback, as crawlers should give it: a ban seen inside a tunnel (only we see it) is reported to the
+            // gateway on our next plain-HTTP request through it (request headers of HTTPS go inside the tunnel).
+            const ban = https ? undefined : this.pendingBans.get(vendor);
+            if (ban !== undefined) this.pendingBans.delete(vendor);
             try {
                 const res = await request(url, {
                     dispatcher: this.dispatchers.get(vendor),
                     method: body ? "POST" : "GET",
                     body,
+                    headers: ban === undefined ? undefined : { [BAN_HEADER]: ban },
                     headersTimeout: this.pattern.timeoutMs,
                     bodyTimeout: this.pattern.timeoutMs,
                 });
@@ -211,6 +219,10 @@ export class Generator {
                 this.child(this.bytes, `b\0${vendor}`, vendor).inc(n);
                 const status = res.statusCode;
                 this.countStatus(vendor, label, String(status));
+                // A site's 403 or 429 to a proxy exit is a ban; over plain HTTP the gateway saw it too, but not
+                // that the crawler took it as one.
+                if ((status === 403 || status === 429) && (https || res.headers[REFUSAL_HEADER] === undefined))
+                    this.pendingBans.set(vendor, dest);
                 // Plain HTTP goes through the proxy, whose own 5xx arrive as responses: retry those.
                 if (!https && RETRYABLE.has(status) && attempt < this.pattern.retries) continue;
                 outcome = status < 400 ? "ok" : "http_error";

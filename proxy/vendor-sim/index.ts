@@ -17,17 +17,20 @@ import * as http from "http";
 import * as net from "net";
 import { pipeline } from "stream";
 import { Counter, Registry, collectDefaultMetrics } from "prom-client";
+import { PROFILES, Profile } from "../../catalog/datamodel";
 import { SIMULATOR_METRICS } from "../../catalog/simulator";
 import { Fields, ProgramConfigError } from "../common/config-file";
 import { Logger, silentLogger } from "../common/log";
 import { portOf, startOpsServer } from "../common/ops-server";
 import { parseAuthority } from "../gateway/destinations";
 
-export const ERROR_KINDS = ["403", "407", "429", "502", "503", "timeout", "reset", "unreachable"] as const;
+export const ERROR_KINDS = ["403", "407", "429", "502", "503", "timeout", "reset", "unreachable", "session"] as const;
 export type ErrorKind = (typeof ERROR_KINDS)[number];
 
 export interface VendorSimConfig {
     readonly vendor: string;
+    /** Whose error headers the simulator speaks (the vendor's gateway profile); default `rfc9209`. */
+    readonly profile: Profile;
     readonly pool: string;
     readonly listen: { readonly host: string; readonly proxyPort: number; readonly metricsPort: number };
     /** Required credentials: literal, or files (a mounted Secret). */
@@ -72,11 +75,98 @@ export function simExitIp(i: number): string {
     return `198.${18 + ((i >>> 16) & 1)}.${(i >>> 8) & 255}.${i & 255}`;
 }
 /** How a vendor encodes a sticky session in the username (`user-session-abc123`). */
-export const SIM_SESSION = /^(?<user>.+)-session-(?<session>[A-Za-z0-9_]+)$/;
+export const SIM_SESSION = /^(?<user>.+)-(?:session|sessid|sessionid)-(?<session>[A-Za-z0-9_]+)$/;
 
 /** RFC 9209 Proxy-Status of an answer the simulator makes up itself (never on a relayed destination answer). */
 const OWN_ERROR = "vendor-sim; error=proxy_internal_error";
 const DESTINATION_ERROR = "vendor-sim; error=destination_unavailable";
+
+/** An error answer as a vendor of a profile words it: status, reason phrase, headers. */
+export interface SimAnswer {
+    readonly status: number;
+    readonly reason?: string;
+    readonly headers: Readonly<Record<string, string>>;
+}
+
+type Worded = Exclude<ErrorKind, "timeout" | "reset">;
+
+/**
+ * Each profile's wording of each fault kind, after the vendors' documentation (docs/data-model.md, "Causes"):
+ * 403 the vendor's policy refusal, 407 and 429 refusals of our account, 502/503 its own error, `unreachable` the
+ * destination's failure, `session` a sticky session whose exit is gone.
+ */
+export const PROFILE_ANSWERS: Readonly<Record<Profile, Readonly<Record<Worded, SimAnswer>>>> = {
+    rfc9209: {
+        "403": { status: 403, headers: { "proxy-status": "vendor-sim; error=http_request_denied" } },
+        "407": { status: 407, headers: { "proxy-status": OWN_ERROR } },
+        "429": { status: 429, headers: { "proxy-status": OWN_ERROR } },
+        "502": { status: 502, headers: { "proxy-status": OWN_ERROR } },
+        "503": { status: 503, headers: { "proxy-status": OWN_ERROR } },
+        unreachable: { status: 502, headers: { "proxy-status": DESTINATION_ERROR } },
+        session: {
+            status: 502,
+            headers: { "proxy-status": 'vendor-sim; error=proxy_internal_error; details="session ended"' },
+        },
+    },
+    brightdata: {
+        "403": { status: 403, headers: { "x-brd-err-code": "policy_20050", "x-brd-error": "Forbidden host" } },
+        "407": { status: 407, headers: { "x-brd-err-code": "client_10000", "x-brd-error": "Invalid authentication" } },
+        "429": { status: 429, headers: { "x-brd-err-code": "client_10030", "x-brd-error": "Too many requests" } },
+        "502": { status: 502, headers: { "x-brd-err-code": "peer_30006", "x-brd-error": "Peer connection failed" } },
+        "503": { status: 503, headers: { "x-brd-err-code": "peer_30010", "x-brd-error": "Peer unavailable" } },
+        unreachable: {
+            status: 502,
+            headers: { "x-brd-err-code": "target_40001", "x-brd-error": "Could not resolve host" },
+        },
+        session: { status: 502, reason: "No peers available", headers: { "x-brd-error": "No peers available" } },
+    },
+    oxylabs: {
+        "403": { status: 403, headers: { "x-error-description": "Access to the requested domain is restricted" } },
+        "407": { status: 407, headers: { "x-error-description": "Invalid username or password" } },
+        "429": { status: 429, headers: { "x-error-description": "Too many requests" } },
+        "502": { status: 502, headers: { "x-error-description": "Internal proxy error" } },
+        "503": { status: 503, headers: { "x-error-description": "Service unavailable" } },
+        // The target did not answer: 522, and explicitly no X-Error-Description.
+        unreachable: { status: 522, reason: "Connection Timed Out", headers: {} },
+        session: { status: 502, headers: { "x-error-description": "Exit node not found (session ended)" } },
+    },
+    zyte: {
+        "403": { status: 403, headers: { "x-crawlera-error": "domain_forbidden" } },
+        "407": { status: 407, headers: { "x-crawlera-error": "bad_proxy_auth" } },
+        "429": { status: 429, headers: { "x-crawlera-error": "too_many_conns" } },
+        "502": { status: 503, headers: { "x-crawlera-error": "no_proxies" } },
+        "503": { status: 503, headers: { "x-crawlera-error": "no_proxies" } },
+        unreachable: { status: 504, headers: { "x-crawlera-error": "timeout" } },
+        session: { status: 400, headers: { "x-crawlera-error": "bad_session_id" } },
+    },
+    soax: {
+        "403": { status: 403, headers: { "x-soax-error": "forbidden", "x-soax-detail": "domain blocked by policy" } },
+        "407": { status: 407, headers: { "x-soax-error": "auth_failed", "x-soax-detail": "invalid credentials" } },
+        "429": { status: 429, headers: { "x-soax-error": "limit", "x-soax-detail": "connection limit reached" } },
+        "502": { status: 502, headers: { "x-soax-error": "proxy_error", "x-soax-detail": "no node answered" } },
+        "503": { status: 503, headers: { "x-soax-error": "proxy_error", "x-soax-detail": "overloaded" } },
+        unreachable: {
+            status: 502,
+            headers: { "x-soax-error": "target_unreachable", "x-soax-detail": "target host unreachable" },
+        },
+        session: { status: 502, headers: { "x-soax-error": "session_expired", "x-soax-detail": "session node gone" } },
+    },
+    generic: {
+        "403": { status: 403, headers: {} },
+        "407": { status: 407, headers: {} },
+        "429": { status: 429, headers: {} },
+        "502": { status: 502, headers: {} },
+        "503": { status: 503, headers: {} },
+        unreachable: { status: 502, headers: { "proxy-status": DESTINATION_ERROR } },
+        session: { status: 502, headers: {} },
+    },
+};
+
+/** An answer as a raw HTTP/1.1 head (no body). */
+function rawAnswer(a: SimAnswer): string {
+    const lines = Object.entries(a.headers).map(([k, v]) => `${k}: ${v}\r\n`);
+    return `HTTP/1.1 ${a.status} ${a.reason ?? http.STATUS_CODES[a.status] ?? "Error"}\r\n${lines.join("")}Content-Length: 0\r\nConnection: close\r\n\r\n`;
+}
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -110,6 +200,7 @@ export function validateVendorSimConfig(raw: unknown, file = "vendor-sim config"
     });
     const cfg: VendorSimConfig = {
         vendor: f.str("vendor", undefined, NAME),
+        profile: f.str("profile", "rfc9209") as Profile,
         pool: f.str("pool", undefined, NAME),
         listen: {
             host: l.str("host", "0.0.0.0"),
@@ -137,6 +228,8 @@ export function validateVendorSimConfig(raw: unknown, file = "vendor-sim config"
             ? {}
             : { oneRequestPerConnection: f.bool("oneRequestPerConnection", false) }),
     };
+    if (!(PROFILES as readonly string[]).includes(cfg.profile))
+        problems.push(`profile: expected one of ${PROFILES.join(", ")}, found ${JSON.stringify(cfg.profile)}`);
     if (cfg.latencyP95Ms < cfg.latencyP50Ms) problems.push("latencyP95Ms: expected at least latencyP50Ms");
     if (problems.length > 0) throw new ProgramConfigError(file, problems);
     return cfg;
@@ -338,7 +431,7 @@ export class VendorSim {
         return entries[entries.length - 1][0];
     }
 
-    /** The request's sticky session (`user-session-<id>` username), or undefined. */
+    /** The request's sticky session (a `-session-`, `-sessid-` or `-sessionid-<id>` username suffix), or undefined. */
     private session(req: http.IncomingMessage): string | undefined {
         const h = req.headers["proxy-authorization"];
         if (typeof h !== "string" || !/^Basic /i.test(h)) return undefined;
@@ -346,31 +439,36 @@ export class VendorSim {
         return SIM_SESSION.exec(text.slice(0, Math.max(0, text.indexOf(":"))))?.groups?.session;
     }
 
+    /**
+     * The crawler's credentials, with a vendor's session suffix (`-session-<key>`, `-sessid-<key>`,
+     * `-sessionid-<key>`) on the username allowed.
+     */
     private authorized(req: http.IncomingMessage): boolean {
+        if (this.expected === undefined) return true;
         const h = req.headers["proxy-authorization"];
-        if (this.expected === undefined || h === this.expected) return true;
-        if (typeof h !== "string" || !/^Basic /i.test(h)) return false;
-        // A session in the username (`user-session-<id>`) is the same account.
-        const text = Buffer.from(h.slice(6), "base64").toString("utf8");
-        const colon = text.indexOf(":");
-        const user = SIM_SESSION.exec(text.slice(0, Math.max(0, colon)))?.groups?.user;
-        return (
-            user !== undefined &&
-            "Basic " + Buffer.from(`${user}${text.slice(colon)}`).toString("base64") === this.expected
-        );
+        if (h === this.expected) return true;
+        if (typeof h !== "string" || !h.startsWith("Basic ")) return false;
+        const plain = Buffer.from(h.slice(6), "base64").toString("utf8");
+        const bare = plain.replace(/-(session|sessid|sessionid)-[A-Za-z0-9_]+(?=:)/, "");
+        return "Basic " + Buffer.from(bare).toString("base64") === this.expected;
+    }
+
+    /** This simulator's profile's wording of a fault kind. */
+    private worded(kind: Worded): SimAnswer {
+        return PROFILE_ANSWERS[this.cfg.profile][kind];
     }
 
     private onConnect(req: http.IncomingMessage, client: net.Socket, head: Buffer): void {
         client.on("error", () => client.destroy());
         const target = parseAuthority(req.url ?? "");
-        const reply = (status: number, outcome: string, proxyStatus = OWN_ERROR) => {
-            this.count(outcome);
+        const reply = (kind: Worded | "400") => {
+            this.count(kind);
             client.end(
-                `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nProxy-Status: ${proxyStatus}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+                rawAnswer(kind === "400" ? { status: 400, headers: { "proxy-status": OWN_ERROR } } : this.worded(kind)),
             );
         };
-        if (!target) return reply(400, "400");
-        if (!this.authorized(req)) return reply(407, "407");
+        if (!target) return reply("400");
+        if (!this.authorized(req)) return reply("407");
         const error = this.pickError();
         setTimeout(() => {
             if (client.destroyed) return;
@@ -384,8 +482,7 @@ export class VendorSim {
                 setTimeout(() => client.destroy(), this.cfg.timeoutHoldMs).unref();
                 return;
             }
-            if (error === "unreachable") return reply(502, error, DESTINATION_ERROR);
-            if (error) return reply(Number(error), error);
+            if (error) return reply(error);
             this.count("200");
             const exitIp = this.exitIp(this.session(req));
             const established = `HTTP/1.1 200 Connection Established\r\n${this.exitHeaderLine(exitIp)}\r\n`;
@@ -401,10 +498,7 @@ export class VendorSim {
                     this.relay(client, up);
                 });
                 up.on("error", () => {
-                    if (!client.destroyed)
-                        client.end(
-                            `HTTP/1.1 502 Bad Gateway\r\nProxy-Status: ${DESTINATION_ERROR}\r\nContent-Length: 0\r\n\r\n`,
-                        );
+                    if (!client.destroyed) client.end(rawAnswer(this.worded("unreachable")));
                     up.destroy();
                 });
                 return;
@@ -448,16 +542,17 @@ export class VendorSim {
                 return;
             }
         }
-        const send = (status: number, outcome: string, body = "", proxyStatus = OWN_ERROR) => {
-            this.count(outcome);
-            res.writeHead(status, {
-                "content-length": Buffer.byteLength(body),
+        const send = (kind: Worded | "400") => {
+            this.count(kind);
+            const a = kind === "400" ? { status: 400, headers: { "proxy-status": OWN_ERROR } } : this.worded(kind);
+            res.writeHead(a.status, (a as SimAnswer).reason ?? http.STATUS_CODES[a.status] ?? "Error", {
+                "content-length": 0,
                 "content-type": "text/plain",
-                "proxy-status": proxyStatus,
+                ...a.headers,
             });
-            res.end(body);
+            res.end();
         };
-        if (!this.authorized(req)) return send(407, "407");
+        if (!this.authorized(req)) return send("407");
         const error = this.pickError();
         const chunks: Buffer[] = [];
         req.on("data", (c: Buffer) => chunks.push(c));
@@ -473,13 +568,12 @@ export class VendorSim {
                     setTimeout(() => req.socket.destroy(), this.cfg.timeoutHoldMs).unref();
                     return;
                 }
-                if (error === "unreachable") return send(502, error, "", DESTINATION_ERROR);
-                if (error) return send(Number(error), error);
+                if (error) return send(error);
                 let url: URL;
                 try {
                     url = new URL(req.url ?? "");
                 } catch {
-                    return send(400, "400");
+                    return send("400");
                 }
                 const exitIp = this.exitIp(this.session(req));
                 if (this.cfg.forward) return this.forwardHttp(req, res, url, Buffer.concat(chunks), exitIp);
@@ -522,7 +616,8 @@ export class VendorSim {
         );
         up.on("error", () => {
             this.count("502");
-            if (!res.headersSent) res.writeHead(502, { "content-length": 0, "proxy-status": DESTINATION_ERROR });
+            const a = this.worded("unreachable");
+            if (!res.headersSent) res.writeHead(a.status, { "content-length": 0, ...a.headers });
             res.end();
         });
         up.end(body);

@@ -89,8 +89,13 @@ describe("Alertmanager configuration", function () {
         for (const [name, value] of Object.entries(exampleSecrets(cfg)))
             text = text.split(`<secret alertingSecrets.${name}>`).join(value);
         expect(text).to.not.contain("<secret");
-        const r = amtool(["check-config", writeYaml(tempDir("am-rendered-"), "alertmanager.yml", text)]);
+        const file = writeYaml(tempDir("am-rendered-"), "alertmanager.yml", text);
+        const r = amtool(["check-config", file]);
         expect(r.code, r.out).to.equal(0);
+        // prod sends Watchdog to its dead man's switch, not nowhere.
+        expect(routesTo(file, { severity: "info", alertname: "Watchdog", cluster: "prod-us" })).to.deep.equal([
+            "deadmansswitch",
+        ]);
     });
 
     it("routes by severity and vendor (amtool config routes test)", () => {
@@ -122,19 +127,22 @@ describe("Alertmanager configuration", function () {
         expect(routesTo(file, { severity: "info", alertname: "SomethingElse" })).to.deep.equal(["null"]);
     });
 
-    it("inhibits a vendor's error and latency alerts while its pools are down, and warnings under a critical", () => {
+    it("inhibits a vendor's effects while all its pools are down, and warnings only under a critical of the same symptom", () => {
         const am = buildAlertmanagerConfig(withReceivers, exampleSecrets(withReceivers)) as any;
-        const [allDown, poolDown, critical] = am.inhibit_rules;
+        const [allDown, noReplica, noData, critical] = am.inhibit_rules;
+        expect(am.inhibit_rules).to.have.length(4);
+        expect([noReplica.equal, noData.equal]).to.deep.equal([
+            ["cluster", "vendor"],
+            ["cluster", "vendor"],
+        ]);
         expect(allDown.source_matchers).to.deep.equal(['alertname="VendorAllPoolsDown"']);
         expect(allDown.target_matchers[0]).to.match(/VendorErrorBudgetBurnFast\|.*VendorLatencyHigh/);
+        expect(allDown.target_matchers[0]).to.not.contain("VendorAuthErrors");
         expect(allDown.equal).to.deep.equal(["cluster", "vendor"]);
-        expect(poolDown.target_matchers[0]).to.equal(
-            'alertname=~"VendorLatencyHigh|VendorServerErrorsHigh|VendorRefusalsHigh"',
-        );
         expect(critical).to.deep.equal({
-            source_matchers: ['severity="critical"', 'vendor=~".+"'],
+            source_matchers: ['severity="critical"', 'vendor=~".+"', 'symptom=~".+"'],
             target_matchers: ['severity="warning"'],
-            equal: ["cluster", "vendor"],
+            equal: ["cluster", "vendor", "symptom"],
         });
         expect(am.route.group_by).to.deep.equal(["alertname", "cluster", "vendor"]);
     });

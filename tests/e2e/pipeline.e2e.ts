@@ -103,6 +103,35 @@ describe("the local pipeline, end to end", function () {
         });
     });
 
+    it("pages with the vendor's label when every pool of a vendor dies, and resolves after recovery", async () => {
+        const pools = ["vendor-a/dc-us-east", "vendor-a/dc-eu-west"].map((k) => p.simulators[k]);
+        for (const sim of pools) expect(await httpPost(sim, "/admin/outage?seconds=600")).to.equal(200);
+        const page = (n: Notification) =>
+            n.status === "firing" && n.labels.vendor === "vendor-a" && n.labels.severity === "critical";
+        await eventually("a critical page for vendor-a at the webhook", 150_000, async () =>
+            p.notifications.some(page) ? true : undefined,
+        ).catch(async (e: Error) => {
+            throw new Error(`${e.message}\n${await diagnosis(p)}`);
+        });
+        // Whichever pages first (every pool down, or the outage tier of the burn rate), it names the vendor.
+        const got = p.notifications.filter(page);
+        for (const n of got) {
+            expect(["VendorAllPoolsDown", "VendorErrorBudgetBurnFast"]).to.include(n.labels.alertname);
+            expect(n.labels).to.include({ vendor: "vendor-a", cluster: "dev" });
+        }
+        // Every pool down is said too; it resolves when the pools answer again (the burn rate's 30m and 1h windows
+        // keep the budget alert up longer, as they should).
+        await eventually("VendorAllPoolsDown for vendor-a", 150_000, async () =>
+            has(p.notifications, "firing", "VendorAllPoolsDown", "vendor-a") ? true : undefined,
+        );
+        for (const sim of pools) expect(await httpPost(sim, "/admin/outage?seconds=0")).to.equal(200);
+        await eventually("VendorAllPoolsDown resolved", 150_000, async () =>
+            has(p.notifications, "resolved", "VendorAllPoolsDown", "vendor-a") ? true : undefined,
+        ).catch(async (e: Error) => {
+            throw new Error(`${e.message}\n${await diagnosis(p)}`);
+        });
+    });
+
     it("keeps its data across a Prometheus restart (WAL)", async () => {
         const q = 'count_over_time(up{job="proxy-gateways"}[10m])';
         const before = Math.max(...(await p.query(q)).map((s) => Number(s.value[1])));

@@ -8,7 +8,23 @@ import { KEPT } from "../../components/prometheus/scrape";
 import { allDashboards } from "../../dashboards";
 import { dashboardFiles } from "../../scripts/dashboards";
 import { ROOT, stackConfig } from "../harness";
+import { parser } from "@prometheus-io/lezer-promql";
+import { R, SLO_PERIOD } from "../../catalog";
+import { federationMatchers } from "../../components/prometheus/federation";
 import { promqlErrors, selectedMetrics } from "../promql";
+
+/** The text of every vector selector of an expression (name and matchers). */
+function selectors(expr: string): string[] {
+    const out: string[] = [];
+    parser.parse(expr).iterate({
+        enter(n) {
+            if (n.name !== "VectorSelector") return;
+            out.push(expr.slice(n.from, n.to));
+            return false;
+        },
+    });
+    return out;
+}
 
 type Obj = Record<string, any>;
 const cfg = stackConfig("prod");
@@ -122,6 +138,66 @@ describe("dashboards", () => {
                 ).to.equal(true);
             }
         }
+    });
+
+    it("show in the global view only what it federates: every query and annotation reads recorded series", () => {
+        const federated = new RegExp(`^${/__name__=~"(.*)"/.exec(federationMatchers()[0])![1]}$`);
+        for (const d of Object.values(dashboards)) {
+            const exprs = [
+                ...targetsOf(d).map((t) => ({ panel: t.panel, expr: t.expr })),
+                ...((d.annotations?.list ?? []) as Obj[])
+                    .filter((a) => a.expr)
+                    .map((a) => ({ panel: `annotation ${a.name}`, expr: a.expr as string })),
+            ];
+            for (const t of exprs)
+                for (const m of selectedMetrics(asPromQL(t.expr)))
+                    expect(federated.test(m), `${d.title}/${t.panel} reads ${m}, which the global view lacks`).to.equal(
+                        true,
+                    );
+        }
+    });
+
+    it("honour the cluster filter in every selector (the firing-alerts table included)", () => {
+        for (const d of Object.values(dashboards)) {
+            const exprs = [
+                ...targetsOf(d),
+                ...((d.annotations?.list ?? []) as Obj[])
+                    .filter((a) => a.expr)
+                    .map((a) => ({ panel: `annotation ${a.name}`, expr: a.expr as string })),
+            ];
+            for (const t of exprs)
+                for (const sel of selectors(asPromQL(t.expr)))
+                    expect(sel, `${d.title}/${t.panel}`).to.contain('cluster=~"$cluster"');
+        }
+    });
+
+    it("give the on-call engineer thresholds from each SLA, runbook links, alert annotations, budget remaining", () => {
+        for (const d of Object.values(dashboards)) {
+            expect(
+                ((d.links ?? []) as Obj[]).map((l) => l.url),
+                d.title,
+            ).to.include(cfg.alerting.runbookBaseUrl);
+            expect(((d.annotations?.list ?? []) as Obj[]).map((a) => a.expr)).to.include(
+                `${R.firingAlerts}{cluster=~"$cluster"}`,
+            );
+        }
+        const overview = dashboards["proxy-overview"];
+        const panel = (title: string) => panelsOf(overview).find((p) => p.title === title)!;
+        const thresholdAt = (title: string, series: string) =>
+            (panel(title).fieldConfig.overrides as Obj[])
+                .find((o) => o.matcher.options === series)!
+                .properties.find((p: Obj) => p.id === "thresholds").value.steps[1].value;
+        for (const v of cfg.vendors) {
+            expect(thresholdAt("p95 latency by vendor", v.name)).to.equal(v.sla.p95LatencyMs);
+            expect(thresholdAt("Success ratio by vendor", v.name)).to.equal(v.sla.successObjective);
+        }
+        const budget = panel("Error budget remaining").targets[0].expr as string;
+        expect(budget).to.contain(`sum_over_time(${R.vendorSloErrors}`).and.to.contain(`[${SLO_PERIOD}]`);
+        expect(panel("Error budget remaining").targets[0].legendFormat).to.equal("{{vendor}}");
+        // The series budget is a config series, not a number written into a panel.
+        const infra = JSON.stringify(dashboards.infrastructure);
+        expect(infra).to.not.contain("vector(");
+        expect(infra).to.contain(R.seriesBudget);
     });
 
     it("define every variable a query uses", () => {

@@ -227,4 +227,51 @@ describe("load generator", function () {
             await target.stop();
         }
     });
+
+    it("reports the bans it sees (inside tunnels too) to the gateway, which counts them per pool and destination", async () => {
+        const target = new Target(
+            validateTargetConfig({ listen: { host: HOST, httpPort: 0, httpsPort: 0, metricsPort: 0 }, banRate: 0.3 }),
+            { processMetrics: false },
+        );
+        const tp = await target.start();
+        const sim = await startSim("p1", { forward: `${HOST}:${tp.httpPort}`, forwardTls: `${HOST}:${tp.httpsPort}` });
+        const gw = await startGateway(
+            gatewayConfig([{ name: "p1", port: sim.port }], {
+                destinations: { tracked: ["d1.test"], allowed: ["*"], connectPorts: ["1-65535"], allowInternal: true },
+            }),
+        );
+        try {
+            const gen = new Generator(
+                pattern({
+                    vendors: [{ name: "v", proxyUrl: `http://${HOST}:${gw.port}` }],
+                    destinations: ["d1.test"],
+                    httpsShare: 0.5,
+                    ports: { http: 80, https: 443 },
+                    responseBytes: [100],
+                    rate: { schedule: "constant", requestsPerSecond: 200 },
+                    concurrency: 8,
+                    retries: 0,
+                    durationSeconds: 2,
+                }),
+                { processMetrics: false },
+            );
+            await gen.start();
+            await gen.done();
+            const genMetrics = await gen.registry.metrics();
+            await gen.stop();
+            const banned =
+                metricSum(genMetrics, "crawler_upstream_responses_total", { status: "403" }) +
+                metricSum(genMetrics, "crawler_upstream_responses_total", { status: "429" });
+            const m = await scrape(gw.metricsPort);
+            const reported = metricSum(m, "proxy_crawler_bans_total", { pool: "none", destination: "d1.test" });
+            // One report per plain-HTTP request at most, never more than the bans seen, and most of them.
+            expect(banned).to.be.greaterThan(20);
+            expect(reported).to.be.greaterThan(banned / 4);
+            expect(reported).to.be.at.most(banned);
+        } finally {
+            await gw.gw.stop(0);
+            await sim.sim.stop();
+            await target.stop();
+        }
+    });
 });

@@ -18,6 +18,11 @@ const req = (pool: string, status: string, values: string, destination = "other"
     values,
 });
 
+const out = (pool: string, fault: string, values: string) => ({
+    series: S("proxy_pool_outcomes_total", { pool, fault }),
+    values,
+});
+
 const INPUT = [
     // p1: 1/s answered 200 (0.8 CONNECT to example.com, 0.2 plain HTTP), 0.1/s 502. The gateway itself: 0.05/s 503
     // (no healthy pool, counts against the vendor) and 0.5/s 403 (destination not allowed, does not).
@@ -26,6 +31,12 @@ const INPUT = [
     req("p1", "502", "0+6x20"),
     req("none", "503", "0+3x20"),
     req("none", "403", "0+30x20"),
+    // Who each outcome is charged to (proxy_pool_outcomes_total): p1's 502s are the vendor's; the plain-HTTP
+    // answers, whatever their status, are carried (none); the gateway's own 503 and 403 are fault="gateway".
+    out("p1", "none", "0+60x20"),
+    out("p1", "vendor", "0+6x20"),
+    out("p1", "destination", "0x20"),
+    out("none", "gateway", "0+33x20"),
     // Latency of p1: half the answers within 100 ms, all within 250 ms.
     { series: S("proxy_request_duration_milliseconds_bucket", { pool: "p1", le: "100" }), values: "0+30x20" },
     { series: S("proxy_request_duration_milliseconds_bucket", { pool: "p1", le: "250" }), values: "0+60x20" },
@@ -63,9 +74,9 @@ const EXPECTED = [
     at("vendor_pool:proxy_request_errors:rate5m", [[{ pool: "p1" }, 0.1]]),
     // 1 - 0.1 / 1.1
     at("vendor_pool:proxy_request_success:ratio_rate5m", [[{ pool: "p1" }, 1 - 0.1 / 1.1]]),
-    // (0.1 + 0.05) / (1.1 + 0.05): the gateway's 403 is not the vendor's failure, its 503 is.
-    at("vendor:proxy_request_errors:ratio_rate5m", [[{}, 0.15 / 1.15]]),
-    at("vendor:proxy_request_success:ratio_rate5m", [[{}, 1 - 0.15 / 1.15]]),
+    // 0.1 / 1.1: neither the gateway's 403 nor its 503 is the vendor's failure (fault="gateway").
+    at("vendor:proxy_request_errors:ratio_rate5m", [[{}, 0.1 / 1.1]]),
+    at("vendor:proxy_request_success:ratio_rate5m", [[{}, 1 - 0.1 / 1.1]]),
     at("vendor_pool_status_class:proxy_requests:rate5m", [
         [{ pool: "p1", status_class: "2xx" }, 1],
         [{ pool: "p1", status_class: "5xx" }, 0.1],
@@ -112,7 +123,7 @@ const EXPECTED = [
 ];
 
 /** A vendor whose only pool answered everything: success ratio 1 and error ratio 0, not "no data". */
-const HEALTHY_INPUT = [req("p1", "200", "0+60x20")];
+const HEALTHY_INPUT = [req("p1", "200", "0+60x20"), out("p1", "none", "0+60x20"), out("p1", "vendor", "0x20")];
 const HEALTHY_EXPECTED = [
     at("vendor_pool:proxy_request_success:ratio_rate5m", [[{ pool: "p1" }, 1]]),
     at("vendor:proxy_request_errors:ratio_rate5m", [[{}, 0]]),

@@ -1,5 +1,6 @@
 import { expect } from "chai";
-import { connectFault, proxyStatusError, responseFault } from "../../proxy/gateway/classify";
+import { Cause, Profile } from "../../catalog/datamodel";
+import { AnswerMarks, classify, connectFault, proxyStatusError, responseFault } from "../../proxy/gateway/classify";
 import { validateGatewayConfig } from "../../proxy/gateway/config";
 import { DestinationPolicy } from "../../proxy/gateway/destinations";
 
@@ -85,4 +86,60 @@ describe("the destination policy defaults", () => {
             /destinations\.connectPorts\[1\]: expected a port or a range[^]*health\.maxEjectionMs: expected at least/,
         );
     });
+});
+
+describe("classify: each vendor profile's reading of its own marks", () => {
+    const cases: [Profile, "connect" | "response", number, AnswerMarks, Cause][] = [
+        // Bright Data: the err-code prefix names the layer; since 2025 also RFC 9209 with the code in `details`.
+        ["brightdata", "connect", 502, { vendor: { "x-brd-err-code": "peer_30006" } }, "vendor_error"],
+        ["brightdata", "connect", 502, { vendor: { "x-brd-err-code": "target_40001" } }, "destination"],
+        ["brightdata", "connect", 403, { vendor: { "x-brd-err-code": "policy_20050" } }, "vendor_policy"],
+        ["brightdata", "connect", 407, { vendor: { "x-brd-err-code": "client_10000" } }, "client"],
+        ["brightdata", "connect", 502, { vendor: { "x-luminati-error": "No peers available" } }, "session_lost"],
+        [
+            "brightdata",
+            "connect",
+            400,
+            {
+                proxyStatus:
+                    'brd.superproxy.io; received-status=400; error=destination_ip_unroutable; details="client-10060: IP not in zone"',
+            },
+            "client",
+        ],
+        // Oxylabs: X-Error-Description only on its own errors; 522 is the target's, 525 (no exit) its own.
+        ["oxylabs", "connect", 522, {}, "destination"],
+        ["oxylabs", "connect", 525, {}, "vendor_error"],
+        ["oxylabs", "connect", 502, { vendor: { "x-error-description": "Internal error" } }, "vendor_error"],
+        [
+            "oxylabs",
+            "connect",
+            502,
+            { vendor: { "x-error-description": "Exit node not found (session ended)" } },
+            "session_lost",
+        ],
+        ["oxylabs", "response", 503, {}, "destination"],
+        ["oxylabs", "response", 404, {}, "none"],
+        // Zyte Smart Proxy Manager and Zyte API.
+        ["zyte", "connect", 503, { vendor: { "x-crawlera-error": "banned" } }, "destination"],
+        ["zyte", "connect", 503, { vendor: { "x-crawlera-error": "noslaves" } }, "vendor_error"],
+        ["zyte", "connect", 503, { vendor: { "x-crawlera-error": "serverbusy" } }, "vendor_error"],
+        ["zyte", "connect", 429, { vendor: { "x-crawlera-error": "too_many_conns" } }, "client"],
+        ["zyte", "response", 403, { vendor: { "x-crawlera-error": "domain_forbidden" } }, "vendor_policy"],
+        ["zyte", "response", 520, { vendor: { "zyte-error-type": "/download/temporary-error" } }, "vendor_error"],
+        ["zyte", "response", 521, { vendor: { "zyte-error-type": "/website/dns-error" } }, "destination"],
+        // SOAX by keyword; RFC 9209 by error type.
+        ["soax", "connect", 502, { vendor: { "x-soax-error": "session_expired" } }, "session_lost"],
+        ["rfc9209", "connect", 403, { proxyStatus: "v; error=http_request_denied" }, "vendor_policy"],
+        ["rfc9209", "connect", 502, { proxyStatus: "v; error=dns_error" }, "destination"],
+        // Unmarked plain-HTTP answers are the destination's for every profile: its 429 is not our account's.
+        ["brightdata", "response", 429, {}, "none"],
+        ["soax", "response", 502, {}, "destination"],
+        // A vendor's mark on a success is ignored.
+        ["brightdata", "connect", 200, { vendor: { "x-brd-err-code": "peer_30006" } }, "none"],
+    ];
+    for (const [profile, kind, status, marks, cause] of cases) {
+        it(`${profile} ${kind} ${status} ${JSON.stringify(marks)}: ${cause}`, () => {
+            expect(classify(profile, kind, status, marks)).to.equal(cause);
+        });
+    }
 });

@@ -51,6 +51,8 @@ export function gatewayConfig(
 ): GatewayFileConfig {
     return {
         vendor: "vendor-t",
+        profile: "generic",
+        responseHeaders: false,
         listen: { host: HOST, proxyPort: 0, metricsPort: 0 },
         pools: pools.map((p) => ({
             name: p.name,
