@@ -1,5 +1,7 @@
 import { expect } from "chai";
 import * as http from "http";
+import { Profile } from "../../catalog/datamodel";
+import { SESSION_HEADER } from "../../catalog/gateway";
 import { EXIT_IP_DEFAULTS } from "../../proxy/gateway/config";
 import { SKETCH_STANDARD_ERROR, echoProbe, parseEcho } from "../../proxy/gateway/exit-ips";
 import { Target, validateTargetConfig } from "../../proxy/target";
@@ -21,9 +23,9 @@ import {
 const EXIT_HEADER = "x-exit-ip";
 
 /** GET through the gateway (keep-alive), with an optional crawler username; resolves with status and headers. */
-function get(port: number, url: string, agent: http.Agent, user?: string) {
+function get(port: number, url: string, agent: http.Agent, user?: string, extra: http.OutgoingHttpHeaders = {}) {
     return new Promise<{ status: number; headers: http.IncomingHttpHeaders }>((resolve, reject) => {
-        const headers: http.OutgoingHttpHeaders = { host: new URL(url).host };
+        const headers: http.OutgoingHttpHeaders = { host: new URL(url).host, ...extra };
         if (user) headers["proxy-authorization"] = basic(user, "crawler-secret");
         const req = http.request({ host: HOST, port, path: url, headers, agent }, (res) => {
             res.resume();
@@ -41,8 +43,9 @@ describe("pool quality: exit IPs learned from the vendor's header, live on loopb
 
     async function topology(
         sim: { size: number; rotation?: "random" | "sticky"; degradedTo?: number },
-        exitIp: { stripHeader?: boolean } = {},
+        exitIp: { stripHeader?: boolean; sessionPattern?: string } = {},
         random?: () => number,
+        profile: Profile = "generic",
     ) {
         const target = await startTarget();
         track(target.server);
@@ -53,17 +56,19 @@ describe("pool quality: exit IPs learned from the vendor's header, live on loopb
             username: CREDS.username,
             password: CREDS.password,
             forward: `${HOST}:${target.port}`,
+            profile,
             exitIps: { header: EXIT_HEADER, rotation: "random", ...sim },
         });
         const vs = track(new VendorSim(cfg, { processMetrics: false, random }));
         const { proxyPort } = await vs.start();
         const g = await startGateway(
             gatewayConfig([{ name: "p1", port: proxyPort }], {
+                profile,
                 exitIp: {
                     ...EXIT_IP_DEFAULTS,
                     header: EXIT_HEADER,
                     stripHeader: exitIp.stripHeader ?? true,
-                    sessionPattern: SIM_SESSION.source,
+                    sessionPattern: exitIp.sessionPattern ?? SIM_SESSION.source,
                     sessionUsername: "{user}-session-{session}",
                     maxSessions: 1000,
                 },
@@ -155,6 +160,33 @@ describe("pool quality: exit IPs learned from the vendor's header, live on loopb
         m = await scrape(metricsPort);
         expect(metricValue(m, "proxy_pool_sticky_session_requests_total", pool)).to.equal(100);
         expect(metricValue(m, "proxy_pool_sticky_session_breaks_total", pool)).to.equal(20);
+    });
+
+    it("tracks the sessions of vendor profiles (X-Proxy-Monitor-Session, spelled -sessid- for Oxylabs) without a sessionPattern", async () => {
+        let i = 0;
+        const draws = () => (1 + (i++ % 499)) / 500 + 1e-9;
+        const { port, metricsPort, target, agent, vs } = await topology(
+            { size: 500, rotation: "sticky" },
+            { sessionPattern: "" },
+            draws,
+            "oxylabs",
+        );
+        const url = `http://127.0.0.1:${target.port}/bytes/1`;
+        // The simulator keeps each session's exit IP only if it reads the session from the pool's `-sessid-`
+        // username: else every request draws a new one and the gateway counts breaks.
+        for (let round = 0; round < 2; round++)
+            for (let s = 0; s < 10; s++)
+                expect((await get(port, url, agent, "crawler", { [SESSION_HEADER]: `k${s}` })).status).to.equal(200);
+        const pool = { vendor: "vendor-t", pool: "p1" };
+        let m = await scrape(metricsPort);
+        expect(metricValue(m, "proxy_pool_sticky_session_requests_total", pool)).to.equal(20);
+        expect(metricValue(m, "proxy_pool_sticky_session_breaks_total", pool)).to.equal(0);
+        vs.setExitIpsDegraded(1);
+        for (let s = 0; s < 10; s++) await get(port, url, agent, "crawler", { [SESSION_HEADER]: `k${s}` });
+        agent.destroy();
+        m = await scrape(metricsPort);
+        expect(metricValue(m, "proxy_pool_sticky_session_requests_total", pool)).to.equal(30);
+        expect(metricValue(m, "proxy_pool_sticky_session_breaks_total", pool)).to.equal(10);
     });
 
     it("exports a constant number of series per pool, whatever the number of exit IPs", async () => {
