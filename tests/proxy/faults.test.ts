@@ -9,6 +9,7 @@ import * as net from "net";
 import { REFUSAL_HEADER } from "../../catalog/gateway";
 import { GatewayFileConfig } from "../../proxy/gateway/config";
 import {
+    TEST_EJECTION,
     cleanupAfterEach,
     HOST,
     connectAndGet,
@@ -223,15 +224,7 @@ describe("gateway fault suite (real sockets: vendor simulator, tinyproxy, squid)
         });
 
         it("D1: the vendor's own errors eject a pool only past the failure ratio, volume and destination count", async () => {
-            const health = {
-                windowMs: 10_000,
-                minRequests: 10,
-                failureRatio: 0.5,
-                minDestinations: 2,
-                ejectionMs: 60_000,
-                maxEjectionMs: 60_000,
-            };
-            const { port, metricsPort, sims } = await withSims(2, { health });
+            const { port, metricsPort, sims } = await withSims(2, { health: TEST_EJECTION });
             sims[0].sim.setErrors(1, "503");
             // One destination, many requests: never enough to eject (it could be that destination).
             for (let i = 0; i < 20; i++) await connectAndGet(port, "one.test:443");

@@ -290,3 +290,13 @@ export function cleanupAfterEach(): { track: <T extends Stoppable>(x: T) => T; u
         },
     };
 }
+
+/** Outlier ejection the fault tests can reach quickly: 10 outcomes over 10 s, half the vendor's, two destinations. */
+export const TEST_EJECTION = {
+    windowMs: 10_000,
+    minRequests: 10,
+    failureRatio: 0.5,
+    minDestinations: 2,
+    ejectionMs: 60_000,
+    maxEjectionMs: 60_000,
+};

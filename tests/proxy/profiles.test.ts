@@ -26,6 +26,7 @@ import { ErrorKind } from "../../proxy/vendor-sim";
 import {
     CREDS,
     HOST,
+    TEST_EJECTION,
     basic,
     cleanupAfterEach,
     connectAndGet,
@@ -210,14 +211,7 @@ describe("vendor profiles: causes, retries, ejection, Proxy-Status, sessions, ba
         }
     }
 
-    const health = {
-        windowMs: 10_000,
-        minRequests: 10,
-        failureRatio: 0.5,
-        minDestinations: 2,
-        ejectionMs: 60_000,
-        maxEjectionMs: 60_000,
-    };
+    const health = TEST_EJECTION;
     const ejection: [Profile, Kind, boolean][] = [
         ["brightdata", "502", true], // peer_30006
         ["brightdata", "unreachable", false], // target_40001
