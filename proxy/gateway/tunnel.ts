@@ -36,7 +36,7 @@ export class Tunnels {
 
     /**
      * Tunnels `client` to `target` through `pool` (admission is done; the caller has counted it in flight), with the
-     * crawler's session key passed on in the vendor's spelling.
+     * crawler's session key passed on in the vendor's spelling. `retries` counts the pools already tried.
      */
     connect(
         pool: PoolState,
@@ -45,21 +45,9 @@ export class Tunnels {
         head: Buffer,
         destination: string,
         t0: number,
-        session?: string,
-    ) {
-        this.via(pool, target, client, head, destination, t0, 0, session);
-    }
-
-    private via(
-        pool: PoolState,
-        target: Target,
-        client: net.Socket,
-        head: Buffer,
-        destination: string,
-        t0: number,
-        retries: number,
         /** The crawler's session key (sessions.ts), passed on in the pool's username and tracked for exit IPs. */
-        session: string | undefined,
+        session?: string,
+        retries = 0,
     ): void {
         const ctx = this.ctx;
         const name = pool.config.name;
@@ -90,7 +78,7 @@ export class Tunnels {
                 if (other && other.pool !== pool) {
                     ctx.metrics.retry(name);
                     ctx.metrics.retryCause(name, cause);
-                    return this.via(other.pool, target, client, head, destination, t0, retries + 1, session);
+                    return this.connect(other.pool, target, client, head, destination, t0, session, retries + 1);
                 }
             }
             const own = relayProxyStatus(cause, reason, rawHead ? status : undefined);
