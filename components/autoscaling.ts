@@ -26,6 +26,9 @@ import {
 } from "./k8s";
 import { APP, NAMES, PORTS } from "./names";
 
+/** The stack settings the autoscaling component reads. */
+export type AutoscalingStackConfig = Pick<StackConfig, "namespaces" | "autoscaling" | "images" | "resources">;
+
 /** The custom metrics prometheus-adapter serves, per pod. */
 export const CUSTOM_METRICS = { queueDepth: "proxy_queue_depth", requestRate: "proxy_requests_per_second" } as const;
 
@@ -51,7 +54,7 @@ export function buildAdapterRules(): Record<string, unknown> {
 }
 
 /** Whether a workload's HPA scales on queue depth alone, leaving CPU and memory to a VPA. */
-export function queueDepthOnly(cfg: StackConfig, w: CrawlerWorkloadConfig): boolean {
+export function queueDepthOnly(cfg: AutoscalingStackConfig, w: CrawlerWorkloadConfig): boolean {
     return (
         cfg.autoscaling.customMetrics &&
         w.targetQueueDepth > 0 &&
@@ -61,7 +64,7 @@ export function queueDepthOnly(cfg: StackConfig, w: CrawlerWorkloadConfig): bool
 }
 
 export function workloadHpaSpec(
-    cfg: StackConfig,
+    cfg: AutoscalingStackConfig,
     w: CrawlerWorkloadConfig,
 ): k8s.types.input.autoscaling.v2.HorizontalPodAutoscalerSpec {
     const queue =
@@ -83,7 +86,7 @@ export function workloadHpaSpec(
     );
 }
 
-export function workloadVpa(cfg: StackConfig, w: CrawlerWorkloadConfig): Record<string, unknown> {
+export function workloadVpa(cfg: AutoscalingStackConfig, w: CrawlerWorkloadConfig): Record<string, unknown> {
     const mode = queueDepthOnly(cfg, w) ? cfg.autoscaling.vpaMode : "Off";
     return {
         apiVersion: "autoscaling.k8s.io/v1",
@@ -100,7 +103,7 @@ export function workloadVpa(cfg: StackConfig, w: CrawlerWorkloadConfig): Record<
 /** Args for the Autoscaling component. */
 export interface AutoscalingArgs {
     /** The validated stack config. */
-    readonly config: StackConfig;
+    readonly config: AutoscalingStackConfig;
     /** Resources to wait for (namespaces). */
     readonly dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
@@ -135,7 +138,7 @@ export class Autoscaling extends pulumi.ComponentResource {
         this.registerOutputs({});
     }
 
-    private adapter(name: string, cfg: StackConfig, childOpts: pulumi.CustomResourceOptions): void {
+    private adapter(name: string, cfg: AutoscalingStackConfig, childOpts: pulumi.CustomResourceOptions): void {
         const ns = cfg.namespaces.monitoring;
         const image = cfg.images.prometheusAdapter;
         const fixedName = NAMES.prometheusAdapter;

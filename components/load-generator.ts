@@ -13,8 +13,14 @@ import { contentHash, imageVersion, labels, selectorLabels } from "./k8s";
 import { APP, NAMES, PORTS, SCRAPE_LABEL } from "./names";
 import { programPodSpec, scriptConfigMap } from "./node-app";
 
+/** The stack settings the load generator reads. */
+export type LoadGeneratorStackConfig = Pick<
+    StackConfig,
+    "namespaces" | "loadGenerator" | "destinations" | "images" | "crawlers" | "resources" | "autoscaling"
+>;
+
 /** The generator's traffic pattern from the stack config. */
-export function generatorPattern(cfg: StackConfig): Pattern {
+export function generatorPattern(cfg: LoadGeneratorStackConfig): Pattern {
     const lg = cfg.loadGenerator;
     return {
         vendors: Object.entries(lg.vendorMix).map(([name, weight]) => ({
@@ -50,7 +56,7 @@ export function generatorPattern(cfg: StackConfig): Pattern {
 /** Args for the LoadGenerator component. */
 export interface LoadGeneratorArgs {
     /** The validated stack config. */
-    readonly config: StackConfig;
+    readonly config: LoadGeneratorStackConfig;
     /** Resources to wait for (namespaces, mesh policy). */
     readonly dependsOn?: pulumi.Input<pulumi.Resource>[];
     /** Extra pod metrics for the generator's HPA (custom metrics through prometheus-adapter). */

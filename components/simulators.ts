@@ -13,6 +13,9 @@ import { contentHash, imageVersion, labels, selectorLabels } from "./k8s";
 import { APP, NAMES, POOL_LABEL, PORTS, SCRAPE_LABEL, VENDOR_LABEL } from "./names";
 import { CONFIG_DIR, programPodSpec, scriptConfigMap } from "./node-app";
 
+/** The stack settings the simulators read. */
+export type SimulatorsStackConfig = Pick<StackConfig, "namespaces" | "vendors" | "images" | "resources">;
+
 /**
  * Ban rate of the dev target: the share of requests a site answers 403 or 429, as to a banned exit IP. A ban seen on
  * plain HTTP counts against the vendor (its exit IP was refused), so this stays well under the tightest dev error
@@ -35,14 +38,14 @@ export function targetFileConfig(): TargetConfig {
 }
 
 /** Where simulators forward (plain HTTP and tunnels to 443): the target's Service. */
-export function targetForwards(cfg: StackConfig): { forward: string; forwardTls: string } {
+export function targetForwards(cfg: SimulatorsStackConfig): { forward: string; forwardTls: string } {
     const host = `${NAMES.target}.${cfg.namespaces.simulators}.svc.cluster.local`;
     return { forward: `${host}:${PORTS.targetHttp}`, forwardTls: `${host}:${PORTS.targetHttps}` };
 }
 
 /** The simulator's config file for a simulated pool. */
 export function simulatorFileConfig(
-    cfg: StackConfig,
+    cfg: SimulatorsStackConfig,
     vendor: VendorConfig,
     pool: PoolConfig,
     secretsDir: string,
@@ -73,7 +76,7 @@ export function simulatorFileConfig(
 /** Args for the VendorSimulators component. */
 export interface VendorSimulatorsArgs {
     /** The validated stack config. */
-    readonly config: StackConfig;
+    readonly config: SimulatorsStackConfig;
     /** Credentials of every pool; each simulator requires its pool's. */
     readonly credentials: PoolCredentialMap;
     /** Resources to wait for (the simulator namespace and its policy). */

@@ -6,6 +6,8 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import YAML from "yaml";
 import { StackConfig } from "../config";
+import { AlertmanagerStackConfig } from "./alertmanager-config";
+import { AlertRulesStackConfig } from "./rules";
 import {
     contentHash,
     pdb,
@@ -25,19 +27,22 @@ import { buildAlertRules, buildGlobalAlertRules } from "./rules";
 export { buildAlertmanagerConfig, buildAlertRules, buildGlobalAlertRules };
 
 /** Alert rule files for the cluster Prometheus (file name to YAML). */
-export function alertRuleFiles(cfg: StackConfig): Record<string, string> {
+export function alertRuleFiles(cfg: AlertRulesStackConfig): Record<string, string> {
     return { "alerts.yaml": YAML.stringify(buildAlertRules(cfg), { lineWidth: 0 }) };
 }
 
 /** Alert rule files for the global Prometheus. */
-export function globalAlertRuleFiles(cfg: StackConfig): Record<string, string> {
+export function globalAlertRuleFiles(cfg: AlertRulesStackConfig): Record<string, string> {
     return { "alerts.yaml": YAML.stringify(buildGlobalAlertRules(cfg), { lineWidth: 0 }) };
 }
 
+/** The stack settings Alertmanager reads: its section, namespace, image, resources and receiver secrets. */
+export type AlertingStackConfig = AlertmanagerStackConfig &
+    Pick<StackConfig, "namespaces" | "images" | "resources" | "secrets">;
+
 /** Args for the Alerting component. */
 export interface AlertingArgs {
-    /** The validated stack config. */
-    readonly config: StackConfig;
+    readonly config: AlertingStackConfig;
     /** Resources to wait for (namespace, network policy). */
     readonly dependsOn?: pulumi.Input<pulumi.Resource>[];
 }

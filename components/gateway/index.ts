@@ -5,7 +5,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { StackConfig, VendorConfig } from "../config";
-import { PoolCredentialMap } from "../credentials";
+import { SecretCredentials } from "../credentials";
 import { hpaSpec } from "../hpa";
 import { contentHash, pdb, imageVersion, labels, selectorLabels, spreadOverNodes } from "../k8s";
 import { APP, NAMES, PORTS, SCRAPE_LABEL, VENDOR_LABEL } from "../names";
@@ -14,21 +14,29 @@ import { CONFIG_DIR, programPodSpec, scriptConfigMap } from "../node-app";
 import {
     CRAWLER_AUTH_KEY,
     GATEWAY_GRACE_SECONDS,
+    GatewayFileStackConfig,
     SIDECAR_DRAIN_SECONDS,
     crawlerAuthLines,
     gatewayFileConfig,
 } from "./file-config";
 
-export { gatewayFileConfig };
+export { crawlerAuthLines, gatewayFileConfig };
+
+/** The stack settings a gateway reads: its policy (gateway, destinations), image, resources, scaling, mesh mode. */
+export type GatewayStackConfig = GatewayFileStackConfig &
+    Pick<StackConfig, "images" | "resources" | "autoscaling" | "mesh">;
 
 /** Args for the VendorGateway component. */
 export interface VendorGatewayArgs {
-    /** The validated stack config. */
-    readonly config: StackConfig;
     /** The vendor this gateway serves. */
     readonly vendor: VendorConfig;
-    /** Credentials of every pool (resolvePoolCredentials). */
-    readonly credentials: PoolCredentialMap;
+    /** The gateways' namespace. */
+    readonly namespace: string;
+    readonly config: GatewayStackConfig;
+    /** Credentials of the vendor's pools, by pool name (resolvePoolCredentials). */
+    readonly credentials: Readonly<Record<string, SecretCredentials>>;
+    /** The crawler-auth file (crawlerAuthLines), when `gateway.crawlerAuth` is on. */
+    readonly crawlerAuth?: pulumi.Output<string>;
     /** The ConfigMap holding the bundled program, shared by the gateways (ignored with `images.gateway`). */
     readonly scriptConfigMap?: pulumi.Input<string>;
     /** Hash of the bundled program, so a new program rolls the pods. */
@@ -49,7 +57,7 @@ export class VendorGateway extends pulumi.ComponentResource {
     constructor(name: string, args: VendorGatewayArgs, opts?: pulumi.ComponentResourceOptions) {
         super("proxy-monitor:index:VendorGateway", name, {}, opts);
         const { config: cfg, vendor } = args;
-        const ns = cfg.namespaces.gateways;
+        const ns = args.namespace;
         const fixedName = NAMES.gateway(vendor.name);
         const builtImage = cfg.images.gateway !== "";
         const image = builtImage ? cfg.images.gateway : cfg.images.node;
@@ -62,12 +70,11 @@ export class VendorGateway extends pulumi.ComponentResource {
 
         const secretData: Record<string, pulumi.Input<string>> = {};
         for (const pool of vendor.pools) {
-            const creds = args.credentials[vendor.name][pool.name];
+            const creds = args.credentials[pool.name];
             secretData[`${pool.name}.username`] = creds.username;
             secretData[`${pool.name}.password`] = creds.password;
         }
-        const crawlerAuth = crawlerAuthLines(cfg, vendor);
-        if (crawlerAuth !== undefined) secretData[CRAWLER_AUTH_KEY] = crawlerAuth;
+        if (args.crawlerAuth !== undefined) secretData[CRAWLER_AUTH_KEY] = args.crawlerAuth;
         const secret = new k8s.core.v1.Secret(
             `${name}-credentials`,
             { metadata: { namespace: ns, labels: objectLabels }, type: "Opaque", stringData: secretData },

@@ -22,17 +22,26 @@ import {
     spreadOverNodes,
 } from "../k8s";
 import { APP, NAMES, PORTS } from "../names";
-import { SeriesEstimate, budgetProblem, estimateActiveSeries } from "./cardinality";
-import { FEDERATION_SECRETS_DIR, PROMETHEUS_PODS, buildFederationConfig } from "./federation";
-import { buildRecordingRules } from "./rules";
-import { RULES_DIR, buildScrapeConfig, queueDepthNamespaces } from "./scrape";
+import { CardinalityStackConfig, SeriesEstimate, budgetProblem, estimateActiveSeries } from "./cardinality";
+import { FEDERATION_SECRETS_DIR, FederationStackConfig, PROMETHEUS_PODS, buildFederationConfig } from "./federation";
+import { RulesStackConfig, buildRecordingRules } from "./rules";
+import { RULES_DIR, ScrapeStackConfig, buildScrapeConfig, queueDepthNamespaces } from "./scrape";
 
 export { buildRecordingRules, buildScrapeConfig, buildFederationConfig, estimateActiveSeries, budgetProblem };
 
+/**
+ * The stack settings Prometheus reads: what its scrape, federation and recording-rule configs and the series
+ * estimate read, its namespace, images and resources.
+ */
+export type PrometheusStackConfig = ScrapeStackConfig &
+    FederationStackConfig &
+    RulesStackConfig &
+    CardinalityStackConfig &
+    Pick<StackConfig, "images" | "resources">;
+
 /** Args for the Prometheus component. */
 export interface PrometheusArgs {
-    /** The validated stack config. */
-    readonly config: StackConfig;
+    readonly config: PrometheusStackConfig;
     /** `cluster` (scrapes this cluster) or `global` (federates recorded series). */
     readonly role: "cluster" | "global";
     /** Extra rule files (file name to YAML), e.g. the alert rules. */
@@ -268,7 +277,7 @@ export class Prometheus extends pulumi.ComponentResource {
     }
 
     /** kube-state-metrics, limited to the objects the dashboards read (pods, deployments, HPAs). */
-    private kubeStateMetrics(name: string, cfg: StackConfig, childOpts: pulumi.CustomResourceOptions): void {
+    private kubeStateMetrics(name: string, cfg: PrometheusStackConfig, childOpts: pulumi.CustomResourceOptions): void {
         const ns = cfg.namespaces.monitoring;
         const image = cfg.images.kubeStateMetrics;
         const fixedName = NAMES.kubeStateMetrics;
