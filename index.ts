@@ -41,7 +41,7 @@ const gateways = config.vendors.map(
             namespace: config.namespaces.gateways,
             credentials: credentials[vendor.name],
             crawlerAuth: crawlerAuthLines(config, vendor),
-            serviceAccountName: mesh.gatewayServiceAccounts[vendor.name].metadata.name,
+            serviceAccount: mesh.gatewayServiceAccounts[vendor.name],
             scriptConfigMap: gatewayScript?.configMap.metadata.name,
             scriptHash: gatewayScript?.hash,
             dependsOn: [mesh],

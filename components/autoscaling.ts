@@ -145,12 +145,12 @@ export class Autoscaling extends pulumi.ComponentResource {
         const match = selectorLabels(APP.prometheusAdapter, fixedName);
         const objectLabels = labels(APP.prometheusAdapter, fixedName, "metrics-adapter", imageVersion(image));
         const meta = (extra: Record<string, unknown> = {}) => ({ labels: objectLabels, ...extra });
-        new k8s.core.v1.ServiceAccount(
+        const account = new k8s.core.v1.ServiceAccount(
             `${name}-adapter-sa`,
             { metadata: meta({ name: fixedName, namespace: ns }) },
             childOpts,
         );
-        const subject = [{ kind: "ServiceAccount", name: fixedName, namespace: ns }];
+        const subject = [{ kind: "ServiceAccount", name: account.metadata.name, namespace: ns }];
         // Reads the objects it maps series onto; nothing else.
         const reader = new k8s.rbac.v1.ClusterRole(
             `${name}-adapter-reader`,
@@ -233,7 +233,7 @@ export class Autoscaling extends pulumi.ComponentResource {
                             annotations: { "proxy-monitor.io/config-hash": contentHash(rulesText) },
                         },
                         spec: {
-                            serviceAccountName: fixedName,
+                            serviceAccountName: account.metadata.name,
                             securityContext: restrictedPodSecurity(),
                             volumes: [
                                 { name: "config", configMap: { name: config.metadata.name } },

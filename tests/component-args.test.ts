@@ -4,6 +4,7 @@
  * read but was not given would throw, or leave "undefined" in an object).
  */
 import { expect } from "chai";
+import * as k8s from "@pulumi/kubernetes";
 import { Alerting, AlertingArgs } from "../components/alerting";
 import { Autoscaling, AutoscalingArgs } from "../components/autoscaling";
 import { StackConfig } from "../components/config";
@@ -100,6 +101,9 @@ describe("component Args: each component renders from only the config sections i
                     namespace: prod.namespaces.gateways,
                     credentials: resolvePoolCredentials(prod)[v.name],
                     crawlerAuth: crawlerAuthLines(prod, v),
+                    serviceAccount: new k8s.core.v1.ServiceAccount("args-gw-sa", {
+                        metadata: { namespace: prod.namespaces.gateways },
+                    }),
                 }),
         );
         expectRendered(objects, 6);

@@ -42,7 +42,7 @@ export interface VendorGatewayArgs {
     /** Hash of the bundled program, so a new program rolls the pods. */
     readonly scriptHash?: string;
     /** The gateway's ServiceAccount (ProxyMesh creates it, since the mesh policy names its identity). */
-    readonly serviceAccountName?: pulumi.Input<string>;
+    readonly serviceAccount: k8s.core.v1.ServiceAccount;
     /** Resources the gateway waits for (the mesh: namespace, service account, policy). */
     readonly dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
@@ -119,7 +119,7 @@ export class VendorGateway extends pulumi.ComponentResource {
                             scriptConfigMap: args.scriptConfigMap,
                             configMap: configMap.metadata.name,
                             secret: secret.metadata.name,
-                            serviceAccountName: args.serviceAccountName ?? fixedName,
+                            serviceAccountName: args.serviceAccount.metadata.name,
                             ports: { proxy: PORTS.gatewayProxy },
                             resources: cfg.resources.gateway,
                             terminationGracePeriodSeconds: GATEWAY_GRACE_SECONDS,

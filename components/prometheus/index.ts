@@ -109,7 +109,7 @@ export class Prometheus extends pulumi.ComponentResource {
                 {
                     metadata: { labels: objectLabels },
                     roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: role.metadata.name },
-                    subjects: [{ kind: "ServiceAccount", name: fixedName, namespace: ns }],
+                    subjects: [{ kind: "ServiceAccount", name: account.metadata.name, namespace: ns }],
                 },
                 childOpts,
             );
@@ -128,7 +128,7 @@ export class Prometheus extends pulumi.ComponentResource {
                     {
                         metadata: { namespace: crawlerNs, labels: objectLabels },
                         roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: podsRole.metadata.name },
-                        subjects: [{ kind: "ServiceAccount", name: fixedName, namespace: ns }],
+                        subjects: [{ kind: "ServiceAccount", name: account.metadata.name, namespace: ns }],
                     },
                     childOpts,
                 );
@@ -283,7 +283,7 @@ export class Prometheus extends pulumi.ComponentResource {
         const fixedName = NAMES.kubeStateMetrics;
         const match = selectorLabels(APP.kubeStateMetrics, fixedName);
         const objectLabels = labels(APP.kubeStateMetrics, fixedName, "exporter", imageVersion(image));
-        new k8s.core.v1.ServiceAccount(
+        const account = new k8s.core.v1.ServiceAccount(
             `${name}-ksm-sa`,
             { metadata: { name: fixedName, namespace: ns, labels: objectLabels } },
             childOpts,
@@ -305,7 +305,7 @@ export class Prometheus extends pulumi.ComponentResource {
             {
                 metadata: { labels: objectLabels },
                 roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: role.metadata.name },
-                subjects: [{ kind: "ServiceAccount", name: fixedName, namespace: ns }],
+                subjects: [{ kind: "ServiceAccount", name: account.metadata.name, namespace: ns }],
             },
             childOpts,
         );
@@ -319,7 +319,7 @@ export class Prometheus extends pulumi.ComponentResource {
                     template: {
                         metadata: { labels: { ...objectLabels, ...OUT_OF_MESH } },
                         spec: {
-                            serviceAccountName: fixedName,
+                            serviceAccountName: account.metadata.name,
                             securityContext: restrictedPodSecurity(),
                             containers: [
                                 {
