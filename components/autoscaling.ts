@@ -14,16 +14,7 @@ import YAML from "yaml";
 import { LOADGEN_METRICS } from "../catalog/loadgen";
 import { CrawlerWorkloadConfig, StackConfig } from "./config";
 import { hpaSpec } from "./hpa";
-import {
-    contentHash,
-    imageVersion,
-    labels,
-    OUT_OF_MESH,
-    resources,
-    restrictedContainerSecurity,
-    restrictedPodSecurity,
-    selectorLabels,
-} from "./k8s";
+import { contentHash, imageVersion, labels, OUT_OF_MESH, selectorLabels, workloadPodSpec } from "./k8s";
 import { APP, NAMES, PORTS } from "./names";
 
 /** The stack settings the autoscaling component reads. */
@@ -232,9 +223,9 @@ export class Autoscaling extends pulumi.ComponentResource {
                             labels: { ...objectLabels, ...OUT_OF_MESH },
                             annotations: { "proxy-monitor.io/config-hash": contentHash(rulesText) },
                         },
-                        spec: {
+                        spec: workloadPodSpec({
                             serviceAccountName: account.metadata.name,
-                            securityContext: restrictedPodSecurity(),
+                            automountServiceAccountToken: true,
                             volumes: [
                                 { name: "config", configMap: { name: config.metadata.name } },
                                 { name: "certs", emptyDir: {} },
@@ -262,8 +253,7 @@ export class Autoscaling extends pulumi.ComponentResource {
                                         httpGet: { path: "/livez", port: "https", scheme: "HTTPS" },
                                         periodSeconds: 20,
                                     },
-                                    resources: resources(cfg.resources.prometheusAdapter),
-                                    securityContext: restrictedContainerSecurity(true),
+                                    resources: cfg.resources.prometheusAdapter,
                                     volumeMounts: [
                                         { name: "config", mountPath: "/etc/adapter", readOnly: true },
                                         { name: "certs", mountPath: "/var/run/serving-cert" },
@@ -271,7 +261,7 @@ export class Autoscaling extends pulumi.ComponentResource {
                                     ],
                                 },
                             ],
-                        },
+                        }),
                     },
                 },
             },

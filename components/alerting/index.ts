@@ -10,15 +10,13 @@ import { AlertmanagerStackConfig } from "./alertmanager-config";
 import { AlertRulesStackConfig } from "./rules";
 import {
     contentHash,
-    pdb,
     imageVersion,
     labels,
     OUT_OF_MESH,
-    resources,
-    restrictedContainerSecurity,
-    restrictedPodSecurity,
+    pdb,
     selectorLabels,
     spreadOverNodes,
+    workloadPodSpec,
 } from "../k8s";
 import { APP, NAMES, PORTS } from "../names";
 import { buildAlertmanagerConfig } from "./alertmanager-config";
@@ -106,10 +104,9 @@ export class Alerting extends pulumi.ComponentResource {
                             labels: { ...objectLabels, ...OUT_OF_MESH },
                             annotations: { "proxy-monitor.io/config-hash": shapeHash },
                         },
-                        spec: {
+                        spec: workloadPodSpec({
                             serviceAccountName: account.metadata.name,
                             automountServiceAccountToken: false,
-                            securityContext: restrictedPodSecurity(),
                             affinity: replicas > 1 ? spreadOverNodes(match) : undefined,
                             volumes: [
                                 {
@@ -152,15 +149,14 @@ export class Alerting extends pulumi.ComponentResource {
                                     ],
                                     readinessProbe: probe("/-/ready"),
                                     livenessProbe: probe("/-/healthy"),
-                                    resources: resources(cfg.resources.alertmanager),
-                                    securityContext: restrictedContainerSecurity(true),
+                                    resources: cfg.resources.alertmanager,
                                     volumeMounts: [
                                         { name: "config", mountPath: "/etc/alertmanager", readOnly: true },
                                         { name: "data", mountPath: "/alertmanager" },
                                     ],
                                 },
                             ],
-                        },
+                        }),
                     },
                     volumeClaimTemplates: [
                         {

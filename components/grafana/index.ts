@@ -9,16 +9,7 @@ import * as random from "@pulumi/random";
 import YAML from "yaml";
 import { Resources, StackConfig } from "../config";
 import { GrafanaConfig } from "../config/grafana";
-import {
-    contentHash,
-    imageVersion,
-    labels,
-    OUT_OF_MESH,
-    resources,
-    restrictedContainerSecurity,
-    restrictedPodSecurity,
-    selectorLabels,
-} from "../k8s";
+import { contentHash, imageVersion, labels, OUT_OF_MESH, selectorLabels, workloadPodSpec } from "../k8s";
 import { APP, NAMES, PORTS } from "../names";
 
 /** What Grafana's datasources point at. */
@@ -228,7 +219,7 @@ export class Grafana extends pulumi.ComponentResource {
                                 ),
                             },
                         },
-                        spec: {
+                        spec: workloadPodSpec({
                             automountServiceAccountToken: false,
                             serviceAccountName: new k8s.core.v1.ServiceAccount(
                                 `${name}-sa`,
@@ -238,7 +229,6 @@ export class Grafana extends pulumi.ComponentResource {
                                 },
                                 childOpts,
                             ).metadata.name,
-                            securityContext: restrictedPodSecurity(),
                             volumes: [
                                 claim
                                     ? { name: "data", persistentVolumeClaim: { claimName: claim.metadata.name } }
@@ -272,8 +262,7 @@ export class Grafana extends pulumi.ComponentResource {
                                     ports: [{ name: "http", containerPort: PORTS.grafana }],
                                     readinessProbe: probe(10, 3),
                                     livenessProbe: probe(20, 5),
-                                    resources: resources(args.resources),
-                                    securityContext: restrictedContainerSecurity(true),
+                                    resources: args.resources,
                                     volumeMounts: [
                                         { name: "data", mountPath: "/var/lib/grafana" },
                                         { name: "tmp", mountPath: "/tmp" },
@@ -286,7 +275,7 @@ export class Grafana extends pulumi.ComponentResource {
                                     ],
                                 },
                             ],
-                        },
+                        }),
                     },
                 },
             },

@@ -11,15 +11,13 @@ import YAML from "yaml";
 import { Resources, StackConfig } from "../config";
 import {
     contentHash,
-    pdb,
     imageVersion,
     labels,
     OUT_OF_MESH,
-    resources,
-    restrictedContainerSecurity,
-    restrictedPodSecurity,
+    pdb,
     selectorLabels,
     spreadOverNodes,
+    workloadPodSpec,
 } from "../k8s";
 import { APP, NAMES, PORTS } from "../names";
 import { CardinalityStackConfig, SeriesEstimate, budgetProblem, estimateActiveSeries } from "./cardinality";
@@ -195,10 +193,9 @@ export class Prometheus extends pulumi.ComponentResource {
                                 "proxy-monitor.io/config-hash": contentHash(configText, ...Object.values(ruleFiles)),
                             },
                         },
-                        spec: {
+                        spec: workloadPodSpec({
                             serviceAccountName: account.metadata.name,
                             automountServiceAccountToken: !global,
-                            securityContext: restrictedPodSecurity(),
                             affinity: replicas > 1 ? spreadOverNodes(match) : undefined,
                             terminationGracePeriodSeconds: 120,
                             volumes,
@@ -224,12 +221,11 @@ export class Prometheus extends pulumi.ComponentResource {
                                     readinessProbe: probe("/-/ready", 10, 3),
                                     livenessProbe: probe("/-/healthy", 15, 4),
                                     startupProbe: probe("/-/ready", 10, 60),
-                                    resources: resources(res),
-                                    securityContext: restrictedContainerSecurity(true),
+                                    resources: res,
                                     volumeMounts: mounts,
                                 },
                             ],
-                        },
+                        }),
                     },
                     volumeClaimTemplates: [
                         {
@@ -318,9 +314,9 @@ export class Prometheus extends pulumi.ComponentResource {
                     selector: { matchLabels: match },
                     template: {
                         metadata: { labels: { ...objectLabels, ...OUT_OF_MESH } },
-                        spec: {
+                        spec: workloadPodSpec({
                             serviceAccountName: account.metadata.name,
-                            securityContext: restrictedPodSecurity(),
+                            automountServiceAccountToken: true,
                             containers: [
                                 {
                                     name: "kube-state-metrics",
@@ -339,11 +335,10 @@ export class Prometheus extends pulumi.ComponentResource {
                                         httpGet: { path: "/livez", port: "http-metrics" },
                                         periodSeconds: 15,
                                     },
-                                    resources: resources(cfg.resources.kubeStateMetrics),
-                                    securityContext: restrictedContainerSecurity(true),
+                                    resources: cfg.resources.kubeStateMetrics,
                                 },
                             ],
-                        },
+                        }),
                     },
                 },
             },
