@@ -29,7 +29,9 @@ describe("docs match the code", () => {
 
     it("Pulumi.yaml's config block is the one generated from the config schema (cluster and the simple keys)", async () => {
         const text = read("Pulumi.yaml");
-        expect(text === (await pulumiYamlWithConfig(text)), "Pulumi.yaml is stale: npm run config-schema").to.equal(true);
+        expect(text === (await pulumiYamlWithConfig(text)), "Pulumi.yaml is stale: npm run config-schema").to.equal(
+            true,
+        );
         const block = YAML.parse(text).config as Record<string, { type: string; description: string }>;
         expect(block.cluster.description).to.equal(SECTIONS.cluster.unwrap().description);
         expect(block.prometheusReplicas).to.deep.include({ type: "integer", default: 2 });
