@@ -155,6 +155,40 @@ export function pdb(
     );
 }
 
+/** What a workload's Service selects and is labelled with. */
+export interface ServiceOf {
+    readonly name: string;
+    readonly namespace: pulumi.Input<string>;
+    readonly labels: Record<string, string>;
+    readonly match: Record<string, string>;
+}
+
+/**
+ * A Service of a workload's pods. `headless`: each pod by DNS (clusterIP None); `publishNotReadyAddresses`: pods
+ * that are not ready too (scraped, or peers finding each other, exactly when they are not ready).
+ */
+export function workloadService(
+    logical: string,
+    w: ServiceOf,
+    ports: k8s.types.input.core.v1.ServicePort[],
+    opts: pulumi.CustomResourceOptions,
+    how: { headless?: boolean; publishNotReadyAddresses?: boolean } = {},
+): k8s.core.v1.Service {
+    return new k8s.core.v1.Service(
+        logical,
+        {
+            metadata: { name: w.name, namespace: w.namespace, labels: w.labels },
+            spec: {
+                ...(how.headless ? { clusterIP: "None" } : {}),
+                ...(how.publishNotReadyAddresses ? { publishNotReadyAddresses: true } : {}),
+                selector: w.match,
+                ports,
+            },
+        },
+        opts,
+    );
+}
+
 /** In-cluster DNS name of a Service. */
 export function serviceHost(name: string, namespace: string): string {
     return `${name}.${namespace}.svc.cluster.local`;

@@ -8,8 +8,8 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { Pattern } from "../proxy/generate/pattern";
 import { StackConfig } from "./config";
-import { hpaSpec } from "./hpa";
-import { contentHash, imageVersion, labels, selectorLabels } from "./k8s";
+import { deploymentHpa } from "./hpa";
+import { contentHash, imageVersion, labels, selectorLabels, workloadService } from "./k8s";
 import { APP, NAMES, PORTS, SCRAPE_LABEL } from "./names";
 import { programPodSpec, scriptConfigMap } from "./node-app";
 
@@ -123,34 +123,23 @@ export class LoadGenerator extends pulumi.ComponentResource {
             },
             childOpts,
         );
-        new k8s.core.v1.Service(
+        workloadService(
             `${name}-pods`,
-            {
-                metadata: { name: NAMES.loadGeneratorPods, namespace: ns, labels: objectLabels },
-                spec: {
-                    clusterIP: "None",
-                    selector: match,
-                    ports: [{ name: "http-metrics", port: PORTS.proxyMetrics, targetPort: "metrics" }],
-                },
-            },
+            { name: NAMES.loadGeneratorPods, namespace: ns, labels: objectLabels, match: match },
+            [{ name: "http-metrics", port: PORTS.proxyMetrics, targetPort: "metrics" }],
             childOpts,
+            { headless: true },
         );
-        new k8s.autoscaling.v2.HorizontalPodAutoscaler(
+        deploymentHpa(
             `${name}-hpa`,
+            { namespace: ns, labels: objectLabels, deployment: this.deployment },
             {
-                metadata: { namespace: ns, labels: objectLabels },
-                spec: hpaSpec(
-                    { kind: "Deployment", name: this.deployment.metadata.name },
-                    {
-                        minReplicas: lg.replicas,
-                        maxReplicas: lg.maxReplicas,
-                        cpuUtilization: 70,
-                        podMetrics: args.hpaPodMetrics,
-                        scaleUpStabilization: cfg.autoscaling.scaleUpStabilization,
-                        scaleDownStabilization: cfg.autoscaling.scaleDownStabilization,
-                    },
-                ),
+                minReplicas: lg.replicas,
+                maxReplicas: lg.maxReplicas,
+                cpuUtilization: 70,
+                podMetrics: args.hpaPodMetrics,
             },
+            cfg.autoscaling,
             childOpts,
         );
 

@@ -9,7 +9,7 @@ import type { TargetConfig } from "../proxy/target";
 import type { VendorSimConfig } from "../proxy/vendor-sim";
 import { PoolConfig, StackConfig, VendorConfig } from "./config";
 import { PoolCredentialMap } from "./credentials";
-import { contentHash, imageVersion, labels, selectorLabels } from "./k8s";
+import { contentHash, imageVersion, labels, selectorLabels, workloadService } from "./k8s";
 import { APP, NAMES, POOL_LABEL, PORTS, SCRAPE_LABEL, VENDOR_LABEL } from "./names";
 import { CONFIG_DIR, programPodSpec, scriptConfigMap } from "./node-app";
 
@@ -169,29 +169,24 @@ export class VendorSimulators extends pulumi.ComponentResource {
                     },
                     childOpts,
                 );
-                new k8s.core.v1.Service(
+                workloadService(
                     `${name}-${svcName}-service`,
-                    {
-                        metadata: { name: svcName, namespace: ns, labels: objectLabels },
-                        spec: {
-                            selector: match,
-                            ports: [
-                                {
-                                    name: "tcp-proxy",
-                                    port: pool.port,
-                                    targetPort: "proxy",
-                                    protocol: "TCP",
-                                    appProtocol: "tcp",
-                                },
-                                {
-                                    name: "http-metrics",
-                                    port: PORTS.proxyMetrics,
-                                    targetPort: "metrics",
-                                    protocol: "TCP",
-                                },
-                            ],
+                    { name: svcName, namespace: ns, labels: objectLabels, match: match },
+                    [
+                        {
+                            name: "tcp-proxy",
+                            port: pool.port,
+                            targetPort: "proxy",
+                            protocol: "TCP",
+                            appProtocol: "tcp",
                         },
-                    },
+                        {
+                            name: "http-metrics",
+                            port: PORTS.proxyMetrics,
+                            targetPort: "metrics",
+                            protocol: "TCP",
+                        },
+                    ],
                     childOpts,
                 );
                 this.services[`${vendor.name}/${pool.name}`] = svcName;
@@ -248,19 +243,14 @@ export class VendorSimulators extends pulumi.ComponentResource {
                 },
                 childOpts,
             );
-            new k8s.core.v1.Service(
+            workloadService(
                 `${name}-target-service`,
-                {
-                    metadata: { name: NAMES.target, namespace: simNs, labels: tLabels },
-                    spec: {
-                        selector: tMatch,
-                        ports: [
-                            { name: "http", port: PORTS.targetHttp, targetPort: "http", appProtocol: "http" },
-                            { name: "tcp-https", port: PORTS.targetHttps, targetPort: "https", appProtocol: "tcp" },
-                            { name: "http-metrics", port: PORTS.proxyMetrics, targetPort: "metrics" },
-                        ],
-                    },
-                },
+                { name: NAMES.target, namespace: simNs, labels: tLabels, match: tMatch },
+                [
+                    { name: "http", port: PORTS.targetHttp, targetPort: "http", appProtocol: "http" },
+                    { name: "tcp-https", port: PORTS.targetHttps, targetPort: "https", appProtocol: "tcp" },
+                    { name: "http-metrics", port: PORTS.proxyMetrics, targetPort: "metrics" },
+                ],
                 childOpts,
             );
         }

@@ -17,6 +17,7 @@ import {
     selectorLabels,
     spreadOverNodes,
     workloadPodSpec,
+    workloadService,
 } from "../k8s";
 import { APP, NAMES, PORTS } from "../names";
 import { buildAlertmanagerConfig } from "./alertmanager-config";
@@ -172,43 +173,35 @@ export class Alerting extends pulumi.ComponentResource {
             childOpts,
         );
         // Headless: peers find each other, and Prometheus finds every replica, by DNS.
-        new k8s.core.v1.Service(
+        workloadService(
             `${name}-peers`,
-            {
-                metadata: { name: NAMES.alertmanagerPeers, namespace: ns, labels: objectLabels },
-                spec: {
-                    clusterIP: "None",
-                    publishNotReadyAddresses: true,
-                    selector: match,
-                    ports: [
-                        { name: "http-web", port: PORTS.alertmanager, targetPort: "web" },
-                        ...(replicas > 1
-                            ? [
-                                  {
-                                      name: "tcp-mesh",
-                                      port: PORTS.alertmanagerCluster,
-                                      targetPort: "mesh-tcp",
-                                      protocol: "TCP",
-                                  },
-                                  {
-                                      name: "udp-mesh",
-                                      port: PORTS.alertmanagerCluster,
-                                      targetPort: "mesh-udp",
-                                      protocol: "UDP",
-                                  },
-                              ]
-                            : []),
-                    ],
-                },
-            },
+            { name: NAMES.alertmanagerPeers, namespace: ns, labels: objectLabels, match: match },
+            [
+                { name: "http-web", port: PORTS.alertmanager, targetPort: "web" },
+                ...(replicas > 1
+                    ? [
+                          {
+                              name: "tcp-mesh",
+                              port: PORTS.alertmanagerCluster,
+                              targetPort: "mesh-tcp",
+                              protocol: "TCP",
+                          },
+                          {
+                              name: "udp-mesh",
+                              port: PORTS.alertmanagerCluster,
+                              targetPort: "mesh-udp",
+                              protocol: "UDP",
+                          },
+                      ]
+                    : []),
+            ],
             childOpts,
+            { headless: true, publishNotReadyAddresses: true },
         );
-        this.service = new k8s.core.v1.Service(
+        this.service = workloadService(
             `${name}-service`,
-            {
-                metadata: { name: fixedName, namespace: ns, labels: objectLabels },
-                spec: { selector: match, ports: [{ name: "http-web", port: PORTS.alertmanager, targetPort: "web" }] },
-            },
+            { name: fixedName, namespace: ns, labels: objectLabels, match: match },
+            [{ name: "http-web", port: PORTS.alertmanager, targetPort: "web" }],
             childOpts,
         );
         pdb(`${name}-pdb`, { namespace: ns, labels: objectLabels, match, replicas }, childOpts);

@@ -6,8 +6,8 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { StackConfig, VendorConfig } from "../config";
 import { SecretCredentials } from "../credentials";
-import { hpaSpec } from "../hpa";
-import { contentHash, pdb, imageVersion, labels, selectorLabels, spreadOverNodes } from "../k8s";
+import { deploymentHpa } from "../hpa";
+import { contentHash, imageVersion, labels, pdb, selectorLabels, spreadOverNodes, workloadService } from "../k8s";
 import { APP, NAMES, PORTS, SCRAPE_LABEL, VENDOR_LABEL } from "../names";
 import { gatewayProxyConfig } from "../mesh";
 import { CONFIG_DIR, programPodSpec, scriptConfigMap } from "../node-app";
@@ -131,68 +131,51 @@ export class VendorGateway extends pulumi.ComponentResource {
             childOpts,
         );
 
-        this.service = new k8s.core.v1.Service(
+        this.service = workloadService(
             `${name}-service`,
-            {
-                metadata: { name: fixedName, namespace: ns, labels: objectLabels },
-                spec: {
-                    selector: match,
-                    ports: [
-                        // Named tcp-… with appProtocol tcp: Istio must not parse proxy traffic as HTTP.
-                        {
-                            name: "tcp-proxy",
-                            port: PORTS.gatewayProxy,
-                            targetPort: "proxy",
-                            protocol: "TCP",
-                            appProtocol: "tcp",
-                        },
-                        { name: "http-metrics", port: PORTS.proxyMetrics, targetPort: "metrics", protocol: "TCP" },
-                    ],
+            { name: fixedName, namespace: ns, labels: objectLabels, match: match },
+            [
+                // Named tcp-… with appProtocol tcp: Istio must not parse proxy traffic as HTTP.
+                {
+                    name: "tcp-proxy",
+                    port: PORTS.gatewayProxy,
+                    targetPort: "proxy",
+                    protocol: "TCP",
+                    appProtocol: "tcp",
                 },
-            },
+                { name: "http-metrics", port: PORTS.proxyMetrics, targetPort: "metrics", protocol: "TCP" },
+            ],
             childOpts,
         );
 
         // Headless: Prometheus finds every replica's metrics (and Istio's merged metrics) by DNS, ready or not: a
         // gateway with every pool down is not ready (crawlers are sent elsewhere), and exactly then its pool health
         // must still be scraped.
-        new k8s.core.v1.Service(
+        workloadService(
             `${name}-pods`,
-            {
-                metadata: { name: NAMES.gatewayPods(vendor.name), namespace: ns, labels: objectLabels },
-                spec: {
-                    clusterIP: "None",
-                    publishNotReadyAddresses: true,
-                    selector: match,
-                    ports: [
-                        { name: "http-metrics", port: PORTS.proxyMetrics, targetPort: "metrics", protocol: "TCP" },
-                        {
-                            name: "http-envoy-prom",
-                            port: PORTS.istioMergedMetrics,
-                            targetPort: PORTS.istioMergedMetrics,
-                            protocol: "TCP",
-                        },
-                    ],
+            { name: NAMES.gatewayPods(vendor.name), namespace: ns, labels: objectLabels, match: match },
+            [
+                { name: "http-metrics", port: PORTS.proxyMetrics, targetPort: "metrics", protocol: "TCP" },
+                {
+                    name: "http-envoy-prom",
+                    port: PORTS.istioMergedMetrics,
+                    targetPort: PORTS.istioMergedMetrics,
+                    protocol: "TCP",
                 },
-            },
+            ],
             childOpts,
+            { headless: true, publishNotReadyAddresses: true },
         );
 
-        new k8s.autoscaling.v2.HorizontalPodAutoscaler(
+        deploymentHpa(
             `${name}-hpa`,
+            { namespace: ns, labels: objectLabels, deployment: this.deployment },
             {
-                metadata: { namespace: ns, labels: objectLabels },
-                spec: hpaSpec(
-                    { kind: "Deployment", name: this.deployment.metadata.name },
-                    {
-                        minReplicas: replicas,
-                        maxReplicas: cfg.gateway.maxReplicas,
-                        cpuUtilization: cfg.gateway.targetCpuUtilization,
-                        scaleUpStabilization: cfg.autoscaling.scaleUpStabilization,
-                        scaleDownStabilization: cfg.autoscaling.scaleDownStabilization,
-                    },
-                ),
+                minReplicas: replicas,
+                maxReplicas: cfg.gateway.maxReplicas,
+                cpuUtilization: cfg.gateway.targetCpuUtilization,
             },
+            cfg.autoscaling,
             childOpts,
         );
 

@@ -9,7 +9,15 @@ import * as random from "@pulumi/random";
 import YAML from "yaml";
 import { Resources, StackConfig } from "../config";
 import { GrafanaConfig } from "../config/grafana";
-import { contentHash, imageVersion, labels, OUT_OF_MESH, selectorLabels, workloadPodSpec } from "../k8s";
+import {
+    contentHash,
+    imageVersion,
+    labels,
+    OUT_OF_MESH,
+    selectorLabels,
+    workloadPodSpec,
+    workloadService,
+} from "../k8s";
 import { APP, NAMES, PORTS } from "../names";
 
 /** What Grafana's datasources point at. */
@@ -281,12 +289,10 @@ export class Grafana extends pulumi.ComponentResource {
             },
             childOpts,
         );
-        this.service = new k8s.core.v1.Service(
+        this.service = workloadService(
             `${name}-service`,
-            {
-                metadata: { name: fixedName, namespace: ns, labels: objectLabels },
-                spec: { selector: match, ports: [{ name: "http", port: PORTS.grafana, targetPort: "http" }] },
-            },
+            { name: fixedName, namespace: ns, labels: objectLabels, match: match },
+            [{ name: "http", port: PORTS.grafana, targetPort: "http" }],
             childOpts,
         );
         this.url = `http://${fixedName}.${ns}.svc:${PORTS.grafana}`;

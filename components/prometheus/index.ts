@@ -18,6 +18,7 @@ import {
     selectorLabels,
     spreadOverNodes,
     workloadPodSpec,
+    workloadService,
 } from "../k8s";
 import { APP, NAMES, PORTS } from "../names";
 import { CardinalityStackConfig, SeriesEstimate, budgetProblem, estimateActiveSeries } from "./cardinality";
@@ -238,31 +239,20 @@ export class Prometheus extends pulumi.ComponentResource {
             childOpts,
         );
 
-        this.service = new k8s.core.v1.Service(
+        this.service = workloadService(
             `${name}-service`,
-            {
-                metadata: { name: fixedName, namespace: ns, labels: objectLabels },
-                spec: {
-                    selector: match,
-                    ports: [{ name: "http-web", port: PORTS.prometheus, targetPort: "web", protocol: "TCP" }],
-                },
-            },
+            { name: fixedName, namespace: ns, labels: objectLabels, match: match },
+            [{ name: "http-web", port: PORTS.prometheus, targetPort: "web", protocol: "TCP" }],
             childOpts,
         );
         if (!global) {
             // Headless governing Service: every replica gets a DNS name (the global Prometheus federates from one).
-            new k8s.core.v1.Service(
+            workloadService(
                 `${name}-pods`,
-                {
-                    metadata: { name: PROMETHEUS_PODS, namespace: ns, labels: objectLabels },
-                    spec: {
-                        clusterIP: "None",
-                        publishNotReadyAddresses: true,
-                        selector: match,
-                        ports: [{ name: "http-web", port: PORTS.prometheus, targetPort: "web", protocol: "TCP" }],
-                    },
-                },
+                { name: PROMETHEUS_PODS, namespace: ns, labels: objectLabels, match: match },
+                [{ name: "http-web", port: PORTS.prometheus, targetPort: "web", protocol: "TCP" }],
                 childOpts,
+                { headless: true, publishNotReadyAddresses: true },
             );
         }
         pdb(`${name}-pdb`, { namespace: ns, labels: objectLabels, match, replicas }, childOpts);
@@ -344,15 +334,10 @@ export class Prometheus extends pulumi.ComponentResource {
             },
             childOpts,
         );
-        new k8s.core.v1.Service(
+        workloadService(
             `${name}-ksm-service`,
-            {
-                metadata: { name: fixedName, namespace: ns, labels: objectLabels },
-                spec: {
-                    selector: match,
-                    ports: [{ name: "http-metrics", port: PORTS.kubeStateMetrics, targetPort: "http-metrics" }],
-                },
-            },
+            { name: fixedName, namespace: ns, labels: objectLabels, match: match },
+            [{ name: "http-metrics", port: PORTS.kubeStateMetrics, targetPort: "http-metrics" }],
             childOpts,
         );
     }
