@@ -5,3 +5,4 @@ export * from "./gateway";
 export * from "./simulator";
 export * from "./infra";
 export * from "./loadgen";
+export * from "./labels";
