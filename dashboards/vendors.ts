@@ -3,8 +3,25 @@ import { R, vendorErrorRatio } from "../catalog";
 import { StackConfig } from "../components/config";
 import * as common from "@grafana/grafana-foundation-sdk/common";
 import * as dash from "@grafana/grafana-foundation-sdk/dashboard";
-import { LATENCY_SLOW_SHARE } from "../components/alerting/rules";
+import { BAN_RATIO_HIGH, LATENCY_SLOW_SHARE } from "../components/alerting/rules";
 import { CV, CVP, dashboard, latencyThresholds, query, successThresholds, tablePanel, timeseriesPanel } from "./common";
+
+/** Dashed red threshold at `value` (a line the alert reads). */
+function redAbove<
+    T extends {
+        thresholds(t: dash.ThresholdsConfigBuilder): T;
+        thresholdsStyle(s: common.GraphThresholdsStyleConfigBuilder): T;
+    },
+>(panel: T, value: number): T {
+    return panel
+        .thresholds(
+            new dash.ThresholdsConfigBuilder().mode(dash.ThresholdsMode.Absolute).steps([
+                { value: null, color: "green" },
+                { value, color: "red" },
+            ]),
+        )
+        .thresholdsStyle(new common.GraphThresholdsStyleConfigBuilder().mode(common.GraphThresholdsStyleMode.Dashed));
+}
 
 export function vendorAnalytics(cfg: StackConfig) {
     return (
@@ -44,21 +61,15 @@ export function vendorAnalytics(cfg: StackConfig) {
                 ),
             )
             .withPanel(
-                timeseriesPanel(
-                    "Answers slower than the SLA",
-                    "Share of each vendor's answers slower than its p95 SLA (the latency SLO: at most 5%).",
-                    "percentunit",
-                    [query(`${R.vendorLatencySlowRatio}{${CV}}`, "{{vendor}}")],
-                )
-                    .thresholds(
-                        new dash.ThresholdsConfigBuilder().mode(dash.ThresholdsMode.Absolute).steps([
-                            { value: null, color: "green" },
-                            { value: LATENCY_SLOW_SHARE, color: "red" },
-                        ]),
-                    )
-                    .thresholdsStyle(
-                        new common.GraphThresholdsStyleConfigBuilder().mode(common.GraphThresholdsStyleMode.Dashed),
+                redAbove(
+                    timeseriesPanel(
+                        "Answers slower than the SLA",
+                        "Share of each vendor's answers slower than its p95 SLA (the latency SLO: at most 5%).",
+                        "percentunit",
+                        [query(`${R.vendorLatencySlowRatio}{${CV}}`, "{{vendor}}")],
                     ),
+                    LATENCY_SLOW_SHARE,
+                ),
             )
             .withPanel(
                 timeseriesPanel(
@@ -130,6 +141,28 @@ export function vendorAnalytics(cfg: StackConfig) {
                     [query(`${R.vendorProtocolRequests}{${CV}}`, "{{vendor}} {{protocol}}")],
                 ),
             )
+            .withPanel(
+                timeseriesPanel(
+                    "Failures by cause",
+                    "Share of each vendor's outcomes by the cause its profile read from the vendor's answer: only vendor_error counts against the SLO; session_lost and client are the vendor's answers but not its faults; vendor_policy and destination are the destination's.",
+                    "percentunit",
+                    [query(`${R.vendorCauseRatio}{${CV}, cause!="none"}`, "{{vendor}} {{cause}}")],
+                ),
+            )
+            .withPanel(
+                redAbove(
+                    timeseriesPanel(
+                        "Reported bans",
+                        "Bans crawlers reported (X-Proxy-Monitor-Ban, POST /ban) per request the vendor's pools carried, per vendor and per pool (bans without a pool count for the vendor only); the alert fires above the dashed line.",
+                        "percentunit",
+                        [
+                            query(`${R.vendorBanRatio}{${CV}}`, "{{vendor}}"),
+                            query(`${R.vendorPoolBanRatio}{${CVP}}`, "{{vendor}}/{{pool}}"),
+                        ],
+                    ),
+                    BAN_RATIO_HIGH,
+                ),
+            )
             // Pool quality: exit-IP rotation, counted in a sketch per pool (vendors with exitIp only).
             .withRow(new dash.RowBuilder("Pool quality"))
             .withPanel(
@@ -152,6 +185,14 @@ export function vendorAnalytics(cfg: StackConfig) {
                     "Share of requests whose exit IP was already used in the last hour: 0 is a fresh IP every time, near 1 a handful of IPs.",
                     "percentunit",
                     [query(`${R.vendorPoolWindowExitIpReuse}{${CVP}, window="1h"}`, "{{vendor}}/{{pool}}")],
+                ),
+            )
+            .withPanel(
+                timeseriesPanel(
+                    "Sticky-session breaks",
+                    "Share of sticky-session requests (a session key from the crawler) whose exit IP differed from the session's previous one: near 0 when the vendor keeps sessions on their IP.",
+                    "percentunit",
+                    [query(`${R.vendorPoolStickyBreaks}{${CVP}}`, "{{vendor}}/{{pool}}")],
                 ),
             )
     );

@@ -17,7 +17,17 @@ export type AlertRulesStackConfig = Pick<StackConfig, "alerting" | "namespaces" 
  * of one vendor (kube-prometheus' `equal` on namespace and alertname), so a bandwidth alert never hides an auth one.
  */
 export type Symptom =
-    "errors" | "refusals" | "auth" | "latency" | "traffic" | "silence" | "bandwidth" | "cost" | "pools" | "gateway";
+    | "errors"
+    | "refusals"
+    | "auth"
+    | "latency"
+    | "traffic"
+    | "silence"
+    | "bandwidth"
+    | "cost"
+    | "pools"
+    | "bans"
+    | "gateway";
 
 export interface AlertRule {
     alert: string;
@@ -55,6 +65,12 @@ export const OUTAGE_ERROR_RATIO = 0.5;
 export const OUTAGE_MIN_REQUESTS = 20;
 /** The latency SLA is a p95: it holds while at most 5% of answers are slower than the SLA value. */
 export const LATENCY_SLOW_SHARE = 0.05;
+/**
+ * Bans crawlers report, per request or tunnel the vendor's pools carried, above which VendorBanRateHigh warns; with
+ * at least BAN_MIN_REPORTS reports in 5 minutes, so that a handful of bans on a quiet vendor does not.
+ */
+export const BAN_RATIO_HIGH = 0.05;
+export const BAN_MIN_REPORTS = 10;
 
 /** Anchor of an alert's runbook heading (GitHub's slug of a one-word heading: its lower case). */
 export function runbookAnchor(alert: string): string {
@@ -99,10 +115,11 @@ export function buildAlertRules(cfg: AlertRulesStackConfig): { groups: AlertGrou
         labels: { severity, ...(symptom ? { symptom } : {}) },
         annotations: { summary, description, runbook_url: url(alert) },
     });
-    // Statuses of the answers of the vendor's pools, and the share of outcomes charged to it (which gates them).
+    // Statuses of the answers of the vendor's pools, and the share of outcomes charged to its side (which gates them:
+    // a 407 or 429 is a refusal of our account, the vendor's answer though not the SLO's error).
     const connectShare = (classes: string) =>
         `sum by (cluster, vendor) (${R.vendorPoolAnswersStatusClass}{status_class=~"${classes}"}) / ${ON} (sum by (cluster, vendor) (${R.vendorPoolAnswersStatusClass}) > 0)`;
-    const chargedAbove = (ratio: number) => `and ${ON} (${vendorErrorRatio("5m")} > ${ratio})`;
+    const chargedAbove = (ratio: number) => `and ${ON} (${R.vendorFaultRatio} > ${ratio})`;
     const gatewayDeployments = regexOneOf(cfg.vendors.map((v) => NAMES.gateway(v.name)));
 
     const slo: AlertRule[] = [
@@ -215,6 +232,17 @@ export function buildAlertRules(cfg: AlertRulesStackConfig): { groups: AlertGrou
             "A vendor's hourly cost is more than twice its 7-day average.",
             "{{ $labels.vendor }} in {{ $labels.cluster }} costs {{ $value | humanize }} per hour over the last hour, more than twice its 7-day average.",
             "cost",
+        ),
+    ];
+    const bans: AlertRule[] = [
+        rule(
+            "VendorBanRateHigh",
+            "warning",
+            `${R.vendorBanRatio} > ${BAN_RATIO_HIGH} and ${ON} ${R.vendorBans} * 300 >= ${BAN_MIN_REPORTS}`,
+            "15m",
+            "Crawlers report destination bans on more than 5% of a vendor's requests.",
+            "Crawlers using {{ $labels.vendor }} in {{ $labels.cluster }} report a ban on {{ $value | humanizePercentage }} of its requests (X-Proxy-Monitor-Ban, POST /ban): sites block its exit IPs.",
+            "bans",
         ),
     ];
     const floor = R.vendorMinExitIpsPerHour;
@@ -369,6 +397,7 @@ export function buildAlertRules(cfg: AlertRulesStackConfig): { groups: AlertGrou
             { name: "proxy-monitor-vendor-slo.rules", rules: slo },
             { name: "proxy-monitor-vendor-cost.rules", rules: cost },
             { name: "proxy-monitor-vendor-pools.rules", rules: pools },
+            { name: "proxy-monitor-vendor-bans.rules", rules: bans },
             { name: "proxy-monitor-stack.rules", rules: stack },
         ],
     };
