@@ -1,5 +1,5 @@
 /** Vendor analytics: vendors side by side, against their SLA, with a per-pool drill-down. */
-import { R, vendorErrorRatio } from "../catalog";
+import { L, ON_VENDOR, R, WINDOW_LABEL, eq, inWindow, re, vendorErrorRatio } from "../catalog";
 import { StackConfig } from "../components/config";
 import * as common from "@grafana/grafana-foundation-sdk/common";
 import * as dash from "@grafana/grafana-foundation-sdk/dashboard";
@@ -86,7 +86,7 @@ export function vendorAnalytics(cfg: StackConfig) {
                     "short",
                     [
                         query(
-                            `${vendorErrorRatio("1h")}{${CV}} / on (cluster, vendor) group_left () (1 - ${R.vendorSuccessObjective}{${CV}})`,
+                            `${vendorErrorRatio("1h")}{${CV}} / ${ON_VENDOR} group_left () (1 - ${R.vendorSuccessObjective}{${CV}})`,
                             "{{vendor}} 1h",
                         ),
                     ],
@@ -125,7 +125,7 @@ export function vendorAnalytics(cfg: StackConfig) {
             )
             .withPanel(
                 timeseriesPanel("p95 latency by pool", "95th percentile of the time to answer per pool.", "ms", [
-                    query(`${R.vendorPoolLatencyQuantile}{${CVP}, quantile="0.95"}`, "{{vendor}}/{{pool}}"),
+                    query(`${R.vendorPoolLatencyQuantile}{${CVP}, ${eq(L.quantile, "0.95")}}`, "{{vendor}}/{{pool}}"),
                 ]),
             )
             .withPanel(
@@ -172,7 +172,7 @@ export function vendorAnalytics(cfg: StackConfig) {
                     "short",
                     [
                         query(
-                            `${R.vendorPoolWindowExitIps}{${CVP}, window=~"1h|24h"}`,
+                            `${R.vendorPoolWindowExitIps}{${CVP}, ${re(WINDOW_LABEL, "1h|24h")}}`,
                             "{{vendor}}/{{pool}} {{window}}",
                         ),
                         query(`${R.vendorMinExitIpsPerHour}{${CV}}`, "{{vendor}} floor per hour"),
@@ -184,7 +184,7 @@ export function vendorAnalytics(cfg: StackConfig) {
                     "Exit-IP reuse",
                     "Share of requests whose exit IP was already used in the last hour: 0 is a fresh IP every time, near 1 a handful of IPs.",
                     "percentunit",
-                    [query(`${R.vendorPoolWindowExitIpReuse}{${CVP}, window="1h"}`, "{{vendor}}/{{pool}}")],
+                    [query(`${R.vendorPoolWindowExitIpReuse}{${CVP}, ${inWindow("1h")}}`, "{{vendor}}/{{pool}}")],
                 ),
             )
             .withPanel(

@@ -3,7 +3,7 @@
  * names them; a test checks that every name there is recorded here). Vendor configuration (price, objectives,
  * budgets) is recorded as constant series per vendor, so alerts and dashboards join thresholds `on(cluster, vendor)`.
  */
-import { Cause, DATA_MODEL, Fault, L, QUANTILES, R, SLO_WINDOWS, vendorErrorRatio } from "../../catalog";
+import { Cause, DATA_MODEL, Fault, L, QUANTILES, R, SLO_WINDOWS, by, vendorErrorRatio } from "../../catalog";
 import { GATEWAY_METRICS, GATEWAY_POOL, POOL_QUALITY_METRICS, WINDOW_LABEL } from "../../catalog/gateway";
 import { StackConfig } from "../config";
 import { promqlString, regexOneOf } from "./escape";
@@ -22,7 +22,6 @@ export interface RuleGroup {
     rules: RecordingRule[];
 }
 
-const by = (...labels: string[]) => `by (${labels.join(", ")})`;
 const C = L.cluster;
 const V = L.vendor;
 const P = L.pool;
