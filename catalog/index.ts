@@ -6,3 +6,4 @@ export * from "./simulator";
 export * from "./infra";
 export * from "./loadgen";
 export * from "./labels";
+export * from "./promql";

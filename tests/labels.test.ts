@@ -160,7 +160,7 @@ describe("labels come from the catalog and exist where they are read", function 
                 }
             });
 
-            it("every dashboard query and variable uses only labels the series it reads have", () => {
+            it("every dashboard query, legend and variable uses only labels the series it reads have", () => {
                 // The global view reads the same recorded series, federated with their labels (honor_labels).
                 const federated = new RegExp(`^${/__name__=~"(.*)"/.exec(federationMatchers()[0])![1]}$`);
                 const globalOnly: SeriesLabels = new Map([...series].filter(([n]) => federated.test(n)));
@@ -168,9 +168,17 @@ describe("labels come from the catalog and exist where they are read", function 
                 for (const d of Object.values(allDashboards(cfg))) {
                     const title = d.title as string;
                     for (const p of (d.panels as Obj[]).filter((x) => x.type !== "row")) {
-                        for (const t of p.targets as { expr: string }[]) {
+                        for (const t of p.targets as { expr: string; legendFormat?: string }[]) {
                             const r = inferLabels(t.expr, (n) => series.get(n));
                             out.push(...r.problems.map((x) => `${title}/${p.title}: ${x}`));
+                            // A legend naming a label the result lacks shows an empty name for every line.
+                            for (const [, l] of (t.legendFormat ?? "").matchAll(
+                                /\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}/g,
+                            ))
+                                if (r.labels !== "any" && !r.labels.has(l))
+                                    out.push(
+                                        `${title}/${p.title}: legend {{${l}}} is not on the result {${[...r.labels].join(", ")}}`,
+                                    );
                             out.push(...valueProblems(t.expr).map((x) => `${title}/${p.title}: ${x}`));
                         }
                     }

@@ -4,8 +4,12 @@
  * pinned image (0.27) accept; since 0.25 has no `url_file` for webhooks, credentials are written inline and the whole
  * file lives in a Secret.
  */
+import { L, eq, re } from "../../catalog";
 import { StackConfig } from "../config";
 import { regexOneOf } from "../prometheus/escape";
+
+/** The stack settings the Alertmanager config reads. */
+export type AlertmanagerStackConfig = Pick<StackConfig, "alerting">;
 
 export type Obj = Record<string, unknown>;
 
@@ -36,28 +40,28 @@ export function inhibitRules(): Obj[] {
         {
             source_matchers: ['alertname="VendorAllPoolsDown"'],
             target_matchers: [`alertname=~"${regexOneOf(ALL_POOLS_DOWN_INHIBITS)}"`],
-            equal: ["cluster", "vendor"],
+            equal: [L.cluster, L.vendor],
         },
         // Silence has one root: no gateway replica explains no data, and no data explains no traffic.
         {
             source_matchers: ['alertname="GatewayNoAvailableReplica"'],
             target_matchers: ['alertname=~"VendorNoData|VendorTrafficStopped"'],
-            equal: ["cluster", "vendor"],
+            equal: [L.cluster, L.vendor],
         },
         {
             source_matchers: ['alertname="VendorNoData"'],
             target_matchers: ['alertname="VendorTrafficStopped"'],
-            equal: ["cluster", "vendor"],
+            equal: [L.cluster, L.vendor],
         },
         {
-            source_matchers: ['severity="critical"', 'vendor=~".+"', 'symptom=~".+"'],
+            source_matchers: ['severity="critical"', re(L.vendor, ".+"), 'symptom=~".+"'],
             target_matchers: ['severity="warning"'],
-            equal: ["cluster", "vendor", "symptom"],
+            equal: [L.cluster, L.vendor, "symptom"],
         },
     ];
 }
 
-function receiver(cfg: StackConfig, name: string, secrets: Readonly<Record<string, string>>): Obj {
+function receiver(cfg: AlertmanagerStackConfig, name: string, secrets: Readonly<Record<string, string>>): Obj {
     const r = cfg.alerting.receivers.find((x) => x.name === name);
     if (!r) return { name };
     const secret = secrets[name];
@@ -101,7 +105,7 @@ function receiver(cfg: StackConfig, name: string, secrets: Readonly<Record<strin
     }
 }
 
-export function buildAlertmanagerConfig(cfg: StackConfig, secrets: Readonly<Record<string, string>>): Obj {
+export function buildAlertmanagerConfig(cfg: AlertmanagerStackConfig, secrets: Readonly<Record<string, string>>): Obj {
     const a = cfg.alerting;
     const or = (name: string) => name || NULL_RECEIVER;
     const routes: Obj[] = [
@@ -114,7 +118,7 @@ export function buildAlertmanagerConfig(cfg: StackConfig, secrets: Readonly<Reco
         },
         ...Object.entries(a.vendorReceivers).map(([vendor, recv]) => ({
             receiver: recv,
-            matchers: [`vendor="${vendor}"`, 'severity=~"critical|warning"'],
+            matchers: [eq(L.vendor, vendor), 'severity=~"critical|warning"'],
             continue: true,
         })),
         {
@@ -131,7 +135,7 @@ export function buildAlertmanagerConfig(cfg: StackConfig, secrets: Readonly<Reco
         global: { resolve_timeout: "5m" },
         route: {
             receiver: or(a.warningReceiver),
-            group_by: ["alertname", "cluster", "vendor"],
+            group_by: ["alertname", L.cluster, L.vendor],
             group_wait: "30s",
             group_interval: "5m",
             repeat_interval: "12h",

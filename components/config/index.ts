@@ -24,4 +24,4 @@ export { RemoteWriteConfig } from "./prometheus";
 export { ADDRESS_ALLOCATIONS, AddressAllocation } from "./mesh";
 export { CrawlerWorkloadConfig } from "./autoscaling";
 export { DEFAULTS, simpleKeyDefault } from "./defaults";
-export { decodeConfigValues, loadStackConfig, readRawConfig } from "./decode";
+export { decodeConfigValues, loadStackConfig } from "./decode";

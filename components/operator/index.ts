@@ -6,10 +6,10 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { StackConfig } from "../config";
 import {
     ALERTING_SECRET,
     OperatorObject,
+    OperatorStackConfig,
     buildDashboardConfigMaps,
     buildOperatorAlertmanagerConfig,
     buildPodMonitors,
@@ -23,8 +23,8 @@ export * from "./objects";
 
 /** Args for the OperatorMonitoring component. */
 export interface OperatorMonitoringArgs {
-    /** The validated stack config. */
-    readonly config: StackConfig;
+    /** The stack settings it reads. */
+    readonly config: OperatorStackConfig;
     /** Dashboard file name (without .json) to Grafana JSON. */
     readonly dashboards: Readonly<Record<string, unknown>>;
     /** Resources to wait for (namespaces). */

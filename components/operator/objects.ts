@@ -10,12 +10,12 @@
  * Every object carries `monitoring.operator.selectorLabels`, which the user's Prometheus and Alertmanager CRs select on.
  */
 import { StackConfig } from "../config";
-import { buildAlertmanagerConfig } from "../alerting/alertmanager-config";
-import { allAlertNames, buildAlertRules } from "../alerting/rules";
+import { AlertmanagerStackConfig, buildAlertmanagerConfig } from "../alerting/alertmanager-config";
+import { AlertRulesStackConfig, allAlertNames, buildAlertRules } from "../alerting/rules";
 import { PART_OF } from "../k8s";
 import { regexOneOf } from "../prometheus/escape";
-import { buildRecordingRules } from "../prometheus/rules";
-import { Obj, PodJob, clusterLabel, podJobs } from "../prometheus/scrape";
+import { RulesStackConfig, buildRecordingRules } from "../prometheus/rules";
+import { Obj, PodJob, ScrapeStackConfig, clusterLabel, podJobs } from "../prometheus/scrape";
 import { PORTS } from "../names";
 
 /** A Kubernetes object as plain data (apiVersion, kind, metadata, and spec or data). */
@@ -26,6 +26,16 @@ export interface OperatorObject {
     spec?: Obj;
     data?: Record<string, string>;
 }
+
+/**
+ * The stack settings operator mode reads: the scrape, rule and Alertmanager builders' sections and `monitoring`
+ * (dashboards are built by the caller).
+ */
+export type OperatorStackConfig = ScrapeStackConfig &
+    RulesStackConfig &
+    AlertRulesStackConfig &
+    AlertmanagerStackConfig &
+    Pick<StackConfig, "monitoring">;
 
 export const MONITORING_V1 = "monitoring.coreos.com/v1";
 export const MONITORING_V1ALPHA1 = "monitoring.coreos.com/v1alpha1";
@@ -39,12 +49,12 @@ export const ISTIO_PROXY_CONTAINER = "istio-proxy";
  */
 export const OPERATOR_TARGET_LABELS = ["namespace", "pod", "container", "endpoint", "service"];
 
-export function operatorNamespace(cfg: StackConfig): string {
+export function operatorNamespace(cfg: OperatorStackConfig): string {
     return cfg.monitoring.operator.namespace ?? cfg.namespaces.monitoring;
 }
 
 /** The labels every operator-mode object carries: the configured selector labels and `part-of`. */
-export function operatorLabels(cfg: StackConfig): Record<string, string> {
+export function operatorLabels(cfg: OperatorStackConfig): Record<string, string> {
     return { "app.kubernetes.io/part-of": PART_OF, ...cfg.monitoring.operator.selectorLabels };
 }
 
@@ -74,7 +84,7 @@ function podMonitorName(j: PodJob): string {
 }
 
 /** One PodMonitor per pod job of the standalone config. */
-export function buildPodMonitors(cfg: StackConfig): OperatorObject[] {
+export function buildPodMonitors(cfg: OperatorStackConfig): OperatorObject[] {
     return podJobs(cfg).map((j) => {
         const relabel: Obj[] = [
             // The operator names the job `<namespace>/<PodMonitor>`; rules and dashboards read the standalone name.
@@ -134,7 +144,7 @@ export function buildPodMonitors(cfg: StackConfig): OperatorObject[] {
 }
 
 /** PrometheusRule objects: the standalone recording groups and alert groups, each group as built there. */
-export function buildPrometheusRules(cfg: StackConfig): OperatorObject[] {
+export function buildPrometheusRules(cfg: OperatorStackConfig): OperatorObject[] {
     const rule = (name: string, groups: unknown[]): OperatorObject => ({
         apiVersion: MONITORING_V1,
         kind: "PrometheusRule",
@@ -228,7 +238,7 @@ function toReceiver(r: Obj): Obj {
  * ALERTING_SECRET Secret. Its top route matches this stack's alerts by name, so with the Alertmanager CR's
  * `alertmanagerConfigMatcherStrategy: None` (see the deployment guide) it routes exactly them.
  */
-export function buildOperatorAlertmanagerConfig(cfg: StackConfig): OperatorObject {
+export function buildOperatorAlertmanagerConfig(cfg: OperatorStackConfig): OperatorObject {
     const marks = Object.fromEntries(cfg.secrets.names.alertingSecrets.map((n) => [n, `${SECRET_MARK}${n}`]));
     const am = buildAlertmanagerConfig(cfg, marks) as { route: Obj; receivers: Obj[]; inhibit_rules: Obj[] };
     const route = toRoute(am.route);
@@ -251,7 +261,7 @@ export function buildOperatorAlertmanagerConfig(cfg: StackConfig): OperatorObjec
 
 /** The dashboards as ConfigMaps Grafana's sidecar loads: one JSON file each, labelled as configured. */
 export function buildDashboardConfigMaps(
-    cfg: StackConfig,
+    cfg: OperatorStackConfig,
     dashboards: Readonly<Record<string, unknown>>,
 ): OperatorObject[] {
     const op = cfg.monitoring.operator;
@@ -270,7 +280,7 @@ export function buildDashboardConfigMaps(
 }
 
 /** What a user needs to know: where the objects are, and the labels to select them by. */
-export function operatorSummary(cfg: StackConfig): Obj {
+export function operatorSummary(cfg: OperatorStackConfig): Obj {
     const op = cfg.monitoring.operator;
     return {
         namespace: operatorNamespace(cfg),

@@ -8,17 +8,20 @@ import { StackConfig } from "../config";
 import { regexOneOf } from "./escape";
 import { Obj } from "./scrape";
 
+/** The stack settings remote_write and agent mode read. */
+export type RemoteWriteStackConfig = Pick<StackConfig, "prometheus" | "secrets">;
+
 /** Where the cluster Prometheus mounts the remote_write credential (`federationSecrets.remoteWrite`). */
 export const REMOTE_WRITE_SECRET_DIR = "/etc/prometheus/remote-write";
 export const REMOTE_WRITE_SECRET = "remoteWrite";
 
 /** Whether the cluster Prometheus needs the remote_write credential mounted. */
-export function remoteWriteHasCredential(cfg: StackConfig): boolean {
+export function remoteWriteHasCredential(cfg: RemoteWriteStackConfig): boolean {
     return cfg.prometheus.remoteWrite.url !== "" && cfg.secrets.names.federationSecrets.includes(REMOTE_WRITE_SECRET);
 }
 
 /** The cluster Prometheus's remote_write entry, or undefined without `prometheus.remoteWrite.url`. */
-export function remoteWriteConfig(cfg: StackConfig): Obj | undefined {
+export function remoteWriteConfig(cfg: RemoteWriteStackConfig): Obj | undefined {
     const rw = cfg.prometheus.remoteWrite;
     if (rw.url === "") return undefined;
     const file = `${REMOTE_WRITE_SECRET_DIR}/${REMOTE_WRITE_SECRET}`;
@@ -52,7 +55,7 @@ export function remoteWriteConfig(cfg: StackConfig): Obj | undefined {
 }
 
 /** The storage flags of the cluster Prometheus: a TSDB with retention, or an agent's write-ahead log only. */
-export function storageArgs(cfg: StackConfig): string[] {
+export function storageArgs(cfg: RemoteWriteStackConfig): string[] {
     if (cfg.prometheus.agent) return ["--enable-feature=agent", "--storage.agent.path=/prometheus"];
     return [
         "--storage.tsdb.path=/prometheus",
@@ -65,7 +68,7 @@ export function storageArgs(cfg: StackConfig): string[] {
  * Applies remote_write and agent mode to a cluster Prometheus configuration: an agent evaluates no rules and sends no
  * alerts (Prometheus refuses `rule_files` and `alerting` in agent mode); the central store does both.
  */
-export function withLongTermStorage(cfg: StackConfig, config: Obj): Obj {
+export function withLongTermStorage(cfg: RemoteWriteStackConfig, config: Obj): Obj {
     const rw = remoteWriteConfig(cfg);
     const out: Obj = { ...config, ...(rw ? { remote_write: [rw] } : {}) };
     if (cfg.prometheus.agent) {

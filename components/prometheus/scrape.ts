@@ -13,6 +13,12 @@ import { durationMs } from "../validate";
 import { regexOneOf } from "./escape";
 import { withLongTermStorage } from "./remote-write";
 
+/** The stack settings the scrape config reads. */
+export type ScrapeStackConfig = Pick<
+    StackConfig,
+    "cluster" | "namespaces" | "prometheus" | "vendors" | "crawlers" | "loadGenerator" | "autoscaling" | "secrets"
+>;
+
 export type Obj = Record<string, unknown>;
 
 /** Where the pod mounts rule files and the service-account token. */
@@ -93,7 +99,7 @@ export function svcDns(name: string, namespace: string): string {
 }
 
 /** The `cluster` target label every job sets, standalone (relabel_configs) and in operator mode (relabelings). */
-export function clusterLabel(cfg: StackConfig): Obj {
+export function clusterLabel(cfg: Pick<StackConfig, "cluster">): Obj {
     return { target_label: L.cluster, replacement: cfg.cluster, action: "replace" };
 }
 
@@ -101,7 +107,7 @@ export function clusterLabel(cfg: StackConfig): Obj {
  * Targets found by DNS: the A records of headless Services (one per pod), or a regular Service's address. No
  * Kubernetes API access is needed, and Debian's Prometheus build (without Kubernetes discovery) accepts it.
  */
-function dnsTargets(cfg: StackConfig, names: string[], port: number, extra: Obj[] = []): Obj {
+function dnsTargets(cfg: ScrapeStackConfig, names: string[], port: number, extra: Obj[] = []): Obj {
     return {
         dns_sd_configs: [{ names, type: "A", port, refresh_interval: "30s" }],
         relabel_configs: [...extra, clusterLabel(cfg)],
@@ -109,7 +115,7 @@ function dnsTargets(cfg: StackConfig, names: string[], port: number, extra: Obj[
 }
 
 /** The per-scrape cardinality guards of a job: sample, label count and label value length limits. */
-export function guards(cfg: StackConfig, sampleLimit = cfg.prometheus.sampleLimit): Obj {
+export function guards(cfg: ScrapeStackConfig, sampleLimit = cfg.prometheus.sampleLimit): Obj {
     return {
         sample_limit: sampleLimit,
         label_limit: cfg.prometheus.labelLimit,
@@ -144,7 +150,7 @@ export interface PodJob {
 }
 
 /** The pod jobs of the stack, in the order the standalone config lists them. */
-export function podJobs(cfg: StackConfig): PodJob[] {
+export function podJobs(cfg: ScrapeStackConfig): PodJob[] {
     const gw = cfg.namespaces.gateways;
     const vendors = regexOneOf(cfg.vendors.map((v) => v.name));
     const gatewayNames = cfg.vendors.map((v) => svcDns(NAMES.gatewayPods(v.name), gw));
@@ -205,7 +211,7 @@ export function podJobs(cfg: StackConfig): PodJob[] {
 }
 
 /** A pod job as a standalone prometheus.yml job, its pods found by DNS. */
-export function podJobConfig(cfg: StackConfig, j: PodJob): Obj {
+export function podJobConfig(cfg: ScrapeStackConfig, j: PodJob): Obj {
     return {
         job_name: j.job,
         ...(j.path ? { metrics_path: j.path } : {}),
@@ -221,7 +227,7 @@ export function podJobConfig(cfg: StackConfig, j: PodJob): Obj {
  * namespace and workload to `crawler_namespace` and `crawler_workload`; drop every other label. Bytes per crawler
  * namespace per vendor are then stored at a cost independent of the number of crawler pods.
  */
-export function istioAttribution(cfg: StackConfig): Obj[] {
+export function istioAttribution(cfg: ScrapeStackConfig): Obj[] {
     const vendors = regexOneOf(cfg.vendors.map((v) => v.name));
     return [
         keep(ISTIO_KEPT_METRICS),
@@ -245,7 +251,7 @@ export function istioAttribution(cfg: StackConfig): Obj[] {
     ];
 }
 
-export function buildScrapeConfig(cfg: StackConfig, opts: ScrapeOptions): Obj {
+export function buildScrapeConfig(cfg: ScrapeStackConfig, opts: ScrapeOptions): Obj {
     const mon = cfg.namespaces.monitoring;
     const gw = cfg.namespaces.gateways;
     const crawlerNs = cfg.crawlers.namespaces.map((n) => n.name);
@@ -362,7 +368,7 @@ export function buildScrapeConfig(cfg: StackConfig, opts: ScrapeOptions): Obj {
 }
 
 /** Namespaces of the crawler workloads whose HPA scales on the queue depth (custom metric), sorted. */
-export function queueDepthNamespaces(cfg: StackConfig): string[] {
+export function queueDepthNamespaces(cfg: Pick<StackConfig, "autoscaling">): string[] {
     if (!cfg.autoscaling.customMetrics) return [];
     return [...new Set(cfg.autoscaling.workloads.filter((w) => w.targetQueueDepth > 0).map((w) => w.namespace))].sort();
 }
