@@ -22,7 +22,15 @@ import { APP, ISTIO_API, NAMES, PORTS, SCRAPE_LABEL, VENDOR_LABEL } from "./name
 /** The stack settings the mesh reads. */
 export type MeshStackConfig = Pick<
     StackConfig,
-    "namespaces" | "vendors" | "crawlers" | "loadGenerator" | "mesh" | "destinations" | "monitoring"
+    | "namespaces"
+    | "vendors"
+    | "crawlers"
+    | "loadGenerator"
+    | "mesh"
+    | "destinations"
+    | "monitoring"
+    | "federation"
+    | "autoscaling"
 >;
 
 /** A plain Kubernetes object: what the builders return and the component creates. */
@@ -448,8 +456,9 @@ export function buildNetworkPolicies(cfg: MeshStackConfig): ObjectSpec[] {
         np(namespace, "default-deny-ingress", { podSelector: {}, policyTypes: ["Ingress"] });
     const ingressFrom = cfg.mesh.ingressNamespaces.map(byName);
     const gw = cfg.namespaces.gateways;
-    const out: ObjectSpec[] = [
-        denyAll(mon),
+    // The monitoring workloads' own policies, for those the stack runs (operator mode runs none of them).
+    const standalone = cfg.monitoring.mode === "standalone";
+    const monitoring: ObjectSpec[] = [
         np(mon, "prometheus", {
             podSelector: app(APP.prometheus),
             policyTypes: ["Ingress"],
@@ -512,6 +521,15 @@ export function buildNetworkPolicies(cfg: MeshStackConfig): ObjectSpec[] {
             policyTypes: ["Ingress"],
             ingress: [{ ports: tcp(PORTS.prometheusAdapter) }],
         }),
+    ].filter((p) => {
+        const name = p.metadata.name;
+        if (name === "prometheus-adapter") return cfg.autoscaling.customMetrics;
+        if (name === "prometheus-global") return standalone && cfg.federation.enabled;
+        return standalone;
+    });
+    const out: ObjectSpec[] = [
+        denyAll(mon),
+        ...monitoring,
         denyAll(gw),
         np(gw, "gateways", {
             podSelector: app(APP.gateway),

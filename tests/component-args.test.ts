@@ -62,7 +62,17 @@ const OPERATOR = [
     "alerting",
     "monitoring",
 ] as const;
-const MESH = ["namespaces", "vendors", "crawlers", "loadGenerator", "mesh", "destinations", "monitoring"] as const;
+const MESH = [
+    "namespaces",
+    "vendors",
+    "crawlers",
+    "loadGenerator",
+    "mesh",
+    "destinations",
+    "monitoring",
+    "federation",
+    "autoscaling",
+] as const;
 
 // Compile-time: each component's config Arg is exactly its listed sections (npm run build fails otherwise).
 const exact: [

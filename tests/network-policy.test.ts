@@ -6,7 +6,7 @@
  */
 import { expect } from "chai";
 import YAML from "yaml";
-import { K8sObject, find, renderedStack } from "./harness";
+import { K8sObject, STACKS, find, renderedStack } from "./harness";
 import { Workload, workloadsOf } from "./pod-emulator";
 
 type Obj = Record<string, any>;
@@ -202,4 +202,27 @@ describe("NetworkPolicies admit what the generated Prometheus configs scrape", f
         );
         expect(admits(objects, { ...prom, labels: { app: "x" } }, gw, 9102), "another pod").to.equal(false);
     });
+});
+
+describe("NetworkPolicies select only what the stack runs", function () {
+    this.timeout(180_000);
+
+    for (const stack of STACKS) {
+        it(`--stack ${stack}: every policy with a pod selector selects a pod the stack renders in its namespace`, async () => {
+            const { objects } = await renderedStack(stack);
+            const workloads = workloadsOf(objects);
+            const unused = find(objects, "NetworkPolicy")
+                .filter((np) => {
+                    const sel = ((np.spec as Obj).podSelector as { matchLabels?: Record<string, string> }).matchLabels;
+                    if (!sel || Object.keys(sel).length === 0) return false;
+                    return !workloads.some(
+                        (w) =>
+                            w.namespace === np.metadata.namespace &&
+                            Object.entries(sel).every(([k, v]) => w.labels[k] === v),
+                    );
+                })
+                .map((np) => `${np.metadata.namespace}/${np.metadata.name}`);
+            expect(unused).to.deep.equal([]);
+        });
+    }
 });
