@@ -74,8 +74,10 @@ const globalPrometheus =
               dependsOn: [mesh],
           })
         : undefined;
-const alerting = standalone ? new Alerting("alerting", { config, dependsOn: [mesh] }) : undefined;
-const grafana = standalone
+// An agent (prometheus.agent) keeps nothing to query and evaluates no rules: no Alertmanager or Grafana of its own.
+const local = standalone && !config.prometheus.agent;
+const alerting = local ? new Alerting("alerting", { config, dependsOn: [mesh] }) : undefined;
+const grafana = local
     ? new Grafana("grafana", { ...grafanaArgs(config, allDashboards(config)), dependsOn: [mesh] })
     : undefined;
 const operatorMonitoring = standalone

@@ -31,6 +31,7 @@ export type MeshStackConfig = Pick<
     | "monitoring"
     | "federation"
     | "autoscaling"
+    | "prometheus"
 >;
 
 /** A plain Kubernetes object: what the builders return and the component creates. */
@@ -525,6 +526,7 @@ export function buildNetworkPolicies(cfg: MeshStackConfig): ObjectSpec[] {
         const name = p.metadata.name;
         if (name === "prometheus-adapter") return cfg.autoscaling.customMetrics;
         if (name === "prometheus-global") return standalone && cfg.federation.enabled;
+        if (name === "grafana" || name === "alertmanager") return standalone && !cfg.prometheus.agent;
         return standalone;
     });
     const out: ObjectSpec[] = [

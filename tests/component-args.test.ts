@@ -72,6 +72,7 @@ const MESH = [
     "monitoring",
     "federation",
     "autoscaling",
+    "prometheus",
 ] as const;
 
 // Compile-time: each component's config Arg is exactly its listed sections (npm run build fails otherwise).

@@ -217,6 +217,29 @@ describe("npm run render", function () {
     });
 });
 
+describe("npm run render, a leaf cluster in agent mode (prometheus.agent)", function () {
+    this.timeout(180_000);
+    it("deploys no Grafana, Alertmanager or alert rules: an agent keeps nothing to query or evaluate", async () => {
+        const run = await runRenderChanged("dev", "dev-agent-only", (c) => {
+            c["proxy-monitor:prometheus"] = {
+                agent: true,
+                remoteWrite: { url: "https://store.example.com/api/v1/write", series: "all" },
+            };
+        });
+        expect(run.code, run.stderr).to.equal(0);
+        const objects = readRendered(run.dir);
+        const apps = objects
+            .filter((o) => ["Deployment", "StatefulSet"].includes(o.kind))
+            .map((o) => (o.metadata.labels ?? {})["app.kubernetes.io/name"]);
+        expect(apps).to.include("prometheus");
+        expect(apps).to.not.include.members(["grafana"]);
+        expect(apps).to.not.include.members(["alertmanager"]);
+        const policies = find(objects, "NetworkPolicy").map((o) => o.metadata.name);
+        expect(policies).to.not.include.members(["grafana"]);
+        expect(policies).to.not.include.members(["alertmanager"]);
+    });
+});
+
 function readAll(dir: string): string {
     return readRendered(dir)
         .map((o) => YAML.stringify(o))

@@ -64,6 +64,9 @@ export function storageArgs(cfg: RemoteWriteStackConfig): string[] {
     ];
 }
 
+/** Scrape jobs of workloads an agent-mode stack does not deploy. */
+const AGENT_ABSENT_JOBS = ["alertmanager", "grafana"];
+
 /**
  * Applies remote_write and agent mode to a cluster Prometheus configuration: an agent evaluates no rules and sends no
  * alerts (Prometheus refuses `rule_files` and `alerting` in agent mode); the central store does both.
@@ -74,6 +77,10 @@ export function withLongTermStorage(cfg: RemoteWriteStackConfig, config: Obj): O
     if (cfg.prometheus.agent) {
         delete out.alerting;
         delete out.rule_files;
+        // An agent stack runs no Alertmanager or Grafana of its own (index.ts): nothing to scrape there.
+        out.scrape_configs = (out.scrape_configs as Obj[]).filter(
+            (j) => !AGENT_ABSENT_JOBS.includes(j.job_name as string),
+        );
         out.global = { ...(out.global as Obj) };
         delete (out.global as Obj).evaluation_interval;
     }
