@@ -20,7 +20,7 @@ import { pipeline } from "stream";
 import { Cause } from "../../catalog/datamodel";
 import { BAN_HEADER, POOL_HEADER, RETRIES_HEADER, SESSION_HEADER } from "../../catalog/gateway";
 import { AnswerMarks, FailureReason, VENDOR_HEADERS, classify } from "./classify";
-import { GatewayContext, relayProxyStatus } from "./context";
+import { GatewayContext, relayProxyStatus, sweepEvery } from "./context";
 import { Target } from "./destinations";
 import { PoolState } from "./pools";
 
@@ -106,9 +106,7 @@ export class Forwarder {
                 new http.Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 256, scheduling: "lifo" }),
             );
         }
-        const t = ctx.cfg.timeouts;
-        const every = Math.max(25, Math.min(1000, Math.floor(Math.min(t.connectMs, t.idleMs, t.totalMs) / 4)));
-        this.sweeper = setInterval(() => this.sweep(), every);
+        this.sweeper = setInterval(() => this.sweep(), sweepEvery(ctx.cfg.timeouts));
         this.sweeper.unref();
     }
 
@@ -253,14 +251,15 @@ export class Forwarder {
                     if (!x.clientGone) ctx.failure(pool, x.timedOut ? "body_timeout" : "response_aborted");
                     res.destroy();
                 }
-                ctx.sampleLog({
-                    kind: "http",
-                    pool: name,
-                    destination,
-                    status,
-                    ingress,
-                    ms: Math.round(performance.now() - t0),
-                });
+                if (ctx.sampling)
+                    ctx.sampleLog({
+                        kind: "http",
+                        pool: name,
+                        destination,
+                        status,
+                        ingress,
+                        ms: Math.round(performance.now() - t0),
+                    });
             });
             upRes.pipe(res);
         });
