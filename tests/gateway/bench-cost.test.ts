@@ -91,7 +91,7 @@ describe("benchmark cost accounting (scripts/bench-cost.ts)", function () {
             [NaN, 10],
             [-1, 10],
         ])
-            expect(Number.isNaN(cpuPer(bad[0], bad[1], 10_000), String(bad))).to.equal(true);
+            expect(Number.isNaN(cpuPer(bad[0], bad[1], 10_000)), String(bad)).to.equal(true);
     });
 
     it("takes nearest-rank percentiles", () => {
