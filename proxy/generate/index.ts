@@ -7,7 +7,7 @@
  */
 import * as http from "http";
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
-import { Agent, Dispatcher, ProxyAgent, request } from "undici";
+import type * as Undici from "undici";
 import { OTHER_DESTINATION } from "../../catalog/datamodel";
 import { BAN_HEADER, REFUSAL_HEADER } from "../../catalog/gateway";
 import { LOADGEN_METRICS } from "../../catalog/loadgen";
@@ -28,6 +28,14 @@ export interface Summary {
 }
 
 const TICK_MS = 10;
+
+/**
+ * undici, loaded when a generator is made: the gateway, the simulator and the target run the same bundle and never
+ * use it (loading it costs each of them about 10 MB of resident memory).
+ */
+let loaded: typeof Undici | undefined;
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const undici = (): typeof Undici => (loaded ??= require("undici") as typeof Undici);
 const RETRYABLE = new Set([502, 503, 504]);
 
 export class Generator {
@@ -38,7 +46,7 @@ export class Generator {
     private readonly inflightGauge: Gauge<string>;
     private readonly retries: Counter<string>;
     private readonly bytes: Counter<string>;
-    private readonly dispatchers = new Map<string, Dispatcher>();
+    private readonly dispatchers = new Map<string, Undici.Dispatcher>();
     private readonly vendorCumulative: number[];
     private readonly destCumulative: number[];
     private readonly tracked: Set<string>;
@@ -101,7 +109,8 @@ export class Generator {
         }
     }
 
-    private dispatcherFor(proxyUrl: string): Dispatcher {
+    private dispatcherFor(proxyUrl: string): Undici.Dispatcher {
+        const { Agent, ProxyAgent } = undici();
         const tls = { rejectUnauthorized: !this.pattern.insecureTls };
         const common = { connections: this.pattern.concurrency, allowH2: this.pattern.http2, keepAliveTimeout: 30_000 };
         if (proxyUrl === "direct") return new Agent({ ...common, connect: tls });
@@ -202,7 +211,7 @@ export class Generator {
             const ban = https ? undefined : this.pendingBans.get(vendor);
             if (ban !== undefined) this.pendingBans.delete(vendor);
             try {
-                const res = await request(url, {
+                const res = await undici().request(url, {
                     dispatcher: this.dispatchers.get(vendor),
                     method: body ? "POST" : "GET",
                     body,
