@@ -20,7 +20,7 @@ import { GatewayFileConfig, GatewayPool } from "./config";
 import { GatewayContext, REASONS, ownProxyStatus, sweepEvery } from "./context";
 import { DestinationPolicy, Refusal } from "./destinations";
 import { ExitIpTracker, echoProbe } from "./exit-ips";
-import { Forwarder } from "./forward";
+import { Forwarder, admissionHeaders } from "./forward";
 import { GatewayMetrics } from "./metrics";
 import { Pools, probePool, readCredentials } from "./pools";
 import { Tunnels } from "./tunnel";
@@ -312,18 +312,20 @@ export class Gateway {
         const target = this.policy.httpTarget(req.url ?? "");
         if (typeof target === "string") return answer(REFUSAL_STATUS[target], target);
         const destination = this.policy.label(target.host);
-        const session = this.session(req);
+        // The few headers admission reads, in one pass over the raw list (Node's req.headers is never built).
+        const seen = { headers: admissionHeaders(req.rawHeaders) };
+        const session = this.session(seen);
         if (!this.authorized(session)) return answer(407, "crawler-auth", destination);
         if (session.invalid) return answer(400, "bad-session", destination);
-        this.reportedBan(req, session.key);
-        const length = Number(req.headers["content-length"] ?? 0);
+        this.reportedBan(seen, session.key);
+        const length = Number(seen.headers["content-length"] ?? 0);
         if (length > this.cfg.limits.maxBodyBytes) return answer(413, "body-too-large", destination);
         if (this.draining) return answer(503, "draining", destination);
         if (this.ctx.active >= this.cfg.limits.maxTunnels) return answer(503, "capacity", destination);
         const choice = session.key === undefined ? this.pools.pick() : this.pools.pickFor(session.key);
         if (!choice) return answer(503, "no-pool", destination);
         this.ctx.begin();
-        this.forwarder.forward(choice.pool, req, res, target, destination, t0, session.key);
+        this.forwarder.forward(choice.pool, req, res, target, destination, t0, session.key, seen.headers);
     }
 
     /** Crawler authentication on the credentials without a session suffix (sessions.ts). */

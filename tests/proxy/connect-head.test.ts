@@ -5,6 +5,7 @@
 import { expect } from "chai";
 import * as net from "net";
 import { parseConnectHead } from "../../proxy/gateway/connect-head";
+import { admissionHeaders } from "../../proxy/gateway/forward";
 import {
     HOST,
     cleanupAfterEach,
@@ -141,5 +142,35 @@ describe("lean CONNECT reader", function () {
             expect(Date.now() - t0).to.be.within(300, 3000);
             expect(gw.open).to.equal(0);
         });
+    });
+});
+
+describe("admission headers (one pass over the raw list)", () => {
+    it("reads what Node's req.headers would: the first Proxy-Authorization and Content-Length, the rest joined", () => {
+        const h = admissionHeaders([
+            "Proxy-Authorization",
+            "Basic first",
+            "proxy-authorization",
+            "Basic second",
+            "Content-Length",
+            "3",
+            "Transfer-Encoding",
+            "gzip",
+            "transfer-encoding",
+            "chunked",
+            "X-Proxy-Monitor-Session",
+            "a",
+            "x-proxy-monitor-session",
+            "b",
+            "X-Other",
+            "ignored",
+        ]);
+        expect({ ...h }).to.deep.equal({
+            "proxy-authorization": "Basic first",
+            "content-length": "3",
+            "transfer-encoding": "gzip, chunked",
+            "x-proxy-monitor-session": "a, b",
+        });
+        expect({ ...admissionHeaders([]) }).to.deep.equal({});
     });
 });
