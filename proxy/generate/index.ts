@@ -38,6 +38,45 @@ let loaded: typeof Undici | undefined;
 const undici = (): typeof Undici => (loaded ??= require("undici") as typeof Undici);
 const RETRYABLE = new Set([502, 503, 504]);
 
+/**
+ * One request on the dispatcher's lower-level API: the status, whether the gateway refused it itself (its refusal
+ * header), and the body counted and dropped as it arrives, with no response object, body stream or promise per chunk.
+ */
+function exchange(
+    d: Undici.Dispatcher,
+    opts: Undici.Dispatcher.DispatchOptions,
+): Promise<{ status: number; refused: boolean; bytes: number }> {
+    return new Promise((resolve, reject) => {
+        let status = 0;
+        let refused = false;
+        let bytes = 0;
+        // The handler interface undici's core Client takes (onConnect ... onComplete / onError).
+        d.dispatch(opts, {
+            onConnect() {},
+            onHeaders(statusCode: number, rawHeaders: Buffer[]) {
+                status = statusCode;
+                for (let i = 0; i < rawHeaders.length; i += 2)
+                    if (
+                        rawHeaders[i].length === REFUSAL_HEADER.length &&
+                        rawHeaders[i].toString("latin1").toLowerCase() === REFUSAL_HEADER
+                    )
+                        refused = true;
+                return true;
+            },
+            onData(chunk: Buffer) {
+                bytes += chunk.length;
+                return true;
+            },
+            onComplete() {
+                resolve({ status, refused, bytes });
+            },
+            onError(err: Error) {
+                reject(err);
+            },
+        } as unknown as Undici.Dispatcher.DispatchHandler);
+    });
+}
+
 export class Generator {
     readonly registry = new Registry();
     private readonly requests: Counter<string>;
@@ -197,7 +236,8 @@ export class Generator {
     private async one(vendor: string, dest: string, https: boolean, size: number): Promise<void> {
         const label = this.tracked.has(dest) ? dest : OTHER_DESTINATION;
         const port = https ? this.pattern.ports.https : this.pattern.ports.http;
-        const url = `${https ? "https" : "http"}://${dest}:${port}/bytes/${size}`;
+        const origin = `${https ? "https" : "http"}://${dest}:${port}`;
+        const path = `/bytes/${size}`;
         const body = this.pattern.requestBytes > 0 ? Buffer.alloc(this.pattern.requestBytes, 97) : undefined;
         let outcome: Outcome = "network_error";
         for (let attempt = 0; attempt <= this.pattern.retries; attempt++) {
@@ -211,27 +251,21 @@ export class Generator {
             const ban = https ? undefined : this.pendingBans.get(vendor);
             if (ban !== undefined) this.pendingBans.delete(vendor);
             try {
-                const res = await undici().request(url, {
-                    dispatcher: this.dispatchers.get(vendor),
+                const res = await exchange(this.dispatchers.get(vendor) as Undici.Dispatcher, {
+                    origin,
+                    path,
                     method: body ? "POST" : "GET",
                     body,
                     headers: ban === undefined ? undefined : { [BAN_HEADER]: ban },
                     headersTimeout: this.pattern.timeoutMs,
                     bodyTimeout: this.pattern.timeoutMs,
                 });
-                const n = await new Promise<number>((resolve, reject) => {
-                    let bytes = 0;
-                    res.body.on("data", (c: Buffer) => (bytes += c.length));
-                    res.body.on("end", () => resolve(bytes));
-                    res.body.on("error", reject);
-                });
-                this.child(this.bytes, `b\0${vendor}`, vendor).inc(n);
-                const status = res.statusCode;
+                this.child(this.bytes, `b\0${vendor}`, vendor).inc(res.bytes);
+                const status = res.status;
                 this.countStatus(vendor, label, String(status));
                 // A site's 403 or 429 to a proxy exit is a ban; over plain HTTP the gateway saw it too, but not
                 // that the crawler took it as one.
-                if ((status === 403 || status === 429) && (https || res.headers[REFUSAL_HEADER] === undefined))
-                    this.pendingBans.set(vendor, dest);
+                if ((status === 403 || status === 429) && (https || !res.refused)) this.pendingBans.set(vendor, dest);
                 // Plain HTTP goes through the proxy, whose own 5xx arrive as responses: retry those.
                 if (!https && RETRYABLE.has(status) && attempt < this.pattern.retries) continue;
                 outcome = status < 400 ? "ok" : "http_error";
