@@ -53,13 +53,14 @@ export type Fault = (typeof FAULTS)[number];
  * own error headers). A fixed set, never free text; each maps to one fault (CAUSE_FAULT):
  * - `none`: carried. `destination`: the destination failed (unreachable, TLS, its own error, a ban the vendor saw).
  * - `vendor_error`: the vendor's infrastructure failed (no connection, timeout, reset, its own 5xx, a peer error).
- *   Counts against the SLO, toward ejecting the pool, and is retried once on another pool.
+ *   The only cause the SLO counts; toward ejecting the pool, and retried once on another pool.
  * - `session_lost`: the sticky session's exit is gone (Bright Data "No peers available", Oxylabs "exit node not
- *   found"). Counts against the SLO and is retried on another pool, but never ejects a pool (sessions end).
+ *   found"). Retried on another pool; never ejects a pool nor burns the SLO (sessions end).
  * - `vendor_policy`: the vendor refuses the destination by its own policy (Bright Data `policy_2xxxx`, RFC 9209
  *   `http_request_denied`, Zyte `domain_forbidden`). Charged to the destination (a crawler causes it at will).
- * - `client`: the vendor refuses our account or request (credentials, 407, rate limit 429, quota). Counts against
- *   the SLO (someone must act) but never ejects a pool (every pool shares the account) and is not retried.
+ * - `client`: the vendor refuses our account or request (credentials, 407, rate limit 429, quota). Our side must act:
+ *   the refusal and auth alerts say it, the SLO does not count it; never ejects a pool (every pool shares the
+ *   account) and is not retried.
  * - `gateway`: the gateway answered itself (`pool="none"`).
  */
 export const CAUSES = [

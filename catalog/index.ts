@@ -5,3 +5,5 @@ export * from "./gateway";
 export * from "./simulator";
 export * from "./infra";
 export * from "./loadgen";
+export * from "./labels";
+export * from "./promql";

@@ -36,16 +36,39 @@ export const R = {
      */
     vendorPoolAnswersStatusClass: "vendor_status_class:proxy_pool_answers:rate5m",
 
-    // Outcomes charged to the vendor (`proxy_pool_outcomes_total{fault="vendor"}`) and success ratios.
+    // The vendor's own faults (`proxy_pool_causes_total{cause="vendor_error"}`, falling back to
+    // `proxy_pool_outcomes_total{fault="vendor"}` where a gateway exports no causes) and success ratios.
     vendorPoolErrors: "vendor_pool:proxy_request_errors:rate5m",
     /**
-     * SLO numerator (fault="vendor") and denominator (every outcome of a pool: none, vendor, destination) over 5m;
-     * the gateway's own answers (pool="none") are in neither. The longer SLO windows are sums over time of these.
+     * SLO numerator (the vendor's own faults: `cause="vendor_error"`, or `fault="vendor"` from a gateway that exports
+     * no causes) and denominator (every outcome of a pool: none, vendor, destination) over 5m; the gateway's own
+     * answers (pool="none") are in neither. The longer SLO windows are sums over time of these.
      */
     vendorSloErrors: "vendor:proxy_slo_errors:rate5m",
     vendorSloRequests: "vendor:proxy_slo_requests:rate5m",
     vendorPoolSuccessRatio: "vendor_pool:proxy_request_success:ratio_rate5m",
     vendorSuccessRatio: "vendor:proxy_request_success:ratio_rate5m",
+    /**
+     * Share of a vendor's pool outcomes charged to its side (`fault="vendor"`: its errors, lost sessions and refusals
+     * of our account), wider than the SLO's errors (`cause="vendor_error"` only): the refusal, auth and 5xx alerts are
+     * gated by it, since a 407 or 429 is the vendor's answer even when the SLO does not count it.
+     */
+    vendorFaultRatio: "vendor:proxy_vendor_faults:ratio_rate5m",
+
+    // Causes (extra label `cause`, one of CAUSES), as the vendor's profile read each outcome.
+    vendorPoolCauses: "vendor_pool_cause:proxy_pool_causes:rate5m",
+    vendorCauses: "vendor_cause:proxy_pool_causes:rate5m",
+    /** Share of a vendor's pool outcomes per cause (the gateway's own answers, `cause="gateway"`, not included). */
+    vendorCauseRatio: "vendor_cause:proxy_pool_causes:ratio_rate5m",
+
+    // Bans crawlers reported (proxy_crawler_bans_total), per second; `pool="none"` when the crawler did not say.
+    vendorPoolBans: "vendor_pool:proxy_crawler_bans:rate5m",
+    /** Extra label `destination`. */
+    vendorDestinationBans: "vendor_destination:proxy_crawler_bans:rate5m",
+    vendorBans: "vendor:proxy_crawler_bans:rate5m",
+    /** Bans reported per request or tunnel a pool carried (the ban-rate panel and alert). */
+    vendorPoolBanRatio: "vendor_pool:proxy_crawler_bans:ratio_rate5m",
+    vendorBanRatio: "vendor:proxy_crawler_bans:ratio_rate5m",
 
     // Latency, in milliseconds (extra label `quantile`).
     vendorPoolLatencyBuckets: "vendor_pool_le:proxy_request_duration_milliseconds_bucket:rate5m",

@@ -44,6 +44,8 @@ export function generatorPattern(cfg: StackConfig): Pattern {
         ports: { http: 80, https: 443 },
         metricsPort: PORTS.proxyMetrics,
         trackedDestinations: cfg.destinations.tracked.length > 0 ? [...cfg.destinations.tracked] : [...lg.destinations],
+        // A third of the requests in sticky sessions, as many crawlers keep them (sticky breaks, bans per pool).
+        sessions: { share: 0.3, keys: 8 },
     };
 }
 

@@ -16,6 +16,7 @@ import * as k8s from "@pulumi/kubernetes";
 import { CrawlerNamespaceConfig, PROJECT, StackConfig, VendorConfig } from "./config";
 import { PART_OF } from "./k8s";
 import { ConfigError, ConfigProblem, show } from "./validate";
+import { ISTIO_STANDARD_LABELS, KEPT_ISTIO_LABELS } from "../catalog/infra";
 import { APP, ISTIO_API, NAMES, PORTS, SCRAPE_LABEL, VENDOR_LABEL } from "./names";
 
 /** A plain Kubernetes object: what the builders return and the component creates. */
@@ -352,38 +353,6 @@ export function buildAuthorizationPolicies(cfg: StackConfig): ObjectSpec[] {
     }
     return out;
 }
-
-/** Labels Istio's TCP metrics keep on the gateways: what the per-namespace cost view needs, and the reporter. */
-export const KEPT_ISTIO_LABELS = ["reporter", "source_workload_namespace", "source_workload", "destination_workload"];
-
-/** Istio's standard labels (TCP metrics carry all but response_code and grpc_response_status). */
-export const ISTIO_STANDARD_LABELS = [
-    "reporter",
-    "source_workload",
-    "source_canonical_service",
-    "source_canonical_revision",
-    "source_workload_namespace",
-    "source_principal",
-    "source_app",
-    "source_version",
-    "source_cluster",
-    "destination_workload",
-    "destination_workload_namespace",
-    "destination_principal",
-    "destination_app",
-    "destination_version",
-    "destination_service",
-    "destination_canonical_service",
-    "destination_canonical_revision",
-    "destination_service_name",
-    "destination_service_namespace",
-    "destination_cluster",
-    "request_protocol",
-    "response_code",
-    "grpc_response_status",
-    "response_flags",
-    "connection_security_policy",
-];
 
 const TCP_METRICS = ["TCP_SENT_BYTES", "TCP_RECEIVED_BYTES", "TCP_OPENED_CONNECTIONS"];
 const DISABLED_METRICS = [

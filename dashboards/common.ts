@@ -7,15 +7,15 @@ import * as prometheus from "@grafana/grafana-foundation-sdk/prometheus";
 import * as stat from "@grafana/grafana-foundation-sdk/stat";
 import * as table from "@grafana/grafana-foundation-sdk/table";
 import * as timeseries from "@grafana/grafana-foundation-sdk/timeseries";
-import { R } from "../catalog";
+import { L, R, re } from "../catalog";
 import { StackConfig } from "../components/config";
 
 export const DATASOURCE: dash.DataSourceRef = { type: "prometheus", uid: "${datasource}" };
 export const TAGS = ["proxy-monitor"];
 
 /** Label matchers every vendor query carries. */
-export const CV = 'cluster=~"$cluster", vendor=~"$vendor"';
-export const CVP = `${CV}, pool=~"$pool"`;
+export const CV = `${re(L.cluster, "$cluster")}, ${re(L.vendor, "$vendor")}`;
+export const CVP = `${CV}, ${re(L.pool, "$pool")}`;
 
 /** A PromQL target; refIds are assigned per panel in order. */
 export function query(expr: string, legend: string): prometheus.DataqueryBuilder {
@@ -83,7 +83,7 @@ export function tablePanel(
 }
 
 /** Firing alerts of the selected clusters (recorded, so the global view has them too), one per label set. */
-export const FIRING_ALERTS = `${R.firingAlerts}{cluster=~"$cluster"}`;
+export const FIRING_ALERTS = `${R.firingAlerts}{${re(L.cluster, "$cluster")}}`;
 
 /**
  * Per-series thresholds: for each vendor, a dashed line at its configured value on the series named `name(vendor)`
@@ -173,7 +173,7 @@ export function dashboard(
             new dash.QueryVariableBuilder("cluster")
                 .label("Cluster")
                 .datasource(DATASOURCE)
-                .query(`label_values(${R.vendorRequests}, cluster)`)
+                .query(`label_values(${R.vendorRequests}, ${L.cluster})`)
                 .refresh(dash.VariableRefresh.OnTimeRangeChanged)
                 .multi(true)
                 .includeAll(true)
@@ -184,7 +184,7 @@ export function dashboard(
             new dash.QueryVariableBuilder("vendor")
                 .label("Vendor")
                 .datasource(DATASOURCE)
-                .query(`label_values(${R.vendorRequests}{cluster=~"$cluster"}, vendor)`)
+                .query(`label_values(${R.vendorRequests}{${re(L.cluster, "$cluster")}}, ${L.vendor})`)
                 .refresh(dash.VariableRefresh.OnTimeRangeChanged)
                 .multi(true)
                 .includeAll(true)
@@ -196,7 +196,7 @@ export function dashboard(
             new dash.QueryVariableBuilder("pool")
                 .label("Pool")
                 .datasource(DATASOURCE)
-                .query(`label_values(${R.vendorPoolRequests}{${CV}}, pool)`)
+                .query(`label_values(${R.vendorPoolRequests}{${CV}}, ${L.pool})`)
                 .refresh(dash.VariableRefresh.OnTimeRangeChanged)
                 .multi(true)
                 .includeAll(true)

@@ -1,12 +1,12 @@
 /** Infrastructure: crawler pods, gateways, autoscaling, and the monitoring stack's own health. */
-import { R } from "../catalog";
+import { L, R, re } from "../catalog";
 import { StackConfig } from "../components/config";
 import { regexOneOf } from "../components/prometheus/escape";
 import { dashboard, query, statPanel, timeseriesPanel } from "./common";
 
 export function infrastructure(cfg: StackConfig) {
     const crawlerNs = regexOneOf(cfg.crawlers.namespaces.map((n) => n.name));
-    const c = 'cluster=~"$cluster"';
+    const c = re(L.cluster, "$cluster");
     const ns = `${c}, namespace=~"${crawlerNs}"`;
     return dashboard(
         "proxy-monitor-infrastructure",

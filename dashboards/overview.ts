@@ -1,5 +1,5 @@
 /** Proxy overview: every vendor at a glance. */
-import { R, SLO_PERIOD } from "../catalog";
+import { L, ON_VENDOR, R, SLO_PERIOD, eq } from "../catalog";
 import { StackConfig } from "../components/config";
 import * as dash from "@grafana/grafana-foundation-sdk/dashboard";
 import {
@@ -22,7 +22,7 @@ export function budgetRemainingExpr(): string {
     const sum = (x: string) => `sum_over_time(${x}{${CV}}[${SLO_PERIOD}])`;
     return (
         `1 - (${sum(R.vendorSloErrors)} / (${sum(R.vendorSloRequests)} > 0)) ` +
-        `/ on (cluster, vendor) group_left () (1 - ${R.vendorSuccessObjective}{${CV}})`
+        `/ ${ON_VENDOR} group_left () (1 - ${R.vendorSuccessObjective}{${CV}})`
     );
 }
 
@@ -97,7 +97,7 @@ export function proxyOverview(cfg: StackConfig) {
                     "p95 latency by vendor",
                     "95th percentile of the time to the proxy's answer (5m); dashed: the vendor's p95 SLA.",
                     "ms",
-                    [query(`${R.vendorLatencyQuantile}{${CV}, quantile="0.95"}`, "{{vendor}}")],
+                    [query(`${R.vendorLatencyQuantile}{${CV}, ${eq(L.quantile, "0.95")}}`, "{{vendor}}")],
                 ),
                 cfg,
             ),

@@ -1,10 +1,27 @@
 /** Vendor analytics: vendors side by side, against their SLA, with a per-pool drill-down. */
-import { R, vendorErrorRatio } from "../catalog";
+import { L, ON_VENDOR, R, WINDOW_LABEL, eq, inWindow, re, vendorErrorRatio } from "../catalog";
 import { StackConfig } from "../components/config";
 import * as common from "@grafana/grafana-foundation-sdk/common";
 import * as dash from "@grafana/grafana-foundation-sdk/dashboard";
-import { LATENCY_SLOW_SHARE } from "../components/alerting/rules";
+import { BAN_RATIO_HIGH, LATENCY_SLOW_SHARE } from "../components/alerting/rules";
 import { CV, CVP, dashboard, latencyThresholds, query, successThresholds, tablePanel, timeseriesPanel } from "./common";
+
+/** Dashed red threshold at `value` (a line the alert reads). */
+function redAbove<
+    T extends {
+        thresholds(t: dash.ThresholdsConfigBuilder): T;
+        thresholdsStyle(s: common.GraphThresholdsStyleConfigBuilder): T;
+    },
+>(panel: T, value: number): T {
+    return panel
+        .thresholds(
+            new dash.ThresholdsConfigBuilder().mode(dash.ThresholdsMode.Absolute).steps([
+                { value: null, color: "green" },
+                { value, color: "red" },
+            ]),
+        )
+        .thresholdsStyle(new common.GraphThresholdsStyleConfigBuilder().mode(common.GraphThresholdsStyleMode.Dashed));
+}
 
 export function vendorAnalytics(cfg: StackConfig) {
     return (
@@ -44,21 +61,15 @@ export function vendorAnalytics(cfg: StackConfig) {
                 ),
             )
             .withPanel(
-                timeseriesPanel(
-                    "Answers slower than the SLA",
-                    "Share of each vendor's answers slower than its p95 SLA (the latency SLO: at most 5%).",
-                    "percentunit",
-                    [query(`${R.vendorLatencySlowRatio}{${CV}}`, "{{vendor}}")],
-                )
-                    .thresholds(
-                        new dash.ThresholdsConfigBuilder().mode(dash.ThresholdsMode.Absolute).steps([
-                            { value: null, color: "green" },
-                            { value: LATENCY_SLOW_SHARE, color: "red" },
-                        ]),
-                    )
-                    .thresholdsStyle(
-                        new common.GraphThresholdsStyleConfigBuilder().mode(common.GraphThresholdsStyleMode.Dashed),
+                redAbove(
+                    timeseriesPanel(
+                        "Answers slower than the SLA",
+                        "Share of each vendor's answers slower than its p95 SLA (the latency SLO: at most 5%).",
+                        "percentunit",
+                        [query(`${R.vendorLatencySlowRatio}{${CV}}`, "{{vendor}}")],
                     ),
+                    LATENCY_SLOW_SHARE,
+                ),
             )
             .withPanel(
                 timeseriesPanel(
@@ -75,7 +86,7 @@ export function vendorAnalytics(cfg: StackConfig) {
                     "short",
                     [
                         query(
-                            `${vendorErrorRatio("1h")}{${CV}} / on (cluster, vendor) group_left () (1 - ${R.vendorSuccessObjective}{${CV}})`,
+                            `${vendorErrorRatio("1h")}{${CV}} / ${ON_VENDOR} group_left () (1 - ${R.vendorSuccessObjective}{${CV}})`,
                             "{{vendor}} 1h",
                         ),
                     ],
@@ -114,7 +125,7 @@ export function vendorAnalytics(cfg: StackConfig) {
             )
             .withPanel(
                 timeseriesPanel("p95 latency by pool", "95th percentile of the time to answer per pool.", "ms", [
-                    query(`${R.vendorPoolLatencyQuantile}{${CVP}, quantile="0.95"}`, "{{vendor}}/{{pool}}"),
+                    query(`${R.vendorPoolLatencyQuantile}{${CVP}, ${eq(L.quantile, "0.95")}}`, "{{vendor}}/{{pool}}"),
                 ]),
             )
             .withPanel(
@@ -130,6 +141,28 @@ export function vendorAnalytics(cfg: StackConfig) {
                     [query(`${R.vendorProtocolRequests}{${CV}}`, "{{vendor}} {{protocol}}")],
                 ),
             )
+            .withPanel(
+                timeseriesPanel(
+                    "Failures by cause",
+                    "Share of each vendor's outcomes by the cause its profile read from the vendor's answer: only vendor_error counts against the SLO; session_lost and client are the vendor's answers but not its faults; vendor_policy and destination are the destination's.",
+                    "percentunit",
+                    [query(`${R.vendorCauseRatio}{${CV}, cause!="none"}`, "{{vendor}} {{cause}}")],
+                ),
+            )
+            .withPanel(
+                redAbove(
+                    timeseriesPanel(
+                        "Reported bans",
+                        "Bans crawlers reported (X-Proxy-Monitor-Ban, POST /ban) per request the vendor's pools carried, per vendor and per pool (bans without a pool count for the vendor only); the alert fires above the dashed line.",
+                        "percentunit",
+                        [
+                            query(`${R.vendorBanRatio}{${CV}}`, "{{vendor}}"),
+                            query(`${R.vendorPoolBanRatio}{${CVP}}`, "{{vendor}}/{{pool}}"),
+                        ],
+                    ),
+                    BAN_RATIO_HIGH,
+                ),
+            )
             // Pool quality: exit-IP rotation, counted in a sketch per pool (vendors with exitIp only).
             .withRow(new dash.RowBuilder("Pool quality"))
             .withPanel(
@@ -139,7 +172,7 @@ export function vendorAnalytics(cfg: StackConfig) {
                     "short",
                     [
                         query(
-                            `${R.vendorPoolWindowExitIps}{${CVP}, window=~"1h|24h"}`,
+                            `${R.vendorPoolWindowExitIps}{${CVP}, ${re(WINDOW_LABEL, "1h|24h")}}`,
                             "{{vendor}}/{{pool}} {{window}}",
                         ),
                         query(`${R.vendorMinExitIpsPerHour}{${CV}}`, "{{vendor}} floor per hour"),
@@ -151,7 +184,15 @@ export function vendorAnalytics(cfg: StackConfig) {
                     "Exit-IP reuse",
                     "Share of requests whose exit IP was already used in the last hour: 0 is a fresh IP every time, near 1 a handful of IPs.",
                     "percentunit",
-                    [query(`${R.vendorPoolWindowExitIpReuse}{${CVP}, window="1h"}`, "{{vendor}}/{{pool}}")],
+                    [query(`${R.vendorPoolWindowExitIpReuse}{${CVP}, ${inWindow("1h")}}`, "{{vendor}}/{{pool}}")],
+                ),
+            )
+            .withPanel(
+                timeseriesPanel(
+                    "Sticky-session breaks",
+                    "Share of sticky-session requests (a session key from the crawler) whose exit IP differed from the session's previous one: near 0 when the vendor keeps sessions on their IP.",
+                    "percentunit",
+                    [query(`${R.vendorPoolStickyBreaks}{${CVP}}`, "{{vendor}}/{{pool}}")],
                 ),
             )
     );

@@ -7,7 +7,8 @@
  * The generated configuration is changed in documented ways only:
  * - discovery becomes static targets (`toStaticTargets`, the one transformation from components/prometheus);
  * - with `fast`, scrape and evaluation run every 2 s, rule windows `[5m]` become `[20s]`, alert `for` durations are
- *   capped at 10 s, and Alertmanager groups and repeats within seconds, so faults page in under a minute.
+ *   capped at 10 s, Alertmanager groups and repeats within seconds, so faults page in under a minute, and half the
+ *   generator's requests are plain HTTP (see below).
  */
 import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as crypto from "crypto";
@@ -98,6 +99,12 @@ export interface PipelineOptions {
     readonly fast: boolean;
     /** Generator requests per second (defaults to the stack's). */
     readonly requestsPerSecond?: number;
+    /**
+     * Pools (`vendor/pool`) that serve only N exit IPs from the start, before any traffic: the exit-IP diversity alert
+     * reads an hour of samples, so a pool degraded mid-run would page an hour later (`POST /admin/exit-ips` on the
+     * simulator's ops port ends it, as it starts it).
+     */
+    readonly degradedExitIps?: Readonly<Record<string, number>>;
     readonly log?: (line: string) => void;
 }
 
@@ -233,6 +240,12 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
         ];
         log(`waiting for ${listeners.length} listeners to accept connections`);
         for (const port of listeners) await waitListening(port, 30_000);
+        for (const [pool, n] of Object.entries(o.degradedExitIps ?? {})) {
+            if (simulators[pool] === undefined) throw new Error(`degradedExitIps: ${pool} is not a simulated pool`);
+            const status = await httpPost(simulators[pool], `/admin/exit-ips?degradedTo=${n}`);
+            if (status !== 200) throw new Error(`degradedExitIps: ${pool} answered ${status}`);
+            log(`${pool} serves only ${n} exit IPs from the start`);
+        }
 
         // The load generator, as a crawler with HTTP(S)_PROXY pointing at the local gateways.
         const pattern = generatorPattern(cfg);
@@ -253,6 +266,10 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
                 },
                 // Enough connections to hold the rate through the slowest (mobile) simulator.
                 concurrency: Math.max(pattern.concurrency, o.requestsPerSecond ?? 0),
+                // The gateway sees one CONNECT for all the requests of a kept-alive tunnel, but every plain-HTTP
+                // request: with `fast`, half are plain HTTP, so the series counted per gateway request (exit-IP
+                // samples, ban reports, which ride on plain-HTTP requests) fill in minutes.
+                httpsShare: o.fast ? 0.5 : pattern.httpsShare,
                 insecureTls: true,
                 metricsPort: lgMetrics,
             }),

@@ -1,7 +1,6 @@
 import { expect } from "chai";
+import { ISTIO_STANDARD_LABELS, KEPT_ISTIO_LABELS } from "../catalog";
 import {
-    ISTIO_STANDARD_LABELS,
-    KEPT_ISTIO_LABELS,
     ObjectSpec,
     ProxyMesh,
     buildAuthorizationPolicies,

@@ -4,6 +4,7 @@
  * pinned image (0.27) accept; since 0.25 has no `url_file` for webhooks, credentials are written inline and the whole
  * file lives in a Secret.
  */
+import { L, eq, re } from "../../catalog";
 import { StackConfig } from "../config";
 import { regexOneOf } from "../prometheus/escape";
 
@@ -36,23 +37,23 @@ export function inhibitRules(): Obj[] {
         {
             source_matchers: ['alertname="VendorAllPoolsDown"'],
             target_matchers: [`alertname=~"${regexOneOf(ALL_POOLS_DOWN_INHIBITS)}"`],
-            equal: ["cluster", "vendor"],
+            equal: [L.cluster, L.vendor],
         },
         // Silence has one root: no gateway replica explains no data, and no data explains no traffic.
         {
             source_matchers: ['alertname="GatewayNoAvailableReplica"'],
             target_matchers: ['alertname=~"VendorNoData|VendorTrafficStopped"'],
-            equal: ["cluster", "vendor"],
+            equal: [L.cluster, L.vendor],
         },
         {
             source_matchers: ['alertname="VendorNoData"'],
             target_matchers: ['alertname="VendorTrafficStopped"'],
-            equal: ["cluster", "vendor"],
+            equal: [L.cluster, L.vendor],
         },
         {
-            source_matchers: ['severity="critical"', 'vendor=~".+"', 'symptom=~".+"'],
+            source_matchers: ['severity="critical"', re(L.vendor, ".+"), 'symptom=~".+"'],
             target_matchers: ['severity="warning"'],
-            equal: ["cluster", "vendor", "symptom"],
+            equal: [L.cluster, L.vendor, "symptom"],
         },
     ];
 }
@@ -114,7 +115,7 @@ export function buildAlertmanagerConfig(cfg: StackConfig, secrets: Readonly<Reco
         },
         ...Object.entries(a.vendorReceivers).map(([vendor, recv]) => ({
             receiver: recv,
-            matchers: [`vendor="${vendor}"`, 'severity=~"critical|warning"'],
+            matchers: [eq(L.vendor, vendor), 'severity=~"critical|warning"'],
             continue: true,
         })),
         {
@@ -131,7 +132,7 @@ export function buildAlertmanagerConfig(cfg: StackConfig, secrets: Readonly<Reco
         global: { resolve_timeout: "5m" },
         route: {
             receiver: or(a.warningReceiver),
-            group_by: ["alertname", "cluster", "vendor"],
+            group_by: ["alertname", L.cluster, L.vendor],
             group_wait: "30s",
             group_interval: "5m",
             repeat_interval: "12h",

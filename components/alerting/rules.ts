@@ -3,7 +3,7 @@
  * summary, a templated description and a runbook_url to the alert's heading in docs/troubleshooting.md. Vendor
  * thresholds come from the recorded `:config` series (one per vendor), so each alert covers every vendor.
  */
-import { R, vendorErrorRatio } from "../../catalog";
+import { DATA_MODEL, L, ON_VENDOR, R, by, eq, inWindow, on, re, vendorErrorRatio } from "../../catalog";
 import { GATEWAY_POOL } from "../../catalog/gateway";
 import { StackConfig } from "../config";
 import { NAMES } from "../names";
@@ -14,7 +14,17 @@ import { promqlString, regexOneOf } from "../prometheus/escape";
  * of one vendor (kube-prometheus' `equal` on namespace and alertname), so a bandwidth alert never hides an auth one.
  */
 export type Symptom =
-    "errors" | "refusals" | "auth" | "latency" | "traffic" | "silence" | "bandwidth" | "cost" | "pools" | "gateway";
+    | "errors"
+    | "refusals"
+    | "auth"
+    | "latency"
+    | "traffic"
+    | "silence"
+    | "bandwidth"
+    | "cost"
+    | "pools"
+    | "bans"
+    | "gateway";
 
 export interface AlertRule {
     alert: string;
@@ -28,7 +38,7 @@ export interface AlertGroup {
     rules: AlertRule[];
 }
 
-const ON = "on (cluster, vendor)";
+const ON = ON_VENDOR;
 
 /** SRE-workbook burn-rate pairs: (long window, short window, burn rate). */
 export const PAGE_BURNS = [
@@ -52,6 +62,12 @@ export const OUTAGE_ERROR_RATIO = 0.5;
 export const OUTAGE_MIN_REQUESTS = 20;
 /** The latency SLA is a p95: it holds while at most 5% of answers are slower than the SLA value. */
 export const LATENCY_SLOW_SHARE = 0.05;
+/**
+ * Bans crawlers report, per request or tunnel the vendor's pools carried, above which VendorBanRateHigh warns; with
+ * at least BAN_MIN_REPORTS reports in 5 minutes, so that a handful of bans on a quiet vendor does not.
+ */
+export const BAN_RATIO_HIGH = 0.05;
+export const BAN_MIN_REPORTS = 10;
 
 /** Anchor of an alert's runbook heading (GitHub's slug of a one-word heading: its lower case). */
 export function runbookAnchor(alert: string): string {
@@ -96,10 +112,11 @@ export function buildAlertRules(cfg: StackConfig): { groups: AlertGroup[] } {
         labels: { severity, ...(symptom ? { symptom } : {}) },
         annotations: { summary, description, runbook_url: url(alert) },
     });
-    // Statuses of the answers of the vendor's pools, and the share of outcomes charged to it (which gates them).
+    // Statuses of the answers of the vendor's pools, and the share of outcomes charged to its side (which gates them:
+    // a 407 or 429 is a refusal of our account, the vendor's answer though not the SLO's error).
     const connectShare = (classes: string) =>
-        `sum by (cluster, vendor) (${R.vendorPoolAnswersStatusClass}{status_class=~"${classes}"}) / ${ON} (sum by (cluster, vendor) (${R.vendorPoolAnswersStatusClass}) > 0)`;
-    const chargedAbove = (ratio: number) => `and ${ON} (${vendorErrorRatio("5m")} > ${ratio})`;
+        `sum ${by(L.cluster, L.vendor)} (${R.vendorPoolAnswersStatusClass}{${re(L.statusClass, classes)}}) / ${ON} (sum ${by(L.cluster, L.vendor)} (${R.vendorPoolAnswersStatusClass}) > 0)`;
+    const chargedAbove = (ratio: number) => `and ${ON} (${R.vendorFaultRatio} > ${ratio})`;
     const gatewayDeployments = regexOneOf(cfg.vendors.map((v) => NAMES.gateway(v.name)));
 
     const slo: AlertRule[] = [
@@ -214,15 +231,26 @@ export function buildAlertRules(cfg: StackConfig): { groups: AlertGroup[] } {
             "cost",
         ),
     ];
+    const bans: AlertRule[] = [
+        rule(
+            "VendorBanRateHigh",
+            "warning",
+            `${R.vendorBanRatio} > ${BAN_RATIO_HIGH} and ${ON} ${R.vendorBans} * 300 >= ${BAN_MIN_REPORTS}`,
+            "15m",
+            "Crawlers report destination bans on more than 5% of a vendor's requests.",
+            "Crawlers using {{ $labels.vendor }} in {{ $labels.cluster }} report a ban on {{ $value | humanizePercentage }} of its requests (X-Proxy-Monitor-Ban, POST /ban): sites block its exit IPs.",
+            "bans",
+        ),
+    ];
     const floor = R.vendorMinExitIpsPerHour;
     const pools: AlertRule[] = [
         rule(
             "PoolExitIpDiversityLow",
             "critical",
             // Only a pool busy enough to show its rotation: at least twice the floor in samples over the hour.
-            `(${R.vendorPoolWindowExitIps}{window="1h"} < ${ON} group_left () ${floor}) ` +
-                `and on (cluster, vendor, pool) ` +
-                `(${R.vendorPoolWindowExitIpSamples}{window="1h"} >= ${ON} group_left () (2 * ${floor}))`,
+            `(${R.vendorPoolWindowExitIps}{${inWindow("1h")}} < ${ON} group_left () ${floor}) ` +
+                `and ${on(L.cluster, L.vendor, L.pool)} ` +
+                `(${R.vendorPoolWindowExitIpSamples}{${inWindow("1h")}} >= ${ON} group_left () (2 * ${floor}))`,
             "15m",
             "A pool rotates through fewer exit IPs per hour than contracted.",
             "Pool {{ $labels.pool }} of {{ $labels.vendor }} in {{ $labels.cluster }} used about {{ $value }} distinct exit IPs in the last hour, below the vendor's floor (vendors[].exitIp.minDistinctPerHour): crawlers reuse the same few IPs and get banned.",
@@ -248,7 +276,7 @@ export function buildAlertRules(cfg: StackConfig): { groups: AlertGroup[] } {
         rule(
             "GatewayServiceUnavailable",
             "critical",
-            `sum by (cluster, vendor) (rate(proxy_requests_total{pool=${promqlString(GATEWAY_POOL)}, status="503"}[5m])) > 0.1`,
+            `sum ${by(L.cluster, L.vendor)} (rate(${DATA_MODEL.requests.name}{${L.pool}=${promqlString(GATEWAY_POOL)}, ${eq(L.status, "503")}}[5m])) > 0.1`,
             "5m",
             "A vendor gateway answers 503: no healthy pool, or at its tunnel limit.",
             "The {{ $labels.vendor }} gateway in {{ $labels.cluster }} answers {{ $value | humanize }} requests/s with 503 by itself.",
@@ -283,7 +311,7 @@ export function buildAlertRules(cfg: StackConfig): { groups: AlertGroup[] } {
         rule(
             "PrometheusSeriesNearBudget",
             "warning",
-            `prometheus_tsdb_head_series > on (cluster) group_left () 0.9 * ${R.seriesBudget}`,
+            `prometheus_tsdb_head_series > ${on(L.cluster)} group_left () 0.9 * ${R.seriesBudget}`,
             "15m",
             "Active series are above 90% of the configured series budget.",
             `Prometheus {{ $labels.instance }} in {{ $labels.cluster }} holds {{ $value }} series; the budget is ${cfg.prometheus.seriesBudget}.`,
@@ -323,7 +351,7 @@ export function buildAlertRules(cfg: StackConfig): { groups: AlertGroup[] } {
         rule(
             "PrometheusNotificationsFailing",
             "warning",
-            `sum by (cluster, instance) (rate(prometheus_notifications_errors_total[5m])) > 0 or sum by (cluster, instance) (rate(prometheus_notifications_dropped_total[5m])) > 0`,
+            `sum ${by(L.cluster, "instance")} (rate(prometheus_notifications_errors_total[5m])) > 0 or sum ${by(L.cluster, "instance")} (rate(prometheus_notifications_dropped_total[5m])) > 0`,
             "15m",
             "Prometheus fails to send alerts to Alertmanager, or drops them.",
             "Prometheus {{ $labels.instance }} in {{ $labels.cluster }} fails or drops {{ $value | humanize }} alert notifications per second.",
@@ -339,7 +367,7 @@ export function buildAlertRules(cfg: StackConfig): { groups: AlertGroup[] } {
         rule(
             "AlertmanagerClusterMembersMissing",
             "warning",
-            `min by (cluster) (alertmanager_cluster_members) < ${cfg.alerting.replicas}`,
+            `min ${by(L.cluster)} (alertmanager_cluster_members) < ${cfg.alerting.replicas}`,
             "15m",
             "An Alertmanager sees fewer cluster peers than configured.",
             `An Alertmanager in {{ $labels.cluster }} sees {{ $value }} cluster members of ${cfg.alerting.replicas}: notifications may be sent twice, or silences not shared.`,
@@ -366,6 +394,7 @@ export function buildAlertRules(cfg: StackConfig): { groups: AlertGroup[] } {
             { name: "proxy-monitor-vendor-slo.rules", rules: slo },
             { name: "proxy-monitor-vendor-cost.rules", rules: cost },
             { name: "proxy-monitor-vendor-pools.rules", rules: pools },
+            { name: "proxy-monitor-vendor-bans.rules", rules: bans },
             { name: "proxy-monitor-stack.rules", rules: stack },
         ],
     };

@@ -5,6 +5,7 @@
 import { CAUSES, PROTOCOLS, durationBucketsMs } from "../../catalog/datamodel";
 import { GATEWAY_METRICS, POOL_QUALITY_METRICS } from "../../catalog/gateway";
 import { StackConfig } from "../config";
+import { EXIT_IP_WINDOWS } from "../../proxy/gateway/exit-ips";
 import { ISTIO_KEPT_METRICS, KEPT, queueDepthNamespaces } from "./scrape";
 
 /** Distinct proxy-level statuses a gateway answers with in practice (200, 400, 401, 403, 407, 429, 502, 503, 504). */
@@ -26,6 +27,21 @@ export const POOL_QUALITY_SERIES_PER_POOL =
     3 * Object.values(POOL_QUALITY_METRICS).filter((m) => m.type === "gauge").length +
     Object.values(POOL_QUALITY_METRICS).filter((m) => m.type === "counter").length;
 
+/**
+ * Recorded pool-quality series per pool of a vendor that learns exit IPs: distinct, samples and reuse per window,
+ * and the sticky-break ratio; plus the floor's `:config` series per vendor that sets one.
+ */
+export const POOL_QUALITY_RECORDED_PER_POOL = 3 * EXIT_IP_WINDOWS.length + 1;
+/**
+ * Recorded cause and ban series (components/prometheus/rules.ts, "causes" group). Per pool: its 6 causes (all but
+ * `gateway`), its bans and ban ratio. Per vendor: the gateway's own cause on `pool="none"`, 7 causes, 6 cause ratios,
+ * the vendor-fault ratio, bans without a pool, bans and the ban ratio; and its bans per destination.
+ */
+export const CAUSES_RECORDED = {
+    perPool: CAUSES.length - 1 + 2,
+    perVendor: 1 + CAUSES.length + (CAUSES.length - 1) + 4,
+};
+
 export interface SeriesEstimate {
     /** Per part, the series count and the formula that gave it. */
     readonly parts: Record<string, { series: number; formula: string }>;
@@ -37,6 +53,7 @@ export function estimateActiveSeries(cfg: StackConfig): SeriesEstimate {
     const vendors = cfg.vendors.length;
     const pools = cfg.vendors.reduce((s, v) => s + v.pools.length, 0);
     const learning = cfg.vendors.reduce((s, v) => s + (v.exitIp ? v.pools.length : 0), 0);
+    const floors = cfg.vendors.filter((v) => v.exitIp && v.exitIp.minDistinctPerHour > 0).length;
     const replicas = cfg.gateway.maxReplicas;
     const destinations = cfg.destinations.tracked.length + 1;
     const protocols = PROTOCOLS.length - 1; // a gateway speaks CONNECT and HTTP/1.1
@@ -101,6 +118,14 @@ export function estimateActiveSeries(cfg: StackConfig): SeriesEstimate {
         infrastructure: {
             series: FIXED_INFRA_SERIES,
             formula: "Prometheus, Alertmanager, Grafana, kube-state-metrics, HPAs",
+        },
+        recordedPoolQuality: {
+            series: learning * POOL_QUALITY_RECORDED_PER_POOL + floors,
+            formula: `pools of vendors with exitIp ${learning} x ${POOL_QUALITY_RECORDED_PER_POOL} + vendors with a floor ${floors}`,
+        },
+        recordedCausesAndBans: {
+            series: pools * CAUSES_RECORDED.perPool + vendors * (CAUSES_RECORDED.perVendor + destinations),
+            formula: `pools ${pools} x ${CAUSES_RECORDED.perPool} + vendors ${vendors} x (${CAUSES_RECORDED.perVendor} + destinations ${destinations})`,
         },
         recorded: {
             // Per pool: rates, 7 status classes, errors, success, 17 buckets, 6 quantiles, 2 directions, cost, health.

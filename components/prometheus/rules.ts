@@ -3,7 +3,7 @@
  * names them; a test checks that every name there is recorded here). Vendor configuration (price, objectives,
  * budgets) is recorded as constant series per vendor, so alerts and dashboards join thresholds `on(cluster, vendor)`.
  */
-import { DATA_MODEL, Fault, L, QUANTILES, R, SLO_WINDOWS, vendorErrorRatio } from "../../catalog";
+import { Cause, DATA_MODEL, Fault, L, QUANTILES, R, SLO_WINDOWS, by, vendorErrorRatio } from "../../catalog";
 import { GATEWAY_METRICS, GATEWAY_POOL, POOL_QUALITY_METRICS, WINDOW_LABEL } from "../../catalog/gateway";
 import { StackConfig } from "../config";
 import { promqlString, regexOneOf } from "./escape";
@@ -19,7 +19,6 @@ export interface RuleGroup {
     rules: RecordingRule[];
 }
 
-const by = (...labels: string[]) => `by (${labels.join(", ")})`;
 const C = L.cluster;
 const V = L.vendor;
 const P = L.pool;
@@ -32,9 +31,13 @@ const GW = promqlString(GATEWAY_POOL);
 export const STATUS_CLASS_APART = "401|403|407|429";
 
 const OUT = DATA_MODEL.outcomes.name;
+const CAUSE = DATA_MODEL.causes.name;
+const BANS = DATA_MODEL.bans.name;
 const faults = (...f: Fault[]) => `${L.fault}=~"${f.join("|")}"`;
-/** Outcomes charged to the vendor (the SLO's errors). */
+/** Outcomes charged to the vendor's side: its errors, lost sessions, refusals of our account (CAUSE_FAULT). */
 const VENDOR_FAULTS = faults("vendor");
+/** The cause the SLO counts: the vendor's own fault, not a lost session nor a refusal of our account. */
+export const SLO_CAUSE: Cause = "vendor_error";
 /**
  * Outcomes of a vendor's pools (the SLO's requests): what the vendor carried, what it failed, and what the destination
  * failed through it. The gateway's own answers (fault="gateway", pool="none") are in neither.
@@ -44,6 +47,17 @@ const POOL_OUTCOMES = faults("none", "vendor", "destination");
 /** num / den where den > 0; 0 where den > 0 but num has no series (no errors at all); nothing where den is 0. */
 function ratioOrZero(num: string, den: string): string {
     return `(${num} / (${den} > 0)) or (0 * (${den} > 0))`;
+}
+
+/**
+ * The SLO's errors per second summed by `labels`: the vendor's own faults by cause where the gateways export causes
+ * (proxy_pool_causes_total, created at 0 for every pool), else the outcomes charged to the vendor (an older gateway).
+ */
+function sloErrors(labels: string[]): string {
+    return (
+        `sum ${by(...labels)} (rate(${CAUSE}{${L.cause}="${SLO_CAUSE}"}[5m])) ` +
+        `or sum ${by(...labels)} (rate(${OUT}{${VENDOR_FAULTS}}[5m]))`
+    );
 }
 
 export function buildRecordingRules(cfg: StackConfig): { groups: RuleGroup[] } {
@@ -71,7 +85,7 @@ export function buildRecordingRules(cfg: StackConfig): { groups: RuleGroup[] } {
                 `"${L.statusClass}", "\${1}xx", "${L.status}", "([0-9])[0-9][0-9]"), ` +
                 `"${L.statusClass}", "$1", "${L.status}", "(${STATUS_CLASS_APART})"))`,
         },
-        { record: R.vendorPoolErrors, expr: `sum ${by(C, V, P)} (rate(${OUT}{${VENDOR_FAULTS}}[5m]))` },
+        { record: R.vendorPoolErrors, expr: sloErrors([C, V, P]) },
     ];
     // A pool that answered without a single error has no error series: its success ratio is 1, not "no data".
     requests.push({
@@ -84,8 +98,12 @@ export function buildRecordingRules(cfg: StackConfig): { groups: RuleGroup[] } {
     const errors5m = R.vendorSloErrors;
     const requests5m = R.vendorSloRequests;
     const slo: RecordingRule[] = [
-        { record: errors5m, expr: `sum ${by(C, V)} (rate(${OUT}{${VENDOR_FAULTS}}[5m]))` },
+        { record: errors5m, expr: sloErrors([C, V]) },
         { record: requests5m, expr: `sum ${by(C, V)} (rate(${OUT}{${POOL_OUTCOMES}}[5m]))` },
+        {
+            record: R.vendorFaultRatio,
+            expr: ratioOrZero(`sum ${by(C, V)} (rate(${OUT}{${VENDOR_FAULTS}}[5m]))`, requests5m),
+        },
         ...SLO_WINDOWS.map((w) => {
             const [e, r] =
                 w === "5m" ? [errors5m, requests5m] : [errors5m, requests5m].map((x) => `sum_over_time(${x}[${w}])`);
@@ -216,6 +234,30 @@ export function buildRecordingRules(cfg: StackConfig): { groups: RuleGroup[] } {
         },
     ];
 
+    // Causes and reported bans (issue 19). The gateway's own answers (cause="gateway", pool="none") are no pool's.
+    const GWC = `${L.cause}!="gateway"`;
+    const poolRequests = `sum ${by(C, V, P)} (rate(${REQ}{pool!=${GW}}[5m]))`;
+    const causesAndBans: RecordingRule[] = [
+        { record: R.vendorPoolCauses, expr: `sum ${by(C, V, P, L.cause)} (rate(${CAUSE}[5m]))` },
+        { record: R.vendorCauses, expr: `sum ${by(C, V, L.cause)} (${R.vendorPoolCauses})` },
+        {
+            record: R.vendorCauseRatio,
+            expr: `${R.vendorCauses}{${GWC}} / on (${C}, ${V}) group_left () (sum ${by(C, V)} (${R.vendorCauses}{${GWC}}) > 0)`,
+        },
+        { record: R.vendorPoolBans, expr: `sum ${by(C, V, P)} (rate(${BANS}[5m]))` },
+        { record: R.vendorDestinationBans, expr: `sum ${by(C, V, L.destination)} (rate(${BANS}[5m]))` },
+        { record: R.vendorBans, expr: `sum ${by(C, V)} (${R.vendorPoolBans})` },
+        {
+            record: R.vendorPoolBanRatio,
+            expr: `${R.vendorPoolBans}{pool!=${GW}} / ${by(C, V, P).replace("by", "on")} (${poolRequests} > 0)`,
+        },
+        {
+            // Every ban of the vendor, those without a pool too, over what its pools carried.
+            record: R.vendorBanRatio,
+            expr: `${R.vendorBans} / ${by(C, V).replace("by", "on")} (sum ${by(C, V)} (rate(${REQ}{pool!=${GW}}[5m])) > 0)`,
+        },
+    ];
+
     const infra: RecordingRule[] = [
         {
             record: R.namespaceCpu,
@@ -289,6 +331,7 @@ export function buildRecordingRules(cfg: StackConfig): { groups: RuleGroup[] } {
             { name: "proxy-monitor-bandwidth.rules", rules: [...bandwidth, ...istio] },
             { name: "proxy-monitor-health.rules", rules: health },
             { name: "proxy-monitor-pool-quality.rules", rules: poolQuality },
+            { name: "proxy-monitor-causes.rules", rules: causesAndBans },
         ],
     };
 }

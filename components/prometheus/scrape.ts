@@ -3,7 +3,7 @@
  * guards, the vendor attribution of Istio's TCP series, alerting, rule files. Only what both Debian's promtool 2.42
  * and the pinned image (2.53) accept.
  */
-import { DATA_MODEL, L } from "../../catalog";
+import { DATA_MODEL, ISTIO_TCP_METRICS, L } from "../../catalog";
 import { GATEWAY_METRICS, POOL_QUALITY_METRICS } from "../../catalog/gateway";
 import { LOADGEN_METRICS } from "../../catalog/loadgen";
 import { SIMULATOR_METRICS } from "../../catalog/simulator";
@@ -19,11 +19,7 @@ export const RULES_DIR = "/etc/prometheus/rules";
 const SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 /** Istio series the attribution keeps (the Telemetry resource keeps exactly these on the gateways). */
-export const ISTIO_KEPT_METRICS = [
-    "istio_tcp_sent_bytes_total",
-    "istio_tcp_received_bytes_total",
-    "istio_tcp_connections_opened_total",
-];
+export const ISTIO_KEPT_METRICS = ISTIO_TCP_METRICS;
 
 /** Series kept per job: everything else is dropped at scrape time (nothing reads it). */
 export const KEPT = {

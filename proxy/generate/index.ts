@@ -9,7 +9,7 @@ import * as http from "http";
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import type * as Undici from "undici";
 import { OTHER_DESTINATION } from "../../catalog/datamodel";
-import { BAN_HEADER, REFUSAL_HEADER } from "../../catalog/gateway";
+import { BAN_HEADER, REFUSAL_HEADER, SESSION_HEADER } from "../../catalog/gateway";
 import { LOADGEN_METRICS } from "../../catalog/loadgen";
 import { Logger, silentLogger } from "../common/log";
 import { portOf, startOpsServer } from "../common/ops-server";
@@ -107,8 +107,13 @@ export class Generator {
     private doneResolve?: () => void;
     /** Label children by key: the hot path does a Map lookup, not prom-client's label hashing. */
     private readonly children = new Map<string, { inc(n?: number): void; dec(n?: number): void }>();
-    /** Per vendor, a destination that banned us, to report on the next plain-HTTP request (ban feedback). */
+    /**
+     * Per vendor and session (`vendor\0key`, `vendor\0` without one), a destination that banned us, to report on the
+     * next plain-HTTP request of the same session (ban feedback: the gateway charges it to the session's pool).
+     */
     private readonly pendingBans = new Map<string, string>();
+    /** This process's session keys (the same for every vendor); a prefix per process keeps pods' keys apart. */
+    private readonly sessionKeys: string[];
 
     constructor(
         readonly pattern: Pattern,
@@ -141,14 +146,20 @@ export class Generator {
         this.vendorCumulative = pattern.vendors.map((v) => (acc += v.weight / total));
         this.destCumulative = zipfCumulative(pattern.destinations.length, pattern.zipfExponent);
         this.tracked = new Set(pattern.trackedDestinations);
+        const prefix = pattern.sessions.share > 0 ? `lg${Math.floor(this.random() * 36 ** 6).toString(36)}` : "";
+        this.sessionKeys = prefix ? Array.from({ length: pattern.sessions.keys }, (_, i) => `${prefix}_${i}`) : [];
         for (const v of pattern.vendors) {
             this.queueDepth.labels(v.name).set(0);
             this.inflightGauge.labels(v.name).set(0);
             this.dispatchers.set(v.name, this.dispatcherFor(v.proxyUrl));
+            // One dispatcher per session: its key goes on every CONNECT and plain-HTTP request to the proxy.
+            if (v.proxyUrl !== "direct")
+                for (const key of this.sessionKeys)
+                    this.dispatchers.set(`${v.name}\0${key}`, this.dispatcherFor(v.proxyUrl, key));
         }
     }
 
-    private dispatcherFor(proxyUrl: string): Undici.Dispatcher {
+    private dispatcherFor(proxyUrl: string, session?: string): Undici.Dispatcher {
         const { Agent, ProxyAgent } = undici();
         const tls = { rejectUnauthorized: !this.pattern.insecureTls };
         const common = { connections: this.pattern.concurrency, allowH2: this.pattern.http2, keepAliveTimeout: 30_000 };
@@ -158,6 +169,7 @@ export class Generator {
             uri: proxyUrl,
             proxyTunnel: false,
             requestTls: { ...tls, allowH2: this.pattern.http2 } as object,
+            ...(session === undefined ? {} : { headers: { [SESSION_HEADER]: session } }),
             ...common,
         });
     }
@@ -222,7 +234,14 @@ export class Generator {
         this.started++;
         const inflight = this.child(this.inflightGauge, `i\0${vendor}`, vendor);
         inflight.inc();
-        const p = this.one(vendor, dest, https, size).finally(() => {
+        const keys = this.sessionKeys;
+        const session =
+            keys.length > 0 &&
+            this.dispatchers.has(`${vendor}\0${keys[0]}`) &&
+            this.random() < this.pattern.sessions.share
+                ? keys[Math.floor(this.random() * keys.length)]
+                : undefined;
+        const p = this.one(vendor, dest, https, size, session).finally(() => {
             this.inflight--;
             this.finished++;
             inflight.dec();
@@ -233,7 +252,9 @@ export class Generator {
         this.pending.add(p);
     }
 
-    private async one(vendor: string, dest: string, https: boolean, size: number): Promise<void> {
+    private async one(vendor: string, dest: string, https: boolean, size: number, session?: string): Promise<void> {
+        const via = session === undefined ? vendor : `${vendor}\0${session}`;
+        const banKey = `${vendor}\0${session ?? ""}`;
         const label = this.tracked.has(dest) ? dest : OTHER_DESTINATION;
         const port = https ? this.pattern.ports.https : this.pattern.ports.http;
         const origin = `${https ? "https" : "http"}://${dest}:${port}`;
@@ -247,11 +268,12 @@ export class Generator {
                 await new Promise((r) => setTimeout(r, delay));
             }
             // Ban feedback, as crawlers should give it: a ban seen inside a tunnel (only we see it) is reported to the
-            // gateway on our next plain-HTTP request through it (request headers of HTTPS go inside the tunnel).
-            const ban = https ? undefined : this.pendingBans.get(vendor);
-            if (ban !== undefined) this.pendingBans.delete(vendor);
+            // gateway on our next plain-HTTP request through it (request headers of HTTPS go inside the tunnel), in
+            // the same session, so that the gateway charges it to the session's pool.
+            const ban = https ? undefined : this.pendingBans.get(banKey);
+            if (ban !== undefined) this.pendingBans.delete(banKey);
             try {
-                const res = await exchange(this.dispatchers.get(vendor) as Undici.Dispatcher, {
+                const res = await exchange(this.dispatchers.get(via) as Undici.Dispatcher, {
                     origin,
                     path,
                     method: body ? "POST" : "GET",
@@ -265,7 +287,7 @@ export class Generator {
                 this.countStatus(vendor, label, String(status));
                 // A site's 403 or 429 to a proxy exit is a ban; over plain HTTP the gateway saw it too, but not
                 // that the crawler took it as one.
-                if ((status === 403 || status === 429) && (https || !res.refused)) this.pendingBans.set(vendor, dest);
+                if ((status === 403 || status === 429) && (https || !res.refused)) this.pendingBans.set(banKey, dest);
                 // Plain HTTP goes through the proxy, whose own 5xx arrive as responses: retry those.
                 if (!https && RETRYABLE.has(status) && attempt < this.pattern.retries) continue;
                 outcome = status < 400 ? "ok" : "http_error";

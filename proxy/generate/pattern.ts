@@ -44,6 +44,12 @@ export interface Pattern {
     readonly metricsPort: number;
     /** Destination label values (the tracked list); other hosts are `other`. Defaults to every destination. */
     readonly trackedDestinations: readonly string[];
+    /**
+     * Sticky sessions, as crawlers keep them: a share of requests carries one of `keys` session keys per vendor (the
+     * `X-Proxy-Monitor-Session` header, on the CONNECT or the plain-HTTP request), so the gateway keeps each key on
+     * one pool and exit IP. Bans seen in a session are reported in that session (charged to its pool).
+     */
+    readonly sessions: { readonly share: number; readonly keys: number };
 }
 
 const HOST = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
@@ -68,6 +74,7 @@ export function validatePattern(raw: unknown, file = "pattern"): Pattern {
     });
     const r = f.sub("rate", true);
     const ports = f.sub("ports", true);
+    const sessions = f.sub("sessions", true);
     const sizes = f.obj.responseBytes === undefined ? [1024, 16_384, 65_536] : f.list("responseBytes", 1);
     const responseBytes = sizes.map((n, i) => {
         if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > 100_000_000) {
@@ -100,6 +107,7 @@ export function validatePattern(raw: unknown, file = "pattern"): Pattern {
         ports: { http: ports.num("http", 80, 1, 65535, true), https: ports.num("https", 443, 1, 65535, true) },
         metricsPort: f.num("metricsPort", 9102, 0, 65535, true),
         trackedDestinations: f.strList("trackedDestinations", destinations),
+        sessions: { share: sessions.num("share", 0, 0, 1), keys: sessions.num("keys", 8, 1, 10_000, true) },
     };
     if (problems.length > 0) throw new ProgramConfigError(file, problems);
     return p;

@@ -133,7 +133,7 @@ const CASES: Case[] = [
         firing: [
             s("vendor_status_class:proxy_pool_answers:rate5m", { ...V, status_class: "5xx" }, "0.2x20"),
             s("vendor_status_class:proxy_pool_answers:rate5m", { ...V, status_class: "2xx" }, "0.8x20"),
-            s("vendor:proxy_request_errors:ratio_rate5m", V, "0.2x20"),
+            s("vendor:proxy_vendor_faults:ratio_rate5m", V, "0.2x20"),
         ],
         labels: V,
         value: 0.2,
@@ -141,7 +141,7 @@ const CASES: Case[] = [
         silent: [
             s("vendor_status_class:proxy_pool_answers:rate5m", { ...V, status_class: "5xx" }, "0.2x20"),
             s("vendor_status_class:proxy_pool_answers:rate5m", { ...V, status_class: "2xx" }, "0.8x20"),
-            s("vendor:proxy_request_errors:ratio_rate5m", V, "0x20"),
+            s("vendor:proxy_vendor_faults:ratio_rate5m", V, "0x20"),
         ],
     },
     {
@@ -151,14 +151,14 @@ const CASES: Case[] = [
             s("vendor_status_class:proxy_pool_answers:rate5m", { ...V, status_class: "403" }, "0.1x20"),
             s("vendor_status_class:proxy_pool_answers:rate5m", { ...V, status_class: "429" }, "0.1x20"),
             s("vendor_status_class:proxy_pool_answers:rate5m", { ...V, status_class: "2xx" }, "0.8x20"),
-            s("vendor:proxy_request_errors:ratio_rate5m", V, "0.2x20"),
+            s("vendor:proxy_vendor_faults:ratio_rate5m", V, "0.2x20"),
         ],
         labels: V,
         value: 0.2,
         silent: [
             s("vendor_status_class:proxy_pool_answers:rate5m", { ...V, status_class: "429" }, "0.02x20"),
             s("vendor_status_class:proxy_pool_answers:rate5m", { ...V, status_class: "2xx" }, "0.98x20"),
-            s("vendor:proxy_request_errors:ratio_rate5m", V, "0.02x20"),
+            s("vendor:proxy_vendor_faults:ratio_rate5m", V, "0.02x20"),
         ],
     },
     {
@@ -167,13 +167,30 @@ const CASES: Case[] = [
         firing: [
             s("vendor_status_class:proxy_pool_answers:rate5m", { ...V, status_class: "407" }, "0.05x20"),
             s("vendor_status_class:proxy_pool_answers:rate5m", { ...V, status_class: "2xx" }, "0.95x20"),
-            s("vendor:proxy_request_errors:ratio_rate5m", V, "0.05x20"),
+            s("vendor:proxy_vendor_faults:ratio_rate5m", V, "0.05x20"),
         ],
         labels: V,
         value: 0.05,
         silent: [
             s("vendor_status_class:proxy_pool_answers:rate5m", { ...V, status_class: "2xx" }, "1x20"),
-            s("vendor:proxy_request_errors:ratio_rate5m", V, "0x20"),
+            s("vendor:proxy_vendor_faults:ratio_rate5m", V, "0x20"),
+        ],
+    },
+    {
+        // Crawlers report bans on 10% of what vendor-a carried; silent at 1% (and with too few reports to judge).
+        alert: "VendorBanRateHigh",
+        evalTime: "20m",
+        firing: [
+            s("vendor:proxy_crawler_bans:ratio_rate5m", V, "0.1x30"),
+            s("vendor:proxy_crawler_bans:rate5m", V, "1x30"),
+        ],
+        labels: V,
+        value: 0.1,
+        silent: [
+            s("vendor:proxy_crawler_bans:ratio_rate5m", V, "0.01x30"),
+            s("vendor:proxy_crawler_bans:rate5m", V, "1x30"),
+            s("vendor:proxy_crawler_bans:ratio_rate5m", VB, "0.5x30"),
+            s("vendor:proxy_crawler_bans:rate5m", VB, "0.02x30"),
         ],
     },
     {

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { R } from "../../catalog";
+import { R, vendorErrorRatio } from "../../catalog";
 import { dashboardTargets } from "../../dashboards";
 import { Notification, Pipeline, httpPost, startPipeline } from "../../scripts/pipeline";
 
@@ -31,13 +31,21 @@ async function diagnosis(p: Pipeline): Promise<string> {
 
 const has = (n: Notification[], status: string, alert: string, vendor: string) =>
     n.some((x) => x.status === status && x.labels.alertname === alert && x.labels.vendor === vendor);
+/** The pool the pipeline starts with 5 exit IPs. */
+const DEGRADED = "vendor-b/res-eu";
 
 describe("the local pipeline, end to end", function () {
     this.timeout(300_000);
     let p: Pipeline;
 
     before(async () => {
-        p = await startPipeline({ stack: "dev", fast: true, requestsPerSecond: 40 });
+        // vendor-b's res-eu serves 5 exit IPs from the start (its floor is 100 an hour): the diversity fault.
+        p = await startPipeline({
+            stack: "dev",
+            fast: true,
+            requestsPerSecond: 40,
+            degradedExitIps: { [DEGRADED]: 5 },
+        });
         await eventually("recorded request rates of all vendors", 90_000, async () =>
             (await p.query(R.vendorRequests)).length === p.cfg.vendors.length ? true : undefined,
         );
@@ -66,6 +74,26 @@ describe("the local pipeline, end to end", function () {
         expect(targets.length).to.be.greaterThan(50);
     });
 
+    it("pages PoolExitIpDiversityLow for the pool serving 5 exit IPs, not the others, and resolves once it rotates", async () => {
+        const [vendor, pool] = DEGRADED.split("/");
+        const diversity = (n: Notification) => n.labels.alertname === "PoolExitIpDiversityLow";
+        await eventually("PoolExitIpDiversityLow for the degraded pool at the webhook", 150_000, async () =>
+            p.notifications.some((n) => diversity(n) && n.status === "firing" && n.labels.pool === pool)
+                ? true
+                : undefined,
+        ).catch(async (e: Error) => {
+            throw new Error(`${e.message}\n${await diagnosis(p)}`);
+        });
+        const pages = p.notifications.filter(diversity);
+        for (const n of pages) expect(n.labels).to.include({ vendor, pool, severity: "critical", cluster: "dev" });
+        expect(await httpPost(p.simulators[DEGRADED], "/admin/exit-ips?degradedTo=0")).to.equal(200);
+        await eventually("PoolExitIpDiversityLow resolved", 150_000, async () =>
+            p.notifications.some((n) => diversity(n) && n.status === "resolved") ? true : undefined,
+        ).catch(async (e: Error) => {
+            throw new Error(`${e.message}\n${await diagnosis(p)}`);
+        });
+    });
+
     it("pages with the vendor's label when a pool stops and when a vendor refuses, and resolves after recovery", async () => {
         const down = p.simulators["vendor-b/res-us"];
         const refusing = p.simulators["vendor-c/mobile-us"];
@@ -84,6 +112,18 @@ describe("the local pipeline, end to end", function () {
         ).catch(async (e: Error) => {
             throw new Error(`${e.message}\n${await diagnosis(p)}`);
         });
+        // vendor-c (oxylabs) refusing with 429 is the `client` cause: charged to its side, said by VendorRefusalsHigh,
+        // but no SLO error (only `vendor_error` is).
+        const value = async (q: string) => Number((await p.query(q))[0]?.value[1] ?? NaN);
+        const c = '{vendor="vendor-c"}';
+        const shares = {
+            client: await value(`${R.vendorCauseRatio}{vendor="vendor-c", cause="client"}`),
+            charged: await value(`${R.vendorFaultRatio}${c}`),
+            slo: await value(`${vendorErrorRatio("5m")}${c}`),
+        };
+        expect(shares.client, JSON.stringify(shares)).to.be.greaterThan(0.1);
+        expect(shares.charged, JSON.stringify(shares)).to.be.greaterThan(0.1);
+        expect(shares.slo, JSON.stringify(shares)).to.be.lessThan(shares.client / 2);
         const pool = p.notifications.find((n) => n.labels.alertname === "VendorPoolDown")!;
         expect(pool.labels).to.include({ vendor: "vendor-b", pool: "res-us", severity: "warning", cluster: "dev" });
         // Healthy vendors stay quiet.
@@ -129,6 +169,21 @@ describe("the local pipeline, end to end", function () {
             has(p.notifications, "resolved", "VendorAllPoolsDown", "vendor-a") ? true : undefined,
         ).catch(async (e: Error) => {
             throw new Error(`${e.message}\n${await diagnosis(p)}`);
+        });
+    });
+
+    it("counts the load generator's sticky sessions and the bans it reports in them, charged to their pools", async () => {
+        const sum = async (q: string) => (await p.query(`sum(${q})`)).reduce((n, x) => n + Number(x.value[1]), 0);
+        let got: Record<string, number> = {};
+        await eventually("sticky-session requests and bans charged to a pool", 120_000, async () => {
+            got = {
+                sessionRequests: await sum("proxy_pool_sticky_session_requests_total"),
+                poolBans: await sum('proxy_crawler_bans_total{pool!="none"}'),
+                recordedPoolBans: await sum(`increase(${R.vendorPoolBans}{pool!="none"}[10m])`),
+            };
+            return Object.values(got).every((n) => n > 0) ? true : undefined;
+        }).catch((e: Error) => {
+            throw new Error(`${e.message}: ${JSON.stringify(got)}`);
         });
     });
 

@@ -12,6 +12,7 @@ import { parser } from "@prometheus-io/lezer-promql";
 import { R, SLO_PERIOD } from "../../catalog";
 import { federationMatchers } from "../../components/prometheus/federation";
 import { promqlErrors, selectedMetrics } from "../promql";
+import { BAN_RATIO_HIGH } from "../../components/alerting/rules";
 
 /** The text of every vector selector of an expression (name and matchers). */
 function selectors(expr: string): string[] {
@@ -242,8 +243,25 @@ describe("dashboards", () => {
     });
 });
 
+describe("the ban and cause panels (issue 19)", () => {
+    it("show reported bans per vendor and pool against the alert's threshold, and failures by cause", () => {
+        const panels = (dashboards["vendor-analytics"] as Obj).panels as Obj[];
+        const byTitle = (t: string) => panels.find((p) => p.title === t) as Obj;
+        const bans = byTitle("Reported bans");
+        expect((bans.targets as Obj[]).map((t) => t.expr)).to.deep.equal([
+            'vendor:proxy_crawler_bans:ratio_rate5m{cluster=~"$cluster", vendor=~"$vendor"}',
+            'vendor_pool:proxy_crawler_bans:ratio_rate5m{cluster=~"$cluster", vendor=~"$vendor", pool=~"$pool"}',
+        ]);
+        const steps = (((bans.fieldConfig as Obj).defaults as Obj).thresholds as Obj).steps as Obj[];
+        expect(steps.map((x) => x.value)).to.deep.equal([null, BAN_RATIO_HIGH]);
+        expect(JSON.stringify(byTitle("Failures by cause").targets)).to.contain(
+            "vendor_cause:proxy_pool_causes:ratio_rate5m",
+        );
+    });
+});
+
 describe("the Pool quality row", () => {
-    it("shows each pool's distinct exit IPs per hour and day against the floor, and reuse", () => {
+    it("shows each pool's distinct exit IPs per hour and day against the floor, reuse and sticky breaks", () => {
         const d = dashboards["vendor-analytics"] as Obj;
         const panels = d.panels as Obj[];
         const row = panels.findIndex((p) => p.type === "row" && p.title === "Pool quality");
@@ -251,7 +269,12 @@ describe("the Pool quality row", () => {
         const after = panels
             .slice(row + 1)
             .map((p) => ({ title: p.title, exprs: (p.targets as Obj[]).map((t) => t.expr) }));
-        expect(after.map((p) => p.title)).to.deep.equal(["Distinct exit IPs per hour and day", "Exit-IP reuse"]);
+        expect(after.map((p) => p.title)).to.deep.equal([
+            "Distinct exit IPs per hour and day",
+            "Exit-IP reuse",
+            "Sticky-session breaks",
+        ]);
+        expect(after[2].exprs.join(" ")).to.contain("vendor_pool:proxy_pool_sticky_session_breaks:ratio_rate5m");
         expect(after[0].exprs.join(" ")).to.contain("vendor_pool_window:proxy_pool_exit_ips_distinct:max");
         expect(after[0].exprs.join(" ")).to.contain("vendor:proxy_pool_exit_ips_min_per_hour:config");
     });

@@ -2,6 +2,7 @@ import { expect } from "chai";
 import { Generator } from "../../proxy/generate";
 import { Pattern, pickCumulative, rateAt, validatePattern, zipfCumulative } from "../../proxy/generate/pattern";
 import { Target, validateTargetConfig } from "../../proxy/target";
+import { EXIT_IP_DEFAULTS } from "../../proxy/gateway/config";
 import { HOST, gatewayConfig, metricSum, scrape, startGateway, startSim } from "../proxy/helpers";
 
 function pattern(over: Record<string, unknown> = {}): Pattern {
@@ -273,5 +274,77 @@ describe("load generator", function () {
             await sim.sim.stop();
             await target.stop();
         }
+    });
+
+    it("sends a share of its requests in sticky sessions: each stays on its exit IP, and its bans are charged to its pool", async () => {
+        const target = new Target(
+            validateTargetConfig({ listen: { host: HOST, httpPort: 0, httpsPort: 0, metricsPort: 0 }, banRate: 0.3 }),
+            { processMetrics: false },
+        );
+        const tp = await target.start();
+        const forward = { forward: `${HOST}:${tp.httpPort}`, forwardTls: `${HOST}:${tp.httpsPort}` };
+        const exitIps = { header: "x-exit-ip", size: 500, rotation: "sticky" as const, degradedTo: 0 };
+        const sims = [
+            await startSim("p1", { ...forward, profile: "brightdata", exitIps }),
+            await startSim("p2", { ...forward, profile: "brightdata", exitIps }),
+        ];
+        const gw = await startGateway(
+            gatewayConfig(
+                sims.map((x, i) => ({ name: `p${i + 1}`, port: x.port })),
+                {
+                    profile: "brightdata",
+                    destinations: {
+                        tracked: ["d1.test"],
+                        allowed: ["*"],
+                        connectPorts: ["1-65535"],
+                        allowInternal: true,
+                    },
+                    exitIp: { ...EXIT_IP_DEFAULTS, header: "x-exit-ip", stripHeader: true, sessionPattern: "" },
+                },
+            ),
+        );
+        try {
+            const gen = new Generator(
+                pattern({
+                    vendors: [{ name: "v", proxyUrl: `http://${HOST}:${gw.port}` }],
+                    destinations: ["d1.test"],
+                    httpsShare: 0.5,
+                    ports: { http: 80, https: 443 },
+                    responseBytes: [100],
+                    rate: { schedule: "constant", requestsPerSecond: 200 },
+                    concurrency: 8,
+                    retries: 0,
+                    durationSeconds: 2,
+                    sessions: { share: 0.5, keys: 4 },
+                }),
+                { processMetrics: false },
+            );
+            await gen.start();
+            await gen.done();
+            await gen.stop();
+            const m = await scrape(gw.metricsPort);
+            const sessionRequests = metricSum(m, "proxy_pool_sticky_session_requests_total");
+            // Every session request of the brightdata pools keeps its exit IP (the simulator reads `-session-`).
+            expect(sessionRequests).to.be.greaterThan(20);
+            expect(metricSum(m, "proxy_pool_sticky_session_breaks_total")).to.equal(0);
+            // Bans seen in a session are reported in that session, so the gateway charges them to its pool.
+            const onPools = ["p1", "p2"].map((pool) =>
+                metricSum(m, "proxy_crawler_bans_total", { pool, destination: "d1.test" }),
+            );
+            expect(onPools[0] + onPools[1]).to.be.greaterThan(5);
+            expect(
+                metricSum(m, "proxy_crawler_bans_total", { pool: "none", destination: "d1.test" }),
+            ).to.be.greaterThan(5);
+        } finally {
+            await gw.gw.stop(0);
+            for (const x of sims) await x.sim.stop();
+            await target.stop();
+        }
+    });
+
+    it("rejects bad sessions keys naming each", () => {
+        expect(() => pattern({ sessions: { share: 2, keys: 0 } }))
+            .to.throw(/sessions\.share/)
+            .and.satisfy((e: Error) => /sessions\.keys/.test(e.message));
     });
 });
