@@ -6,7 +6,7 @@ import { Alerting, alertRuleFiles, globalAlertRuleFiles } from "./components/ale
 import { Autoscaling, CUSTOM_METRICS } from "./components/autoscaling";
 import { loadStackConfig } from "./components/config";
 import { resolvePoolCredentials } from "./components/credentials";
-import { VendorGateway } from "./components/gateway";
+import { VendorGateway, crawlerAuthLines } from "./components/gateway";
 import { Grafana, grafanaArgs } from "./components/grafana";
 import { labels } from "./components/k8s";
 import { LoadGenerator } from "./components/load-generator";
@@ -38,8 +38,10 @@ const gateways = config.vendors.map(
         new VendorGateway(`gateway-${vendor.name}`, {
             config,
             vendor,
-            credentials,
-            serviceAccountName: mesh.gatewayServiceAccounts[vendor.name].metadata.name,
+            namespace: config.namespaces.gateways,
+            credentials: credentials[vendor.name],
+            crawlerAuth: crawlerAuthLines(config, vendor),
+            serviceAccount: mesh.gatewayServiceAccounts[vendor.name],
             scriptConfigMap: gatewayScript?.configMap.metadata.name,
             scriptHash: gatewayScript?.hash,
             dependsOn: [mesh],

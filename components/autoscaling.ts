@@ -14,17 +14,11 @@ import YAML from "yaml";
 import { LOADGEN_METRICS } from "../catalog/loadgen";
 import { CrawlerWorkloadConfig, StackConfig } from "./config";
 import { hpaSpec } from "./hpa";
-import {
-    contentHash,
-    imageVersion,
-    labels,
-    OUT_OF_MESH,
-    resources,
-    restrictedContainerSecurity,
-    restrictedPodSecurity,
-    selectorLabels,
-} from "./k8s";
+import { contentHash, imageVersion, labels, OUT_OF_MESH, selectorLabels, workloadPodSpec } from "./k8s";
 import { APP, NAMES, PORTS } from "./names";
+
+/** The stack settings the autoscaling component reads. */
+export type AutoscalingStackConfig = Pick<StackConfig, "namespaces" | "autoscaling" | "images" | "resources">;
 
 /** The custom metrics prometheus-adapter serves, per pod. */
 export const CUSTOM_METRICS = { queueDepth: "proxy_queue_depth", requestRate: "proxy_requests_per_second" } as const;
@@ -51,7 +45,7 @@ export function buildAdapterRules(): Record<string, unknown> {
 }
 
 /** Whether a workload's HPA scales on queue depth alone, leaving CPU and memory to a VPA. */
-export function queueDepthOnly(cfg: StackConfig, w: CrawlerWorkloadConfig): boolean {
+export function queueDepthOnly(cfg: AutoscalingStackConfig, w: CrawlerWorkloadConfig): boolean {
     return (
         cfg.autoscaling.customMetrics &&
         w.targetQueueDepth > 0 &&
@@ -61,7 +55,7 @@ export function queueDepthOnly(cfg: StackConfig, w: CrawlerWorkloadConfig): bool
 }
 
 export function workloadHpaSpec(
-    cfg: StackConfig,
+    cfg: AutoscalingStackConfig,
     w: CrawlerWorkloadConfig,
 ): k8s.types.input.autoscaling.v2.HorizontalPodAutoscalerSpec {
     const queue =
@@ -83,7 +77,7 @@ export function workloadHpaSpec(
     );
 }
 
-export function workloadVpa(cfg: StackConfig, w: CrawlerWorkloadConfig): Record<string, unknown> {
+export function workloadVpa(cfg: AutoscalingStackConfig, w: CrawlerWorkloadConfig): Record<string, unknown> {
     const mode = queueDepthOnly(cfg, w) ? cfg.autoscaling.vpaMode : "Off";
     return {
         apiVersion: "autoscaling.k8s.io/v1",
@@ -100,7 +94,7 @@ export function workloadVpa(cfg: StackConfig, w: CrawlerWorkloadConfig): Record<
 /** Args for the Autoscaling component. */
 export interface AutoscalingArgs {
     /** The validated stack config. */
-    readonly config: StackConfig;
+    readonly config: AutoscalingStackConfig;
     /** Resources to wait for (namespaces). */
     readonly dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
@@ -135,19 +129,19 @@ export class Autoscaling extends pulumi.ComponentResource {
         this.registerOutputs({});
     }
 
-    private adapter(name: string, cfg: StackConfig, childOpts: pulumi.CustomResourceOptions): void {
+    private adapter(name: string, cfg: AutoscalingStackConfig, childOpts: pulumi.CustomResourceOptions): void {
         const ns = cfg.namespaces.monitoring;
         const image = cfg.images.prometheusAdapter;
         const fixedName = NAMES.prometheusAdapter;
         const match = selectorLabels(APP.prometheusAdapter, fixedName);
         const objectLabels = labels(APP.prometheusAdapter, fixedName, "metrics-adapter", imageVersion(image));
         const meta = (extra: Record<string, unknown> = {}) => ({ labels: objectLabels, ...extra });
-        new k8s.core.v1.ServiceAccount(
+        const account = new k8s.core.v1.ServiceAccount(
             `${name}-adapter-sa`,
             { metadata: meta({ name: fixedName, namespace: ns }) },
             childOpts,
         );
-        const subject = [{ kind: "ServiceAccount", name: fixedName, namespace: ns }];
+        const subject = [{ kind: "ServiceAccount", name: account.metadata.name, namespace: ns }];
         // Reads the objects it maps series onto; nothing else.
         const reader = new k8s.rbac.v1.ClusterRole(
             `${name}-adapter-reader`,
@@ -229,9 +223,9 @@ export class Autoscaling extends pulumi.ComponentResource {
                             labels: { ...objectLabels, ...OUT_OF_MESH },
                             annotations: { "proxy-monitor.io/config-hash": contentHash(rulesText) },
                         },
-                        spec: {
-                            serviceAccountName: fixedName,
-                            securityContext: restrictedPodSecurity(),
+                        spec: workloadPodSpec({
+                            serviceAccountName: account.metadata.name,
+                            automountServiceAccountToken: true,
                             volumes: [
                                 { name: "config", configMap: { name: config.metadata.name } },
                                 { name: "certs", emptyDir: {} },
@@ -259,8 +253,7 @@ export class Autoscaling extends pulumi.ComponentResource {
                                         httpGet: { path: "/livez", port: "https", scheme: "HTTPS" },
                                         periodSeconds: 20,
                                     },
-                                    resources: resources(cfg.resources.prometheusAdapter),
-                                    securityContext: restrictedContainerSecurity(true),
+                                    resources: cfg.resources.prometheusAdapter,
                                     volumeMounts: [
                                         { name: "config", mountPath: "/etc/adapter", readOnly: true },
                                         { name: "certs", mountPath: "/var/run/serving-cert" },
@@ -268,7 +261,7 @@ export class Autoscaling extends pulumi.ComponentResource {
                                     ],
                                 },
                             ],
-                        },
+                        }),
                     },
                 },
             },

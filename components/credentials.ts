@@ -7,6 +7,9 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { StackConfig } from "./config";
 
+/** The stack settings pool credentials are resolved from. */
+export type CredentialsStackConfig = Pick<StackConfig, "vendors" | "secrets">;
+
 export interface SecretCredentials {
     readonly username: pulumi.Output<string>;
     readonly password: pulumi.Output<string>;
@@ -15,7 +18,10 @@ export interface SecretCredentials {
 /** vendor -> pool -> credentials, all as Pulumi secrets. */
 export type PoolCredentialMap = Readonly<Record<string, Readonly<Record<string, SecretCredentials>>>>;
 
-export function resolvePoolCredentials(cfg: StackConfig, opts?: pulumi.CustomResourceOptions): PoolCredentialMap {
+export function resolvePoolCredentials(
+    cfg: CredentialsStackConfig,
+    opts?: pulumi.CustomResourceOptions,
+): PoolCredentialMap {
     const out: Record<string, Record<string, SecretCredentials>> = {};
     for (const v of cfg.vendors) {
         out[v.name] = {};

@@ -72,3 +72,28 @@ export function hpaSpec(target: HpaTarget, o: HpaOptions): k8s.types.input.autos
         },
     };
 }
+
+/** The HPA of one of our Deployments (hpaSpec), beside it in its namespace with its labels. */
+export function deploymentHpa(
+    name: string,
+    w: { namespace: string; labels: Record<string, string>; deployment: k8s.apps.v1.Deployment },
+    o: Omit<HpaOptions, "scaleUpStabilization" | "scaleDownStabilization">,
+    windows: Pick<HpaOptions, "scaleUpStabilization" | "scaleDownStabilization">,
+    opts: pulumi.CustomResourceOptions,
+): k8s.autoscaling.v2.HorizontalPodAutoscaler {
+    return new k8s.autoscaling.v2.HorizontalPodAutoscaler(
+        name,
+        {
+            metadata: { namespace: w.namespace, labels: w.labels },
+            spec: hpaSpec(
+                { kind: "Deployment", name: w.deployment.metadata.name },
+                {
+                    ...o,
+                    scaleUpStabilization: windows.scaleUpStabilization,
+                    scaleDownStabilization: windows.scaleDownStabilization,
+                },
+            ),
+        },
+        opts,
+    );
+}

@@ -1,9 +1,11 @@
 /**
- * Small helpers shared by every component: recommended labels, restricted pod security, resources, and a content
- * hash for rolling pods when their configuration changes.
+ * Small helpers shared by every component: recommended labels, the pod spec of every workload (restricted pod
+ * security, requests and limits, through kx's PodBuilder), and a content hash for rolling pods when their
+ * configuration changes.
  */
 import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
+import * as kx from "@pulumi/kubernetesx";
 import * as pulumi from "@pulumi/pulumi";
 import { Resources } from "./config";
 
@@ -69,6 +71,43 @@ export function resources(r: Resources): k8s.types.input.core.v1.ResourceRequire
     };
 }
 
+/** A workload's container: kx's (env and ports may be maps), with its resources from config; security is added. */
+export type WorkloadContainer = Omit<kx.types.Container, "name" | "resources" | "securityContext"> & {
+    readonly name: string;
+    readonly resources: Resources;
+};
+
+/** A workload's pod: kx's pod spec without the parts every workload gets from `workloadPodSpec`. */
+export type WorkloadPod = Omit<
+    kx.types.PodSpec,
+    "containers" | "initContainers" | "securityContext" | "automountServiceAccountToken"
+> & {
+    readonly serviceAccountName: pulumi.Input<string>;
+    /** Whether the pod talks to the Kubernetes API (false for all but Prometheus, kube-state-metrics, the adapter). */
+    readonly automountServiceAccountToken: boolean;
+    readonly containers: readonly WorkloadContainer[];
+};
+
+/**
+ * The pod spec of every workload, built by kx's PodBuilder: the restricted Pod Security Standard (non-root as nobody,
+ * seccomp RuntimeDefault; per container no privilege escalation, every capability dropped, read-only root) and
+ * each container's requests and limits. kx turns env and port maps into lists and always writes `initContainers`.
+ * Selector and template labels stay with the caller: kx's own (`app: <first container>`) would make the three
+ * vendors' gateways select each other's pods.
+ */
+export function workloadPodSpec(pod: WorkloadPod): pulumi.Output<k8s.types.input.core.v1.PodSpec> {
+    const { containers, ...rest } = pod;
+    return new kx.PodBuilder({
+        ...rest,
+        securityContext: restrictedPodSecurity(),
+        containers: containers.map(({ resources: r, ...c }) => ({
+            ...c,
+            resources: resources(r),
+            securityContext: restrictedContainerSecurity(),
+        })),
+    }).podSpec;
+}
+
 /** Short, stable hash of configuration text, for a pod-template annotation that rolls pods on change. */
 export function contentHash(...parts: string[]): string {
     const h = crypto.createHash("sha256");
@@ -112,6 +151,40 @@ export function pdb(
     return new k8s.policy.v1.PodDisruptionBudget(
         name,
         { metadata: { namespace: w.namespace, labels: w.labels }, spec: disruptionBudgetSpec(w.match) },
+        opts,
+    );
+}
+
+/** What a workload's Service selects and is labelled with. */
+export interface ServiceOf {
+    readonly name: string;
+    readonly namespace: pulumi.Input<string>;
+    readonly labels: Record<string, string>;
+    readonly match: Record<string, string>;
+}
+
+/**
+ * A Service of a workload's pods. `headless`: each pod by DNS (clusterIP None); `publishNotReadyAddresses`: pods
+ * that are not ready too (scraped, or peers finding each other, exactly when they are not ready).
+ */
+export function workloadService(
+    logical: string,
+    w: ServiceOf,
+    ports: k8s.types.input.core.v1.ServicePort[],
+    opts: pulumi.CustomResourceOptions,
+    how: { headless?: boolean; publishNotReadyAddresses?: boolean } = {},
+): k8s.core.v1.Service {
+    return new k8s.core.v1.Service(
+        logical,
+        {
+            metadata: { name: w.name, namespace: w.namespace, labels: w.labels },
+            spec: {
+                ...(how.headless ? { clusterIP: "None" } : {}),
+                ...(how.publishNotReadyAddresses ? { publishNotReadyAddresses: true } : {}),
+                selector: w.match,
+                ports,
+            },
+        },
         opts,
     );
 }

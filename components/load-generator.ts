@@ -8,13 +8,19 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { Pattern } from "../proxy/generate/pattern";
 import { StackConfig } from "./config";
-import { hpaSpec } from "./hpa";
-import { contentHash, imageVersion, labels, selectorLabels } from "./k8s";
+import { deploymentHpa } from "./hpa";
+import { contentHash, imageVersion, labels, selectorLabels, workloadService } from "./k8s";
 import { APP, NAMES, PORTS, SCRAPE_LABEL } from "./names";
 import { programPodSpec, scriptConfigMap } from "./node-app";
 
+/** The stack settings the load generator reads. */
+export type LoadGeneratorStackConfig = Pick<
+    StackConfig,
+    "namespaces" | "loadGenerator" | "destinations" | "images" | "crawlers" | "resources" | "autoscaling"
+>;
+
 /** The generator's traffic pattern from the stack config. */
-export function generatorPattern(cfg: StackConfig): Pattern {
+export function generatorPattern(cfg: LoadGeneratorStackConfig): Pattern {
     const lg = cfg.loadGenerator;
     return {
         vendors: Object.entries(lg.vendorMix).map(([name, weight]) => ({
@@ -52,7 +58,7 @@ export function generatorPattern(cfg: StackConfig): Pattern {
 /** Args for the LoadGenerator component. */
 export interface LoadGeneratorArgs {
     /** The validated stack config. */
-    readonly config: StackConfig;
+    readonly config: LoadGeneratorStackConfig;
     /** Resources to wait for (namespaces, mesh policy). */
     readonly dependsOn?: pulumi.Input<pulumi.Resource>[];
     /** Extra pod metrics for the generator's HPA (custom metrics through prometheus-adapter). */
@@ -119,34 +125,23 @@ export class LoadGenerator extends pulumi.ComponentResource {
             },
             childOpts,
         );
-        new k8s.core.v1.Service(
+        workloadService(
             `${name}-pods`,
-            {
-                metadata: { name: NAMES.loadGeneratorPods, namespace: ns, labels: objectLabels },
-                spec: {
-                    clusterIP: "None",
-                    selector: match,
-                    ports: [{ name: "http-metrics", port: PORTS.proxyMetrics, targetPort: "metrics" }],
-                },
-            },
+            { name: NAMES.loadGeneratorPods, namespace: ns, labels: objectLabels, match: match },
+            [{ name: "http-metrics", port: PORTS.proxyMetrics, targetPort: "metrics" }],
             childOpts,
+            { headless: true },
         );
-        new k8s.autoscaling.v2.HorizontalPodAutoscaler(
+        deploymentHpa(
             `${name}-hpa`,
+            { namespace: ns, labels: objectLabels, deployment: this.deployment },
             {
-                metadata: { namespace: ns, labels: objectLabels },
-                spec: hpaSpec(
-                    { kind: "Deployment", name: this.deployment.metadata.name },
-                    {
-                        minReplicas: lg.replicas,
-                        maxReplicas: lg.maxReplicas,
-                        cpuUtilization: 70,
-                        podMetrics: args.hpaPodMetrics,
-                        scaleUpStabilization: cfg.autoscaling.scaleUpStabilization,
-                        scaleDownStabilization: cfg.autoscaling.scaleDownStabilization,
-                    },
-                ),
+                minReplicas: lg.replicas,
+                maxReplicas: lg.maxReplicas,
+                cpuUtilization: 70,
+                podMetrics: args.hpaPodMetrics,
             },
+            cfg.autoscaling,
             childOpts,
         );
 

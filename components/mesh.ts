@@ -19,6 +19,12 @@ import { ConfigError, ConfigProblem, show } from "./validate";
 import { ISTIO_STANDARD_LABELS, KEPT_ISTIO_LABELS } from "../catalog/infra";
 import { APP, ISTIO_API, NAMES, PORTS, SCRAPE_LABEL, VENDOR_LABEL } from "./names";
 
+/** The stack settings the mesh reads. */
+export type MeshStackConfig = Pick<
+    StackConfig,
+    "namespaces" | "vendors" | "crawlers" | "loadGenerator" | "mesh" | "destinations"
+>;
+
 /** A plain Kubernetes object: what the builders return and the component creates. */
 export interface ObjectSpec {
     apiVersion: string;
@@ -49,7 +55,7 @@ export interface NamespacePlan {
     label: { name: string; labels: Record<string, string> }[];
 }
 
-export function planNamespaces(cfg: StackConfig): NamespacePlan {
+export function planNamespaces(cfg: MeshStackConfig): NamespacePlan {
     const ns = (name: string, inMesh: boolean) => ({
         name,
         labels: {
@@ -73,17 +79,17 @@ export function planNamespaces(cfg: StackConfig): NamespacePlan {
  * only the crawler pods (`crawlers.podSelector`) where it merely labels an existing one, so the other workloads there
  * keep their egress and their callers from outside the mesh. Undefined: the whole namespace.
  */
-export function crawlerScope(cfg: StackConfig, c: CrawlerNamespaceConfig): Record<string, string> | undefined {
+export function crawlerScope(cfg: MeshStackConfig, c: CrawlerNamespaceConfig): Record<string, string> | undefined {
     return c.manage === "label" ? { ...cfg.crawlers.podSelector } : undefined;
 }
 
 /** Istio identity of a service account. */
-export function principal(cfg: StackConfig, namespace: string, account: string): string {
+export function principal(cfg: MeshStackConfig, namespace: string, account: string): string {
     return `${cfg.mesh.trustDomain}/ns/${namespace}/sa/${account}`;
 }
 
 /** In-mesh namespaces, where the program enforces STRICT mTLS. */
-export function meshNamespaces(cfg: StackConfig): string[] {
+export function meshNamespaces(cfg: MeshStackConfig): string[] {
     const out = [cfg.namespaces.gateways, ...cfg.crawlers.namespaces.map((c) => c.name)];
     if (cfg.loadGenerator.simulators) out.push(cfg.namespaces.simulators);
     return out;
@@ -93,7 +99,7 @@ export function meshNamespaces(cfg: StackConfig): string[] {
  * PeerAuthentications: STRICT in every in-mesh namespace, and for pods labelled SCRAPE_LABEL the metrics port
  * PERMISSIVE, so the out-of-mesh Prometheus can scrape it (NetworkPolicy admits only the monitoring namespace).
  */
-export function buildPeerAuthentications(cfg: StackConfig): ObjectSpec[] {
+export function buildPeerAuthentications(cfg: MeshStackConfig): ObjectSpec[] {
     return meshNamespaces(cfg).flatMap((namespace) => {
         const crawlers = cfg.crawlers.namespaces.find((c) => c.name === namespace);
         const scope = crawlers && crawlerScope(cfg, crawlers);
@@ -136,7 +142,7 @@ function externalPools(v: VendorConfig) {
  * without addresses, which on TCP match every connection to their port unless the gateway's sidecar answers DNS
  * for them with an allocated address (gatewayProxyConfig; checkPoolRouting refuses the config otherwise).
  */
-export function buildServiceEntries(cfg: StackConfig): ObjectSpec[] {
+export function buildServiceEntries(cfg: MeshStackConfig): ObjectSpec[] {
     return cfg.vendors.flatMap((v) =>
         externalPools(v).map((p) => ({
             apiVersion: ISTIO_API.networking,
@@ -170,7 +176,7 @@ export interface ProxyConfig {
  * (ISTIO_META_DNS_CAPTURE), so the gateway's lookup of a pool host gets that ServiceEntry's own address (allocated
  * by istiod, or by the sidecar with ISTIO_META_DNS_AUTO_ALLOCATE) and its connection is routed to that pool.
  */
-export function gatewayProxyConfig(cfg: StackConfig): ProxyConfig {
+export function gatewayProxyConfig(cfg: Pick<StackConfig, "mesh">): ProxyConfig {
     const dns: Record<string, string> =
         cfg.mesh.addressAllocation === "off"
             ? {}
@@ -184,7 +190,7 @@ export function gatewayProxyConfig(cfg: StackConfig): ProxyConfig {
 }
 
 /** Whether a proxy config gets allocated addresses for address-less ServiceEntries (DNS capture + allocation). */
-export function allocatesAddresses(pc: ProxyConfig, cfg: StackConfig): boolean {
+export function allocatesAddresses(pc: ProxyConfig, cfg: Pick<StackConfig, "mesh">): boolean {
     const md = pc.proxyMetadata ?? {};
     if (md.ISTIO_META_DNS_CAPTURE !== "true") return false;
     return md.ISTIO_META_DNS_AUTO_ALLOCATE === "true" || cfg.mesh.addressAllocation === "istiod";
@@ -196,7 +202,7 @@ export function allocatesAddresses(pc: ProxyConfig, cfg: StackConfig): boolean {
  * one listener on 0.0.0.0:<port> and sends every pool's connections to one of them. One problem per colliding pool,
  * naming its key.
  */
-export function checkPoolRouting(cfg: StackConfig): ConfigProblem[] {
+export function checkPoolRouting(cfg: MeshStackConfig): ConfigProblem[] {
     const entries = buildServiceEntries(cfg);
     const sidecars = buildSidecars(cfg);
     const problems: ConfigProblem[] = [];
@@ -231,7 +237,7 @@ export function checkPoolRouting(cfg: StackConfig): ConfigProblem[] {
     return problems;
 }
 
-const gatewayHost = (cfg: StackConfig, vendor: string) =>
+const gatewayHost = (cfg: MeshStackConfig, vendor: string) =>
     `${cfg.namespaces.gateways}/${NAMES.gateway(vendor)}.${cfg.namespaces.gateways}.svc.cluster.local`;
 
 /**
@@ -239,7 +245,7 @@ const gatewayHost = (cfg: StackConfig, vendor: string) =>
  * they may use, the control plane and their configured `egressHosts` (REGISTRY_ONLY); on each vendor's gateway,
  * outbound only to that vendor's pools and the control plane.
  */
-export function buildSidecars(cfg: StackConfig): ObjectSpec[] {
+export function buildSidecars(cfg: MeshStackConfig): ObjectSpec[] {
     const controlPlane = `${cfg.namespaces.istio}/*`;
     const crawlers = cfg.crawlers.namespaces.map((c) => {
         const scope = crawlerScope(cfg, c);
@@ -279,7 +285,7 @@ export function buildSidecars(cfg: StackConfig): ObjectSpec[] {
  * use that vendor, and its metrics port (for Prometheus; NetworkPolicy narrows it to the monitoring namespace).
  * In the simulator namespace, simulators admit only the gateways and the target admits only the simulators.
  */
-export function buildAuthorizationPolicies(cfg: StackConfig): ObjectSpec[] {
+export function buildAuthorizationPolicies(cfg: MeshStackConfig): ObjectSpec[] {
     const metricsRule = { to: [{ operation: { ports: [String(PORTS.proxyMetrics)] } }] };
     const out: ObjectSpec[] = cfg.vendors.map((v) => {
         const principals = cfg.crawlers.namespaces
@@ -371,7 +377,7 @@ const DISABLED_METRICS = [
  * measured by the gateway itself). In crawler namespaces disable Istio's metrics entirely: nobody scrapes crawler
  * sidecars, so their stats would only cost sidecar memory.
  */
-export function buildTelemetry(cfg: StackConfig): ObjectSpec[] {
+export function buildTelemetry(cfg: MeshStackConfig): ObjectSpec[] {
     const tcpLabels = ISTIO_STANDARD_LABELS.filter(
         (l) => !KEPT_ISTIO_LABELS.includes(l) && l !== "response_code" && l !== "grpc_response_status",
     );
@@ -421,7 +427,7 @@ const tcp = (...ports: number[]) => ports.map((port) => ({ protocol: "TCP", port
  * NetworkPolicies: default-deny ingress in every namespace the program runs workloads in, then the narrow allows
  * each component needs.
  */
-export function buildNetworkPolicies(cfg: StackConfig): ObjectSpec[] {
+export function buildNetworkPolicies(cfg: MeshStackConfig): ObjectSpec[] {
     const mon = cfg.namespaces.monitoring;
     const fromMonitoring = byName(mon);
     const fromPrometheus = [
@@ -551,7 +557,7 @@ export function buildNetworkPolicies(cfg: StackConfig): ObjectSpec[] {
 }
 
 /** Every Istio and NetworkPolicy object of the mesh, in creation order. */
-export function buildMeshPolicies(cfg: StackConfig): ObjectSpec[] {
+export function buildMeshPolicies(cfg: MeshStackConfig): ObjectSpec[] {
     return [
         ...buildPeerAuthentications(cfg),
         ...buildServiceEntries(cfg),
@@ -565,7 +571,7 @@ export function buildMeshPolicies(cfg: StackConfig): ObjectSpec[] {
 /** Args for the ProxyMesh component. */
 export interface ProxyMeshArgs {
     /** The validated stack config. */
-    readonly config: StackConfig;
+    readonly config: MeshStackConfig;
 }
 
 /** Namespaces, gateway identities, Istio policy and NetworkPolicies of the traffic path. */

@@ -6,10 +6,9 @@
  * shares.
  */
 import * as k8s from "@pulumi/kubernetes";
-import * as kx from "@pulumi/kubernetesx";
 import * as pulumi from "@pulumi/pulumi";
 import { Resources } from "./config";
-import { NOBODY, contentHash, resources, restrictedContainerSecurity, restrictedPodSecurity } from "./k8s";
+import { contentHash, workloadPodSpec } from "./k8s";
 import { LOADER, LOADER_FILE, SCRIPT_FILE, SCRIPT_GZ } from "../proxy/loader";
 import { METRICS_PORT_NAME, PORTS } from "./names";
 
@@ -87,10 +86,8 @@ export interface ProgramPodArgs {
 }
 
 /**
- * The pod spec of a program workload, built with kx's PodBuilder (named ports and env maps). Restricted security,
- * read-only root, /tmp on an emptyDir, probes on the metrics port: /healthz (alive) and /readyz (ready to serve).
- * Selector and template labels are set by the caller: kx's own (`app: <container name>`) would make the three
- * vendors' gateway Deployments select each other's pods.
+ * The pod spec of a program workload (workloadPodSpec: named ports and env maps, restricted security, read-only
+ * root), /tmp on an emptyDir, probes on the metrics port: /healthz (alive) and /readyz (ready to serve).
  */
 export function programPodSpec(a: ProgramPodArgs): pulumi.Output<k8s.types.input.core.v1.PodSpec> {
     const volumes: k8s.types.input.core.v1.Volume[] = [
@@ -116,10 +113,9 @@ export function programPodSpec(a: ProgramPodArgs): pulumi.Output<k8s.types.input
         timeoutSeconds: 2,
         failureThreshold,
     });
-    const pb = new kx.PodBuilder({
+    return workloadPodSpec({
         serviceAccountName: a.serviceAccountName,
         automountServiceAccountToken: false,
-        securityContext: restrictedPodSecurity(NOBODY),
         terminationGracePeriodSeconds: a.terminationGracePeriodSeconds ?? 30,
         affinity: a.affinity,
         volumes,
@@ -136,14 +132,12 @@ export function programPodSpec(a: ProgramPodArgs): pulumi.Output<k8s.types.input
                     POD_NAMESPACE: { fieldRef: { fieldPath: "metadata.namespace" } },
                     ...(a.env ?? {}),
                 },
-                resources: resources(a.resources),
-                securityContext: restrictedContainerSecurity(true),
+                resources: a.resources,
                 volumeMounts: mounts,
                 readinessProbe: probe("/readyz", 5, 2),
                 livenessProbe: probe("/healthz", 10, 3),
                 startupProbe: probe("/healthz", 2, 30),
             },
         ],
-    } as kx.types.PodSpec);
-    return pb.podSpec as unknown as pulumi.Output<k8s.types.input.core.v1.PodSpec>;
+    });
 }

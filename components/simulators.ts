@@ -9,9 +9,12 @@ import type { TargetConfig } from "../proxy/target";
 import type { VendorSimConfig } from "../proxy/vendor-sim";
 import { PoolConfig, StackConfig, VendorConfig } from "./config";
 import { PoolCredentialMap } from "./credentials";
-import { contentHash, imageVersion, labels, selectorLabels } from "./k8s";
+import { contentHash, imageVersion, labels, selectorLabels, workloadService } from "./k8s";
 import { APP, NAMES, POOL_LABEL, PORTS, SCRAPE_LABEL, VENDOR_LABEL } from "./names";
 import { CONFIG_DIR, programPodSpec, scriptConfigMap } from "./node-app";
+
+/** The stack settings the simulators read. */
+export type SimulatorsStackConfig = Pick<StackConfig, "namespaces" | "vendors" | "images" | "resources">;
 
 /**
  * Ban rate of the dev target: the share of requests a site answers 403 or 429, as to a banned exit IP. A ban seen on
@@ -35,14 +38,14 @@ export function targetFileConfig(): TargetConfig {
 }
 
 /** Where simulators forward (plain HTTP and tunnels to 443): the target's Service. */
-export function targetForwards(cfg: StackConfig): { forward: string; forwardTls: string } {
+export function targetForwards(cfg: SimulatorsStackConfig): { forward: string; forwardTls: string } {
     const host = `${NAMES.target}.${cfg.namespaces.simulators}.svc.cluster.local`;
     return { forward: `${host}:${PORTS.targetHttp}`, forwardTls: `${host}:${PORTS.targetHttps}` };
 }
 
 /** The simulator's config file for a simulated pool. */
 export function simulatorFileConfig(
-    cfg: StackConfig,
+    cfg: SimulatorsStackConfig,
     vendor: VendorConfig,
     pool: PoolConfig,
     secretsDir: string,
@@ -73,7 +76,7 @@ export function simulatorFileConfig(
 /** Args for the VendorSimulators component. */
 export interface VendorSimulatorsArgs {
     /** The validated stack config. */
-    readonly config: StackConfig;
+    readonly config: SimulatorsStackConfig;
     /** Credentials of every pool; each simulator requires its pool's. */
     readonly credentials: PoolCredentialMap;
     /** Resources to wait for (the simulator namespace and its policy). */
@@ -166,29 +169,24 @@ export class VendorSimulators extends pulumi.ComponentResource {
                     },
                     childOpts,
                 );
-                new k8s.core.v1.Service(
+                workloadService(
                     `${name}-${svcName}-service`,
-                    {
-                        metadata: { name: svcName, namespace: ns, labels: objectLabels },
-                        spec: {
-                            selector: match,
-                            ports: [
-                                {
-                                    name: "tcp-proxy",
-                                    port: pool.port,
-                                    targetPort: "proxy",
-                                    protocol: "TCP",
-                                    appProtocol: "tcp",
-                                },
-                                {
-                                    name: "http-metrics",
-                                    port: PORTS.proxyMetrics,
-                                    targetPort: "metrics",
-                                    protocol: "TCP",
-                                },
-                            ],
+                    { name: svcName, namespace: ns, labels: objectLabels, match: match },
+                    [
+                        {
+                            name: "tcp-proxy",
+                            port: pool.port,
+                            targetPort: "proxy",
+                            protocol: "TCP",
+                            appProtocol: "tcp",
                         },
-                    },
+                        {
+                            name: "http-metrics",
+                            port: PORTS.proxyMetrics,
+                            targetPort: "metrics",
+                            protocol: "TCP",
+                        },
+                    ],
                     childOpts,
                 );
                 this.services[`${vendor.name}/${pool.name}`] = svcName;
@@ -245,19 +243,14 @@ export class VendorSimulators extends pulumi.ComponentResource {
                 },
                 childOpts,
             );
-            new k8s.core.v1.Service(
+            workloadService(
                 `${name}-target-service`,
-                {
-                    metadata: { name: NAMES.target, namespace: simNs, labels: tLabels },
-                    spec: {
-                        selector: tMatch,
-                        ports: [
-                            { name: "http", port: PORTS.targetHttp, targetPort: "http", appProtocol: "http" },
-                            { name: "tcp-https", port: PORTS.targetHttps, targetPort: "https", appProtocol: "tcp" },
-                            { name: "http-metrics", port: PORTS.proxyMetrics, targetPort: "metrics" },
-                        ],
-                    },
-                },
+                { name: NAMES.target, namespace: simNs, labels: tLabels, match: tMatch },
+                [
+                    { name: "http", port: PORTS.targetHttp, targetPort: "http", appProtocol: "http" },
+                    { name: "tcp-https", port: PORTS.targetHttps, targetPort: "https", appProtocol: "tcp" },
+                    { name: "http-metrics", port: PORTS.proxyMetrics, targetPort: "metrics" },
+                ],
                 childOpts,
             );
         }

@@ -1,13 +1,23 @@
 /**
- * The JSON Schema of `Pulumi.<stack>.yaml`, generated from the config schema (components/config), for editors: the
- * stack files name it in their `yaml-language-server` comment. `npm run config-schema` writes it; `-- --check`
- * fails when the committed file is stale (a test does the same).
+ * What is generated from the config schema (components/config): the JSON Schema of `Pulumi.<stack>.yaml` for editors
+ * (the stack files name it in their `yaml-language-server` comment), README.md's configuration reference, and
+ * Pulumi.yaml's `config` block. `npm run config-schema` writes them; `-- --check` fails when a committed file is
+ * stale (tests/docs.test.ts does the same).
  */
 import * as fs from "fs";
 import * as path from "path";
 import { z } from "zod";
 import * as prettier from "prettier";
-import { KNOWN_KEYS, PROJECT, SECRET_KEYS, SIMPLE_KEYS, structuredSchema } from "../components/config";
+import YAML from "yaml";
+import {
+    KNOWN_KEYS,
+    PROJECT,
+    SECRET_KEYS,
+    SECTIONS,
+    SIMPLE_KEYS,
+    simpleKeyDefault,
+    structuredSchema,
+} from "../components/config";
 import { BYTES, CPU, DURATION, HOST, HTTP_URL, LABEL, PROM_BYTES } from "../components/config/kit";
 import { command, parseCommand } from "./cli";
 import { ROOT } from "./offline";
@@ -138,6 +148,39 @@ export async function readmeWithReference(readme: string): Promise<string> {
     return `${readme.slice(0, a + BEGIN.length)}\n\n${await referenceMarkdown()}\n${readme.slice(b)}`;
 }
 
+/** A Pulumi project config declaration (Pulumi.yaml `config:`); Pulumi knows string, integer, boolean and array. */
+interface ProjectConfigDecl {
+    type: "string" | "integer" | "boolean";
+    description: string;
+    default?: string | number | boolean;
+}
+
+function declType(v: string | number | boolean, key: string): ProjectConfigDecl["type"] {
+    if (typeof v === "string" || typeof v === "boolean") return typeof v === "string" ? "string" : "boolean";
+    if (Number.isInteger(v)) return "integer";
+    throw new Error(`simple key ${key}: Pulumi.yaml declares no non-integer numbers (default ${v})`);
+}
+
+/** Pulumi.yaml's config block: `cluster` and every simple key, with the schema's description, type and default. */
+export function projectConfigBlock(): Record<string, ProjectConfigDecl> {
+    const block: Record<string, ProjectConfigDecl> = {
+        cluster: { type: "string", description: SECTIONS.cluster.unwrap().description ?? "" },
+    };
+    for (const s of SIMPLE_KEYS) {
+        const d = simpleKeyDefault(s.path);
+        block[s.key] = { type: declType(d, s.key), description: s.description, default: d };
+    }
+    return block;
+}
+
+/** Pulumi.yaml with its `config` block replaced by the generated one (the rest, comments included, kept). */
+export async function pulumiYamlWithConfig(text: string): Promise<string> {
+    const doc = YAML.parseDocument(text);
+    doc.set("config", doc.createNode(projectConfigBlock()));
+    const options = (await prettier.resolveConfig(path.join(ROOT, "Pulumi.yaml"))) ?? {};
+    return prettier.format(doc.toString({ indent: 4, lineWidth: 0 }), { ...options, parser: "yaml" });
+}
+
 export function schemaText(): string {
     return JSON.stringify(stackFileJsonSchema(), null, 4) + "\n";
 }
@@ -145,8 +188,9 @@ export function schemaText(): string {
 const CONFIG_SCHEMA = command({
     usage: "npm run config-schema --",
     description: `
-Writes ${SCHEMA_FILE}, the JSON Schema of Pulumi.<stack>.yaml that editors with the YAML language server use, and
-README.md's configuration reference, both generated from the config schema (components/config).`,
+Writes ${SCHEMA_FILE}, the JSON Schema of Pulumi.<stack>.yaml that editors with the YAML language server use,
+README.md's configuration reference and Pulumi.yaml's config block, all generated from the config schema
+(components/config).`,
     flags: {
         check: { type: "boolean", help: "write nothing; exit 1 when a file differs from what the code generates" },
     },
@@ -157,6 +201,7 @@ async function main(): Promise<number> {
     const files: [string, string][] = [
         [SCHEMA_FILE, schemaText()],
         ["README.md", await readmeWithReference(fs.readFileSync(path.join(ROOT, "README.md"), "utf8"))],
+        ["Pulumi.yaml", await pulumiYamlWithConfig(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8"))],
     ];
     let stale = 0;
     for (const [name, text] of files) {

@@ -92,9 +92,7 @@ export function readStackFiles(stack: string, dir = ROOT): StackFileConfig {
                 .filter(([key]) => key.startsWith(`${PROJECT}:`))
                 .map(([key, v]) => [key.slice(PROJECT.length + 1), v]),
         );
-    const projectSecretKeys = () =>
-        new Set([...secretKeys].filter((s) => s.startsWith(`${PROJECT}:`)).map((s) => s.slice(PROJECT.length + 1)));
-    for (const p of parseStackConfig(raw(), stack, projectSecretKeys()).problems) {
+    for (const p of parseStackConfig(raw(), stack, projectKeys(secretKeys)).problems) {
         if (!p.missingSecret) continue;
         fillSecret(values, p, secretKeys);
         missingSecrets.push(p.path);
@@ -106,9 +104,22 @@ export function readStackFiles(stack: string, dir = ROOT): StackFileConfig {
     return { config, secretKeys: [...secretKeys].sort(), placeholders: placeholders.sort(), missingSecrets };
 }
 
+/** Full keys in the project's namespace, without it (`proxy-monitor:credentials` → `credentials`). */
+function projectKeys(keys: Iterable<string>): Set<string> {
+    return new Set([...keys].filter((k) => k.startsWith(`${PROJECT}:`)).map((k) => k.slice(PROJECT.length + 1)));
+}
+
+/** The validated config of stack files read by readStackFiles, a secret key set in plain text among its problems. */
+export function checkStackFiles(
+    files: StackFileConfig,
+    stack: string,
+): { config?: StackConfig; problems: ConfigProblem[] } {
+    return parseStackConfig(decodeConfigValues(files.config), stack, projectKeys(files.secretKeys));
+}
+
 /** The validated config of a stack file (secrets as placeholders), or its problems; the scripts' and tests' path. */
 export function stackFileConfig(stack: string, dir = ROOT): { config?: StackConfig; problems: ConfigProblem[] } {
-    return parseStackConfig(decodeConfigValues(readStackFiles(stack, dir).config), stack);
+    return checkStackFiles(readStackFiles(stack, dir), stack);
 }
 
 /** The validated config of a stack file; throws a ConfigError naming every problem. */
@@ -218,15 +229,21 @@ export async function installRecordingMocks(stack: string, preview = false): Pro
     return recorded;
 }
 
-/** Waits until the runtime has no outstanding registrations (resources created inside applies included). */
-export async function settle(): Promise<void> {
-    // waitForRPCs is exported by the runtime's settings module but not declared in its typings.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs: () => Promise<void> };
-    for (let i = 0; i < 20; i++) {
-        await settings.waitForRPCs();
+/**
+ * Waits until the program has registered everything it will: resources created inside applies included. Under mocks
+ * every step of a registration is a promise, so a turn of the event loop that records nothing new means the program
+ * is done; three quiet turns in a row are asked for, at most 1,000 turns and 60 s.
+ */
+export async function settle(recorded: readonly RecordedResource[]): Promise<void> {
+    const deadline = Date.now() + 60_000;
+    let quiet = 0;
+    for (let turn = 0; turn < 1000 && quiet < 3; turn++) {
+        if (Date.now() > deadline) throw new Error("settle: the program kept registering resources for 60 s");
+        const before = recorded.length;
         await new Promise((r) => setImmediate(r));
+        quiet = recorded.length === before ? quiet + 1 : 0;
     }
+    if (quiet < 3) throw new Error("settle: the program kept registering resources for 1,000 event-loop turns");
 }
 
 /** The Kubernetes objects among the recorded resources, in a stable order. */

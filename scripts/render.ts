@@ -8,11 +8,12 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import YAML from "yaml";
-import { ConfigError, formatProblem } from "../components/validate";
+import { ConfigError, ConfigProblem, formatProblem } from "../components/validate";
 import { command, helpText, parseCommand } from "./cli";
 import {
     K8sObject,
     ROOT,
+    checkStackFiles,
     installRecordingMocks,
     kubernetesObjects,
     readStackFiles,
@@ -159,22 +160,24 @@ async function main(): Promise<number> {
         throw e;
     }
     const stackFiles = readStackFiles(args.stack, args.configDir);
-    process.env.PULUMI_CONFIG = JSON.stringify(stackFiles.config);
-    process.env.PULUMI_CONFIG_SECRET_KEYS = JSON.stringify(stackFiles.secretKeys);
+    const reportProblems = (problems: readonly ConfigProblem[]): number => {
+        process.stderr.write(`Pulumi.${args.stack}.yaml has ${problems.length} configuration problem(s):\n`);
+        for (const p of problems) process.stderr.write(`  ${formatProblem(p)}\n`);
+        return 1;
+    };
+    // What the program cannot see (a secret key set in plain text), checked on the stack file first.
+    const checked = checkStackFiles(stackFiles, args.stack);
+    if (!checked.config) return reportProblems(checked.problems);
     const recorded = await installRecordingMocks(args.stack);
     pulumi.runtime.setAllConfig(stackFiles.config, stackFiles.secretKeys);
     let outputs: Record<string, unknown>;
     try {
         outputs = await import("../index");
     } catch (e) {
-        if (e instanceof ConfigError) {
-            process.stderr.write(`Pulumi.${args.stack}.yaml has ${e.problems.length} configuration problem(s):\n`);
-            for (const p of e.problems) process.stderr.write(`  ${formatProblem(p)}\n`);
-            return 1;
-        }
+        if (e instanceof ConfigError) return reportProblems(e.problems);
         throw e;
     }
-    await settle();
+    await settle(recorded);
     const objects = kubernetesObjects(recorded);
     const resolved: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(outputs)) {

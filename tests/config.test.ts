@@ -7,7 +7,7 @@ import YAML from "yaml";
 import { DEFAULTS, SIMPLE_KEYS, parseStackConfig, simpleKeyDefault } from "../components/config";
 import { ConfigError, ConfigProblem, durationMs, formatProblem } from "../components/validate";
 import { simulatorFileConfig } from "../components/simulators";
-import { readStackFiles } from "../scripts/offline";
+import { readStackFiles, stackFileConfig } from "../scripts/offline";
 import { ROOT, promiseOf, rawStackConfig, stackConfig } from "./harness";
 
 /** Raw dev config with a change applied to a deep copy. */
@@ -353,6 +353,19 @@ describe("stack config", () => {
             const file = path.join(dir, "Pulumi.broken.yaml");
             fs.writeFileSync(file, "config:\n    proxy-monitor:cluster: a\n    proxy-monitor:vendors: [\n");
             expect(() => readStackFiles("broken", dir)).to.throw(/Pulumi\.broken\.yaml:4:1: YAML syntax error: /);
+        });
+        it("a secret key set in plain text in the stack file: rejected where the file is read (preflight, render, scripts)", () => {
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "config-plain-"));
+            fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
+            const doc = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8"));
+            doc.config["proxy-monitor:alertingSecrets"] = { "dev-null": "https://hooks.example.com/plain" };
+            fs.writeFileSync(path.join(dir, "Pulumi.plain.yaml"), YAML.stringify(doc));
+            expect(stackFileConfig("plain", dir).problems.map(formatProblem)).to.deep.equal([
+                "proxy-monitor:alertingSecrets: expected a secret (set it with `pulumi config set --secret --path 'alertingSecrets...'`), found a plain-text value",
+            ]);
+            doc.config["proxy-monitor:alertingSecrets"] = { "dev-null": { secure: "AAABAC0ffee" } };
+            fs.writeFileSync(path.join(dir, "Pulumi.plain.yaml"), YAML.stringify(doc));
+            expect(stackFileConfig("plain", dir).problems.map(formatProblem)).to.deep.equal([]);
         });
     });
 

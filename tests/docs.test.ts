@@ -3,9 +3,9 @@ import * as fs from "fs";
 import * as path from "path";
 import { DATA_MODEL, allRecordedSeries } from "../catalog";
 import { GATEWAY_METRICS, POOL_QUALITY_METRICS } from "../catalog/gateway";
-import { KNOWN_KEYS, SIMPLE_KEYS } from "../components/config";
+import { KNOWN_KEYS, SECTIONS, SIMPLE_KEYS } from "../components/config";
 import YAML from "yaml";
-import { SCHEMA_FILE, readmeWithReference, schemaText } from "../scripts/config-schema";
+import { SCHEMA_FILE, pulumiYamlWithConfig, readmeWithReference, schemaText } from "../scripts/config-schema";
 import { ROOT, renderedStack } from "./harness";
 
 const read = (f: string) => fs.readFileSync(path.join(ROOT, f), "utf8");
@@ -25,6 +25,16 @@ describe("docs match the code", () => {
                 : r;
             expect(doc, r).to.contain(windowed);
         }
+    });
+
+    it("Pulumi.yaml's config block is the one generated from the config schema (cluster and the simple keys)", async () => {
+        const text = read("Pulumi.yaml");
+        expect(text === (await pulumiYamlWithConfig(text)), "Pulumi.yaml is stale: npm run config-schema").to.equal(
+            true,
+        );
+        const block = YAML.parse(text).config as Record<string, { type: string; description: string }>;
+        expect(block.cluster.description).to.equal(SECTIONS.cluster.unwrap().description);
+        expect(block.prometheusReplicas).to.deep.include({ type: "integer", default: 2 });
     });
 
     it("README's configuration reference is the one generated from the config schema, and names every key", async () => {

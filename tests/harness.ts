@@ -51,7 +51,7 @@ export async function underMocks(
     const recorded = await mocks();
     const start = recorded.length;
     create();
-    await settle();
+    await settle(recorded);
     const resources = recorded.slice(start);
     return { objects: kubernetesObjects(resources), resources };
 }

@@ -14,7 +14,7 @@ import {
     validateObject,
 } from "./harness";
 import { MARKER } from "../scripts/render";
-import { restrictedViolations, workloadViolations } from "./pod-security";
+import { podSpecOf, restrictedViolations, workloadViolations } from "./pod-security";
 
 describe("npm run render", function () {
     this.timeout(180_000);
@@ -56,6 +56,28 @@ describe("npm run render", function () {
                 const { workloads, violations } = workloadViolations(objects);
                 expect(workloads).to.be.at.least(3);
                 expect(violations, violations.join("\n")).to.deep.equal([]);
+            });
+
+            it("runs every workload as a ServiceAccount it renders in the workload's namespace, and binds only those", () => {
+                const accounts = new Set(
+                    find(objects, "ServiceAccount").map((a) => `${a.metadata.namespace}/${a.metadata.name}`),
+                );
+                let checked = 0;
+                for (const o of objects) {
+                    const pod = podSpecOf(o);
+                    if (!pod) continue;
+                    checked++;
+                    const account = `${o.metadata.namespace}/${String(pod.spec.serviceAccountName ?? "default")}`;
+                    expect(accounts.has(account), `${pod.where} runs as ${account}`).to.equal(true);
+                }
+                expect(checked).to.be.at.least(3);
+                for (const b of [...find(objects, "RoleBinding"), ...find(objects, "ClusterRoleBinding")])
+                    for (const s of (b.subjects ?? []) as { kind: string; name: string; namespace: string }[])
+                        if (s.kind === "ServiceAccount" && s.namespace !== "kube-system")
+                            expect(
+                                accounts.has(`${s.namespace}/${s.name}`),
+                                `${b.metadata.name} binds ${s.name}`,
+                            ).to.equal(true);
             });
 
             it("names objects as the provider would and writes one file per object", () => {

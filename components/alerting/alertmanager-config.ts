@@ -8,6 +8,9 @@ import { L, eq, re } from "../../catalog";
 import { StackConfig } from "../config";
 import { regexOneOf } from "../prometheus/escape";
 
+/** The stack settings the Alertmanager config reads. */
+export type AlertmanagerStackConfig = Pick<StackConfig, "alerting">;
+
 export type Obj = Record<string, unknown>;
 
 /** The receiver that drops what reaches it (no integration). */
@@ -58,7 +61,7 @@ export function inhibitRules(): Obj[] {
     ];
 }
 
-function receiver(cfg: StackConfig, name: string, secrets: Readonly<Record<string, string>>): Obj {
+function receiver(cfg: AlertmanagerStackConfig, name: string, secrets: Readonly<Record<string, string>>): Obj {
     const r = cfg.alerting.receivers.find((x) => x.name === name);
     if (!r) return { name };
     const secret = secrets[name];
@@ -102,7 +105,7 @@ function receiver(cfg: StackConfig, name: string, secrets: Readonly<Record<strin
     }
 }
 
-export function buildAlertmanagerConfig(cfg: StackConfig, secrets: Readonly<Record<string, string>>): Obj {
+export function buildAlertmanagerConfig(cfg: AlertmanagerStackConfig, secrets: Readonly<Record<string, string>>): Obj {
     const a = cfg.alerting;
     const or = (name: string) => name || NULL_RECEIVER;
     const routes: Obj[] = [

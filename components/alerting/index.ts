@@ -6,17 +6,18 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import YAML from "yaml";
 import { StackConfig } from "../config";
+import { AlertmanagerStackConfig } from "./alertmanager-config";
+import { AlertRulesStackConfig } from "./rules";
 import {
     contentHash,
-    pdb,
     imageVersion,
     labels,
     OUT_OF_MESH,
-    resources,
-    restrictedContainerSecurity,
-    restrictedPodSecurity,
+    pdb,
     selectorLabels,
     spreadOverNodes,
+    workloadPodSpec,
+    workloadService,
 } from "../k8s";
 import { APP, NAMES, PORTS } from "../names";
 import { buildAlertmanagerConfig } from "./alertmanager-config";
@@ -25,19 +26,22 @@ import { buildAlertRules, buildGlobalAlertRules } from "./rules";
 export { buildAlertmanagerConfig, buildAlertRules, buildGlobalAlertRules };
 
 /** Alert rule files for the cluster Prometheus (file name to YAML). */
-export function alertRuleFiles(cfg: StackConfig): Record<string, string> {
+export function alertRuleFiles(cfg: AlertRulesStackConfig): Record<string, string> {
     return { "alerts.yaml": YAML.stringify(buildAlertRules(cfg), { lineWidth: 0 }) };
 }
 
 /** Alert rule files for the global Prometheus. */
-export function globalAlertRuleFiles(cfg: StackConfig): Record<string, string> {
+export function globalAlertRuleFiles(cfg: AlertRulesStackConfig): Record<string, string> {
     return { "alerts.yaml": YAML.stringify(buildGlobalAlertRules(cfg), { lineWidth: 0 }) };
 }
 
+/** The stack settings Alertmanager reads: its section, namespace, image, resources and receiver secrets. */
+export type AlertingStackConfig = AlertmanagerStackConfig &
+    Pick<StackConfig, "namespaces" | "images" | "resources" | "secrets">;
+
 /** Args for the Alerting component. */
 export interface AlertingArgs {
-    /** The validated stack config. */
-    readonly config: StackConfig;
+    readonly config: AlertingStackConfig;
     /** Resources to wait for (namespace, network policy). */
     readonly dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
@@ -101,10 +105,9 @@ export class Alerting extends pulumi.ComponentResource {
                             labels: { ...objectLabels, ...OUT_OF_MESH },
                             annotations: { "proxy-monitor.io/config-hash": shapeHash },
                         },
-                        spec: {
+                        spec: workloadPodSpec({
                             serviceAccountName: account.metadata.name,
                             automountServiceAccountToken: false,
-                            securityContext: restrictedPodSecurity(),
                             affinity: replicas > 1 ? spreadOverNodes(match) : undefined,
                             volumes: [
                                 {
@@ -147,15 +150,14 @@ export class Alerting extends pulumi.ComponentResource {
                                     ],
                                     readinessProbe: probe("/-/ready"),
                                     livenessProbe: probe("/-/healthy"),
-                                    resources: resources(cfg.resources.alertmanager),
-                                    securityContext: restrictedContainerSecurity(true),
+                                    resources: cfg.resources.alertmanager,
                                     volumeMounts: [
                                         { name: "config", mountPath: "/etc/alertmanager", readOnly: true },
                                         { name: "data", mountPath: "/alertmanager" },
                                     ],
                                 },
                             ],
-                        },
+                        }),
                     },
                     volumeClaimTemplates: [
                         {
@@ -171,43 +173,35 @@ export class Alerting extends pulumi.ComponentResource {
             childOpts,
         );
         // Headless: peers find each other, and Prometheus finds every replica, by DNS.
-        new k8s.core.v1.Service(
+        workloadService(
             `${name}-peers`,
-            {
-                metadata: { name: NAMES.alertmanagerPeers, namespace: ns, labels: objectLabels },
-                spec: {
-                    clusterIP: "None",
-                    publishNotReadyAddresses: true,
-                    selector: match,
-                    ports: [
-                        { name: "http-web", port: PORTS.alertmanager, targetPort: "web" },
-                        ...(replicas > 1
-                            ? [
-                                  {
-                                      name: "tcp-mesh",
-                                      port: PORTS.alertmanagerCluster,
-                                      targetPort: "mesh-tcp",
-                                      protocol: "TCP",
-                                  },
-                                  {
-                                      name: "udp-mesh",
-                                      port: PORTS.alertmanagerCluster,
-                                      targetPort: "mesh-udp",
-                                      protocol: "UDP",
-                                  },
-                              ]
-                            : []),
-                    ],
-                },
-            },
+            { name: NAMES.alertmanagerPeers, namespace: ns, labels: objectLabels, match: match },
+            [
+                { name: "http-web", port: PORTS.alertmanager, targetPort: "web" },
+                ...(replicas > 1
+                    ? [
+                          {
+                              name: "tcp-mesh",
+                              port: PORTS.alertmanagerCluster,
+                              targetPort: "mesh-tcp",
+                              protocol: "TCP",
+                          },
+                          {
+                              name: "udp-mesh",
+                              port: PORTS.alertmanagerCluster,
+                              targetPort: "mesh-udp",
+                              protocol: "UDP",
+                          },
+                      ]
+                    : []),
+            ],
             childOpts,
+            { headless: true, publishNotReadyAddresses: true },
         );
-        this.service = new k8s.core.v1.Service(
+        this.service = workloadService(
             `${name}-service`,
-            {
-                metadata: { name: fixedName, namespace: ns, labels: objectLabels },
-                spec: { selector: match, ports: [{ name: "http-web", port: PORTS.alertmanager, targetPort: "web" }] },
-            },
+            { name: fixedName, namespace: ns, labels: objectLabels, match: match },
+            [{ name: "http-web", port: PORTS.alertmanager, targetPort: "web" }],
             childOpts,
         );
         pdb(`${name}-pdb`, { namespace: ns, labels: objectLabels, match, replicas }, childOpts);

@@ -9,6 +9,9 @@ import { StackConfig } from "../config";
 import { NAMES } from "../names";
 import { promqlString, regexOneOf } from "../prometheus/escape";
 
+/** The stack settings the alert rules read. */
+export type AlertRulesStackConfig = Pick<StackConfig, "alerting" | "namespaces" | "prometheus" | "vendors">;
+
 /**
  * What an alert is about, beside its vendor: Alertmanager's "critical inhibits warning" holds only within one symptom
  * of one vendor (kube-prometheus' `equal` on namespace and alertname), so a bandwidth alert never hides an auth one.
@@ -95,7 +98,7 @@ function burnExpr(pairs: readonly (readonly [string, string, number])[]): string
 }
 
 /** Alert rules of the cluster Prometheus. */
-export function buildAlertRules(cfg: StackConfig): { groups: AlertGroup[] } {
+export function buildAlertRules(cfg: AlertRulesStackConfig): { groups: AlertGroup[] } {
     const url = (alert: string) => `${cfg.alerting.runbookBaseUrl}#${runbookAnchor(alert)}`;
     const rule = (
         alert: string,
@@ -401,7 +404,7 @@ export function buildAlertRules(cfg: StackConfig): { groups: AlertGroup[] } {
 }
 
 /** Alert rules of the global Prometheus: federation failing. */
-export function buildGlobalAlertRules(cfg: StackConfig): { groups: AlertGroup[] } {
+export function buildGlobalAlertRules(cfg: AlertRulesStackConfig): { groups: AlertGroup[] } {
     return {
         groups: [
             {
@@ -426,7 +429,7 @@ export function buildGlobalAlertRules(cfg: StackConfig): { groups: AlertGroup[] 
 }
 
 /** Every alert name, global ones included. */
-export function allAlertNames(cfg: StackConfig): string[] {
+export function allAlertNames(cfg: AlertRulesStackConfig): string[] {
     return [...buildAlertRules(cfg).groups, ...buildGlobalAlertRules(cfg).groups].flatMap((g) =>
         g.rules.map((r) => r.alert),
     );

@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ConfigError } from "../validate";
 import { PROJECT } from "./kit";
 import { RawConfig } from "./simple-keys";
-import { StackConfig, parseStackConfig } from "./stack";
+import { SecretValues, StackConfig, parseStackConfig } from "./stack";
 
 /** The `proxy-monitor:*` values of full-key config (`proxy-monitor:vendors` → `vendors`), JSON decoded. */
 export function decodeConfigValues(config: Readonly<Record<string, string>>): RawConfig {
@@ -26,23 +26,35 @@ function decode(value: string): unknown {
     }
 }
 
-/** Reads the `proxy-monitor:*` keys from the Pulumi runtime. */
-export function readRawConfig(): { raw: RawConfig; secretKeys: Set<string> } {
-    const all = pulumi.runtime.allConfig();
-    // isConfigSecret is exported by the runtime's config module but not declared in its typings.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const runtimeConfig = require("@pulumi/pulumi/runtime/config") as { isConfigSecret?: (key: string) => boolean };
-    const secretKeys = new Set<string>();
-    for (const full of Object.keys(all))
-        if (full.startsWith(`${PROJECT}:`) && runtimeConfig.isConfigSecret?.(full))
-            secretKeys.add(full.slice(PROJECT.length + 1));
-    return { raw: decodeConfigValues(all), secretKeys };
+/**
+ * Reads and validates the stack config; throws ConfigError naming every problem. The secret keys' values reach the
+ * stack only as the secret Outputs `pulumi.Config.getSecretObject` returns.
+ *
+ * Whether a key was set with `--secret` is not visible through Pulumi's public API, so the program treats every
+ * secret key as one; the check that none is set in plain text runs where the stack file is read
+ * (`scripts/offline.ts`: render, preflight, the local pipeline).
+ */
+export function loadStackConfig(): StackConfig {
+    const { config, problems } = parseStackConfig(decodeConfigValues(pulumi.runtime.allConfig()), pulumi.getStack());
+    if (!config) throw new ConfigError(problems);
+    return { ...config, secrets: { names: config.secrets.names, values: readSecretValues() } };
 }
 
-/** Reads and validates the stack config; throws ConfigError naming every problem. */
-export function loadStackConfig(): StackConfig {
-    const { raw, secretKeys } = readRawConfig();
-    const { config, problems } = parseStackConfig(raw, pulumi.getStack(), secretKeys);
-    if (!config) throw new ConfigError(problems);
-    return config;
+/** The secret keys as one secret Output, read with Config.getSecretObject (an unset key is empty). */
+function readSecretValues(): pulumi.Output<SecretValues> {
+    const cfg = new pulumi.Config(PROJECT);
+    const credentials = cfg.getSecretObject<SecretValues["credentials"]>("credentials") ?? {};
+    const alertingSecrets = cfg.getSecretObject<SecretValues["alertingSecrets"]>("alertingSecrets") ?? {};
+    const federationSecrets = cfg.getSecretObject<SecretValues["federationSecrets"]>("federationSecrets") ?? {};
+    const crawlerSecrets = cfg.getSecretObject<SecretValues["crawlerSecrets"]>("crawlerSecrets") ?? {};
+    return pulumi.secret(
+        pulumi
+            .all([credentials, alertingSecrets, federationSecrets, crawlerSecrets])
+            .apply(([c, a, f, w]): SecretValues => ({
+                credentials: c,
+                alertingSecrets: a,
+                federationSecrets: f,
+                crawlerSecrets: w,
+            })),
+    );
 }

@@ -22,4 +22,4 @@ export { Resources } from "./resources";
 export { ADDRESS_ALLOCATIONS, AddressAllocation } from "./mesh";
 export { CrawlerWorkloadConfig } from "./autoscaling";
 export { DEFAULTS, simpleKeyDefault } from "./defaults";
-export { decodeConfigValues, loadStackConfig, readRawConfig } from "./decode";
+export { decodeConfigValues, loadStackConfig } from "./decode";

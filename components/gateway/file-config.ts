@@ -16,7 +16,10 @@ export const CRAWLER_AUTH_KEY = "crawlers";
  * The crawler-auth file of a vendor's gateway: one `<namespace>:<secret>` line per crawler namespace that may use
  * the vendor, a secret Output; undefined when gateway.crawlerAuth is off.
  */
-export function crawlerAuthLines(cfg: StackConfig, vendor: VendorConfig): pulumi.Output<string> | undefined {
+export function crawlerAuthLines(
+    cfg: Pick<StackConfig, "gateway" | "crawlers" | "secrets">,
+    vendor: VendorConfig,
+): pulumi.Output<string> | undefined {
     if (!cfg.gateway.crawlerAuth) return undefined;
     const namespaces = cfg.crawlers.namespaces.filter((ns) => ns.vendors.includes(vendor.name)).map((ns) => ns.name);
     return cfg.secrets.values.apply((s) => namespaces.map((ns) => `${ns}:${s.crawlerSecrets[ns]}\n`).join(""));
@@ -34,7 +37,14 @@ export const GATEWAY_GRACE_SECONDS = SIDECAR_DRAIN_SECONDS + 5;
 
 export type { GatewayFileConfig };
 
-export function gatewayFileConfig(cfg: StackConfig, vendor: VendorConfig, secretsDir: string): GatewayFileConfig {
+/** The stack settings a gateway's file reads: the gateway policy and the destinations. */
+export type GatewayFileStackConfig = Pick<StackConfig, "gateway" | "destinations">;
+
+export function gatewayFileConfig(
+    cfg: GatewayFileStackConfig,
+    vendor: VendorConfig,
+    secretsDir: string,
+): GatewayFileConfig {
     const g = cfg.gateway;
     const interval = durationMs(g.probeInterval);
     return {

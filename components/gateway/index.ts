@@ -5,36 +5,44 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { StackConfig, VendorConfig } from "../config";
-import { PoolCredentialMap } from "../credentials";
-import { hpaSpec } from "../hpa";
-import { contentHash, pdb, imageVersion, labels, selectorLabels, spreadOverNodes } from "../k8s";
+import { SecretCredentials } from "../credentials";
+import { deploymentHpa } from "../hpa";
+import { contentHash, imageVersion, labels, pdb, selectorLabels, spreadOverNodes, workloadService } from "../k8s";
 import { APP, NAMES, PORTS, SCRAPE_LABEL, VENDOR_LABEL } from "../names";
 import { gatewayProxyConfig } from "../mesh";
 import { CONFIG_DIR, programPodSpec, scriptConfigMap } from "../node-app";
 import {
     CRAWLER_AUTH_KEY,
     GATEWAY_GRACE_SECONDS,
+    GatewayFileStackConfig,
     SIDECAR_DRAIN_SECONDS,
     crawlerAuthLines,
     gatewayFileConfig,
 } from "./file-config";
 
-export { gatewayFileConfig };
+export { crawlerAuthLines, gatewayFileConfig };
+
+/** The stack settings a gateway reads: its policy (gateway, destinations), image, resources, scaling, mesh mode. */
+export type GatewayStackConfig = GatewayFileStackConfig &
+    Pick<StackConfig, "images" | "resources" | "autoscaling" | "mesh">;
 
 /** Args for the VendorGateway component. */
 export interface VendorGatewayArgs {
-    /** The validated stack config. */
-    readonly config: StackConfig;
     /** The vendor this gateway serves. */
     readonly vendor: VendorConfig;
-    /** Credentials of every pool (resolvePoolCredentials). */
-    readonly credentials: PoolCredentialMap;
+    /** The gateways' namespace. */
+    readonly namespace: string;
+    readonly config: GatewayStackConfig;
+    /** Credentials of the vendor's pools, by pool name (resolvePoolCredentials). */
+    readonly credentials: Readonly<Record<string, SecretCredentials>>;
+    /** The crawler-auth file (crawlerAuthLines), when `gateway.crawlerAuth` is on. */
+    readonly crawlerAuth?: pulumi.Output<string>;
     /** The ConfigMap holding the bundled program, shared by the gateways (ignored with `images.gateway`). */
     readonly scriptConfigMap?: pulumi.Input<string>;
     /** Hash of the bundled program, so a new program rolls the pods. */
     readonly scriptHash?: string;
     /** The gateway's ServiceAccount (ProxyMesh creates it, since the mesh policy names its identity). */
-    readonly serviceAccountName?: pulumi.Input<string>;
+    readonly serviceAccount: k8s.core.v1.ServiceAccount;
     /** Resources the gateway waits for (the mesh: namespace, service account, policy). */
     readonly dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
@@ -49,7 +57,7 @@ export class VendorGateway extends pulumi.ComponentResource {
     constructor(name: string, args: VendorGatewayArgs, opts?: pulumi.ComponentResourceOptions) {
         super("proxy-monitor:index:VendorGateway", name, {}, opts);
         const { config: cfg, vendor } = args;
-        const ns = cfg.namespaces.gateways;
+        const ns = args.namespace;
         const fixedName = NAMES.gateway(vendor.name);
         const builtImage = cfg.images.gateway !== "";
         const image = builtImage ? cfg.images.gateway : cfg.images.node;
@@ -62,12 +70,11 @@ export class VendorGateway extends pulumi.ComponentResource {
 
         const secretData: Record<string, pulumi.Input<string>> = {};
         for (const pool of vendor.pools) {
-            const creds = args.credentials[vendor.name][pool.name];
+            const creds = args.credentials[pool.name];
             secretData[`${pool.name}.username`] = creds.username;
             secretData[`${pool.name}.password`] = creds.password;
         }
-        const crawlerAuth = crawlerAuthLines(cfg, vendor);
-        if (crawlerAuth !== undefined) secretData[CRAWLER_AUTH_KEY] = crawlerAuth;
+        if (args.crawlerAuth !== undefined) secretData[CRAWLER_AUTH_KEY] = args.crawlerAuth;
         const secret = new k8s.core.v1.Secret(
             `${name}-credentials`,
             { metadata: { namespace: ns, labels: objectLabels }, type: "Opaque", stringData: secretData },
@@ -112,7 +119,7 @@ export class VendorGateway extends pulumi.ComponentResource {
                             scriptConfigMap: args.scriptConfigMap,
                             configMap: configMap.metadata.name,
                             secret: secret.metadata.name,
-                            serviceAccountName: args.serviceAccountName ?? fixedName,
+                            serviceAccountName: args.serviceAccount.metadata.name,
                             ports: { proxy: PORTS.gatewayProxy },
                             resources: cfg.resources.gateway,
                             terminationGracePeriodSeconds: GATEWAY_GRACE_SECONDS,
@@ -124,68 +131,51 @@ export class VendorGateway extends pulumi.ComponentResource {
             childOpts,
         );
 
-        this.service = new k8s.core.v1.Service(
+        this.service = workloadService(
             `${name}-service`,
-            {
-                metadata: { name: fixedName, namespace: ns, labels: objectLabels },
-                spec: {
-                    selector: match,
-                    ports: [
-                        // Named tcp-… with appProtocol tcp: Istio must not parse proxy traffic as HTTP.
-                        {
-                            name: "tcp-proxy",
-                            port: PORTS.gatewayProxy,
-                            targetPort: "proxy",
-                            protocol: "TCP",
-                            appProtocol: "tcp",
-                        },
-                        { name: "http-metrics", port: PORTS.proxyMetrics, targetPort: "metrics", protocol: "TCP" },
-                    ],
+            { name: fixedName, namespace: ns, labels: objectLabels, match: match },
+            [
+                // Named tcp-… with appProtocol tcp: Istio must not parse proxy traffic as HTTP.
+                {
+                    name: "tcp-proxy",
+                    port: PORTS.gatewayProxy,
+                    targetPort: "proxy",
+                    protocol: "TCP",
+                    appProtocol: "tcp",
                 },
-            },
+                { name: "http-metrics", port: PORTS.proxyMetrics, targetPort: "metrics", protocol: "TCP" },
+            ],
             childOpts,
         );
 
         // Headless: Prometheus finds every replica's metrics (and Istio's merged metrics) by DNS, ready or not: a
         // gateway with every pool down is not ready (crawlers are sent elsewhere), and exactly then its pool health
         // must still be scraped.
-        new k8s.core.v1.Service(
+        workloadService(
             `${name}-pods`,
-            {
-                metadata: { name: NAMES.gatewayPods(vendor.name), namespace: ns, labels: objectLabels },
-                spec: {
-                    clusterIP: "None",
-                    publishNotReadyAddresses: true,
-                    selector: match,
-                    ports: [
-                        { name: "http-metrics", port: PORTS.proxyMetrics, targetPort: "metrics", protocol: "TCP" },
-                        {
-                            name: "http-envoy-prom",
-                            port: PORTS.istioMergedMetrics,
-                            targetPort: PORTS.istioMergedMetrics,
-                            protocol: "TCP",
-                        },
-                    ],
+            { name: NAMES.gatewayPods(vendor.name), namespace: ns, labels: objectLabels, match: match },
+            [
+                { name: "http-metrics", port: PORTS.proxyMetrics, targetPort: "metrics", protocol: "TCP" },
+                {
+                    name: "http-envoy-prom",
+                    port: PORTS.istioMergedMetrics,
+                    targetPort: PORTS.istioMergedMetrics,
+                    protocol: "TCP",
                 },
-            },
+            ],
             childOpts,
+            { headless: true, publishNotReadyAddresses: true },
         );
 
-        new k8s.autoscaling.v2.HorizontalPodAutoscaler(
+        deploymentHpa(
             `${name}-hpa`,
+            { namespace: ns, labels: objectLabels, deployment: this.deployment },
             {
-                metadata: { namespace: ns, labels: objectLabels },
-                spec: hpaSpec(
-                    { kind: "Deployment", name: this.deployment.metadata.name },
-                    {
-                        minReplicas: replicas,
-                        maxReplicas: cfg.gateway.maxReplicas,
-                        cpuUtilization: cfg.gateway.targetCpuUtilization,
-                        scaleUpStabilization: cfg.autoscaling.scaleUpStabilization,
-                        scaleDownStabilization: cfg.autoscaling.scaleDownStabilization,
-                    },
-                ),
+                minReplicas: replicas,
+                maxReplicas: cfg.gateway.maxReplicas,
+                cpuUtilization: cfg.gateway.targetCpuUtilization,
             },
+            cfg.autoscaling,
             childOpts,
         );
 

@@ -14,10 +14,9 @@ import {
     imageVersion,
     labels,
     OUT_OF_MESH,
-    resources,
-    restrictedContainerSecurity,
-    restrictedPodSecurity,
     selectorLabels,
+    workloadPodSpec,
+    workloadService,
 } from "../k8s";
 import { APP, NAMES, PORTS } from "../names";
 
@@ -228,7 +227,7 @@ export class Grafana extends pulumi.ComponentResource {
                                 ),
                             },
                         },
-                        spec: {
+                        spec: workloadPodSpec({
                             automountServiceAccountToken: false,
                             serviceAccountName: new k8s.core.v1.ServiceAccount(
                                 `${name}-sa`,
@@ -238,7 +237,6 @@ export class Grafana extends pulumi.ComponentResource {
                                 },
                                 childOpts,
                             ).metadata.name,
-                            securityContext: restrictedPodSecurity(),
                             volumes: [
                                 claim
                                     ? { name: "data", persistentVolumeClaim: { claimName: claim.metadata.name } }
@@ -272,8 +270,7 @@ export class Grafana extends pulumi.ComponentResource {
                                     ports: [{ name: "http", containerPort: PORTS.grafana }],
                                     readinessProbe: probe(10, 3),
                                     livenessProbe: probe(20, 5),
-                                    resources: resources(args.resources),
-                                    securityContext: restrictedContainerSecurity(true),
+                                    resources: args.resources,
                                     volumeMounts: [
                                         { name: "data", mountPath: "/var/lib/grafana" },
                                         { name: "tmp", mountPath: "/tmp" },
@@ -286,18 +283,16 @@ export class Grafana extends pulumi.ComponentResource {
                                     ],
                                 },
                             ],
-                        },
+                        }),
                     },
                 },
             },
             childOpts,
         );
-        this.service = new k8s.core.v1.Service(
+        this.service = workloadService(
             `${name}-service`,
-            {
-                metadata: { name: fixedName, namespace: ns, labels: objectLabels },
-                spec: { selector: match, ports: [{ name: "http", port: PORTS.grafana, targetPort: "http" }] },
-            },
+            { name: fixedName, namespace: ns, labels: objectLabels, match: match },
+            [{ name: "http", port: PORTS.grafana, targetPort: "http" }],
             childOpts,
         );
         this.url = `http://${fixedName}.${ns}.svc:${PORTS.grafana}`;

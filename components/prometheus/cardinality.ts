@@ -8,6 +8,12 @@ import { StackConfig } from "../config";
 import { EXIT_IP_WINDOWS } from "../../proxy/gateway/exit-ips";
 import { ISTIO_KEPT_METRICS, KEPT, queueDepthNamespaces } from "./scrape";
 
+/** The stack settings the series estimate reads. */
+export type CardinalityStackConfig = Pick<
+    StackConfig,
+    "prometheus" | "vendors" | "crawlers" | "destinations" | "gateway" | "autoscaling"
+>;
+
 /** Distinct proxy-level statuses a gateway answers with in practice (200, 400, 401, 403, 407, 429, 502, 503, 504). */
 export const EXPECTED_STATUSES = 9;
 /** Containers per crawler pod that cAdvisor reports (the crawler and its Istio sidecar). */
@@ -49,7 +55,7 @@ export interface SeriesEstimate {
     readonly budget: number;
 }
 
-export function estimateActiveSeries(cfg: StackConfig): SeriesEstimate {
+export function estimateActiveSeries(cfg: CardinalityStackConfig): SeriesEstimate {
     const vendors = cfg.vendors.length;
     const pools = cfg.vendors.reduce((s, v) => s + v.pools.length, 0);
     const learning = cfg.vendors.reduce((s, v) => s + (v.exitIp ? v.pools.length : 0), 0);

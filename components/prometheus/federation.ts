@@ -8,6 +8,12 @@ import { NAMES, PORTS } from "../names";
 import { regexOneOf } from "./escape";
 import { Obj, RULES_DIR, svcDns } from "./scrape";
 
+/** The stack settings the global Prometheus config reads. */
+export type FederationStackConfig = Pick<
+    StackConfig,
+    "cluster" | "namespaces" | "prometheus" | "federation" | "secrets"
+>;
+
 /** Where the global Prometheus mounts the federation Secret (one file per remote cluster, plus remoteWrite). */
 export const FEDERATION_SECRETS_DIR = "/etc/prometheus/federation";
 
@@ -18,7 +24,7 @@ export const FEDERATION_SECRETS_DIR = "/etc/prometheus/federation";
 export const PROMETHEUS_PODS = "prometheus-pods";
 
 /** The replica the global Prometheus federates from: the first of the pair (a name, not a load-balanced Service). */
-export function federatedReplica(cfg: StackConfig): string {
+export function federatedReplica(cfg: FederationStackConfig): string {
     return `${NAMES.prometheus}-0.${svcDns(PROMETHEUS_PODS, cfg.namespaces.monitoring)}:${PORTS.prometheus}`;
 }
 
@@ -28,7 +34,7 @@ export function federationMatchers(): string[] {
     return [`{__name__=~"${regexOneOf(allRecordedSeries())}"}`];
 }
 
-export function buildFederationConfig(cfg: StackConfig): Obj {
+export function buildFederationConfig(cfg: FederationStackConfig): Obj {
     const params = { "match[]": federationMatchers() };
     const base = {
         honor_labels: true,

@@ -11,28 +11,36 @@ import YAML from "yaml";
 import { Resources, StackConfig } from "../config";
 import {
     contentHash,
-    pdb,
     imageVersion,
     labels,
     OUT_OF_MESH,
-    resources,
-    restrictedContainerSecurity,
-    restrictedPodSecurity,
+    pdb,
     selectorLabels,
     spreadOverNodes,
+    workloadPodSpec,
+    workloadService,
 } from "../k8s";
 import { APP, NAMES, PORTS } from "../names";
-import { SeriesEstimate, budgetProblem, estimateActiveSeries } from "./cardinality";
-import { FEDERATION_SECRETS_DIR, PROMETHEUS_PODS, buildFederationConfig } from "./federation";
-import { buildRecordingRules } from "./rules";
-import { RULES_DIR, buildScrapeConfig, queueDepthNamespaces } from "./scrape";
+import { CardinalityStackConfig, SeriesEstimate, budgetProblem, estimateActiveSeries } from "./cardinality";
+import { FEDERATION_SECRETS_DIR, FederationStackConfig, PROMETHEUS_PODS, buildFederationConfig } from "./federation";
+import { RulesStackConfig, buildRecordingRules } from "./rules";
+import { RULES_DIR, ScrapeStackConfig, buildScrapeConfig, queueDepthNamespaces } from "./scrape";
 
 export { buildRecordingRules, buildScrapeConfig, buildFederationConfig, estimateActiveSeries, budgetProblem };
 
+/**
+ * The stack settings Prometheus reads: what its scrape, federation and recording-rule configs and the series
+ * estimate read, its namespace, images and resources.
+ */
+export type PrometheusStackConfig = ScrapeStackConfig &
+    FederationStackConfig &
+    RulesStackConfig &
+    CardinalityStackConfig &
+    Pick<StackConfig, "images" | "resources">;
+
 /** Args for the Prometheus component. */
 export interface PrometheusArgs {
-    /** The validated stack config. */
-    readonly config: StackConfig;
+    readonly config: PrometheusStackConfig;
     /** `cluster` (scrapes this cluster) or `global` (federates recorded series). */
     readonly role: "cluster" | "global";
     /** Extra rule files (file name to YAML), e.g. the alert rules. */
@@ -100,7 +108,7 @@ export class Prometheus extends pulumi.ComponentResource {
                 {
                     metadata: { labels: objectLabels },
                     roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: role.metadata.name },
-                    subjects: [{ kind: "ServiceAccount", name: fixedName, namespace: ns }],
+                    subjects: [{ kind: "ServiceAccount", name: account.metadata.name, namespace: ns }],
                 },
                 childOpts,
             );
@@ -119,7 +127,7 @@ export class Prometheus extends pulumi.ComponentResource {
                     {
                         metadata: { namespace: crawlerNs, labels: objectLabels },
                         roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: podsRole.metadata.name },
-                        subjects: [{ kind: "ServiceAccount", name: fixedName, namespace: ns }],
+                        subjects: [{ kind: "ServiceAccount", name: account.metadata.name, namespace: ns }],
                     },
                     childOpts,
                 );
@@ -186,10 +194,9 @@ export class Prometheus extends pulumi.ComponentResource {
                                 "proxy-monitor.io/config-hash": contentHash(configText, ...Object.values(ruleFiles)),
                             },
                         },
-                        spec: {
+                        spec: workloadPodSpec({
                             serviceAccountName: account.metadata.name,
                             automountServiceAccountToken: !global,
-                            securityContext: restrictedPodSecurity(),
                             affinity: replicas > 1 ? spreadOverNodes(match) : undefined,
                             terminationGracePeriodSeconds: 120,
                             volumes,
@@ -215,12 +222,11 @@ export class Prometheus extends pulumi.ComponentResource {
                                     readinessProbe: probe("/-/ready", 10, 3),
                                     livenessProbe: probe("/-/healthy", 15, 4),
                                     startupProbe: probe("/-/ready", 10, 60),
-                                    resources: resources(res),
-                                    securityContext: restrictedContainerSecurity(true),
+                                    resources: res,
                                     volumeMounts: mounts,
                                 },
                             ],
-                        },
+                        }),
                     },
                     volumeClaimTemplates: [
                         {
@@ -233,31 +239,20 @@ export class Prometheus extends pulumi.ComponentResource {
             childOpts,
         );
 
-        this.service = new k8s.core.v1.Service(
+        this.service = workloadService(
             `${name}-service`,
-            {
-                metadata: { name: fixedName, namespace: ns, labels: objectLabels },
-                spec: {
-                    selector: match,
-                    ports: [{ name: "http-web", port: PORTS.prometheus, targetPort: "web", protocol: "TCP" }],
-                },
-            },
+            { name: fixedName, namespace: ns, labels: objectLabels, match: match },
+            [{ name: "http-web", port: PORTS.prometheus, targetPort: "web", protocol: "TCP" }],
             childOpts,
         );
         if (!global) {
             // Headless governing Service: every replica gets a DNS name (the global Prometheus federates from one).
-            new k8s.core.v1.Service(
+            workloadService(
                 `${name}-pods`,
-                {
-                    metadata: { name: PROMETHEUS_PODS, namespace: ns, labels: objectLabels },
-                    spec: {
-                        clusterIP: "None",
-                        publishNotReadyAddresses: true,
-                        selector: match,
-                        ports: [{ name: "http-web", port: PORTS.prometheus, targetPort: "web", protocol: "TCP" }],
-                    },
-                },
+                { name: PROMETHEUS_PODS, namespace: ns, labels: objectLabels, match: match },
+                [{ name: "http-web", port: PORTS.prometheus, targetPort: "web", protocol: "TCP" }],
                 childOpts,
+                { headless: true, publishNotReadyAddresses: true },
             );
         }
         pdb(`${name}-pdb`, { namespace: ns, labels: objectLabels, match, replicas }, childOpts);
@@ -268,13 +263,13 @@ export class Prometheus extends pulumi.ComponentResource {
     }
 
     /** kube-state-metrics, limited to the objects the dashboards read (pods, deployments, HPAs). */
-    private kubeStateMetrics(name: string, cfg: StackConfig, childOpts: pulumi.CustomResourceOptions): void {
+    private kubeStateMetrics(name: string, cfg: PrometheusStackConfig, childOpts: pulumi.CustomResourceOptions): void {
         const ns = cfg.namespaces.monitoring;
         const image = cfg.images.kubeStateMetrics;
         const fixedName = NAMES.kubeStateMetrics;
         const match = selectorLabels(APP.kubeStateMetrics, fixedName);
         const objectLabels = labels(APP.kubeStateMetrics, fixedName, "exporter", imageVersion(image));
-        new k8s.core.v1.ServiceAccount(
+        const account = new k8s.core.v1.ServiceAccount(
             `${name}-ksm-sa`,
             { metadata: { name: fixedName, namespace: ns, labels: objectLabels } },
             childOpts,
@@ -296,7 +291,7 @@ export class Prometheus extends pulumi.ComponentResource {
             {
                 metadata: { labels: objectLabels },
                 roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: role.metadata.name },
-                subjects: [{ kind: "ServiceAccount", name: fixedName, namespace: ns }],
+                subjects: [{ kind: "ServiceAccount", name: account.metadata.name, namespace: ns }],
             },
             childOpts,
         );
@@ -309,9 +304,9 @@ export class Prometheus extends pulumi.ComponentResource {
                     selector: { matchLabels: match },
                     template: {
                         metadata: { labels: { ...objectLabels, ...OUT_OF_MESH } },
-                        spec: {
-                            serviceAccountName: fixedName,
-                            securityContext: restrictedPodSecurity(),
+                        spec: workloadPodSpec({
+                            serviceAccountName: account.metadata.name,
+                            automountServiceAccountToken: true,
                             containers: [
                                 {
                                     name: "kube-state-metrics",
@@ -330,25 +325,19 @@ export class Prometheus extends pulumi.ComponentResource {
                                         httpGet: { path: "/livez", port: "http-metrics" },
                                         periodSeconds: 15,
                                     },
-                                    resources: resources(cfg.resources.kubeStateMetrics),
-                                    securityContext: restrictedContainerSecurity(true),
+                                    resources: cfg.resources.kubeStateMetrics,
                                 },
                             ],
-                        },
+                        }),
                     },
                 },
             },
             childOpts,
         );
-        new k8s.core.v1.Service(
+        workloadService(
             `${name}-ksm-service`,
-            {
-                metadata: { name: fixedName, namespace: ns, labels: objectLabels },
-                spec: {
-                    selector: match,
-                    ports: [{ name: "http-metrics", port: PORTS.kubeStateMetrics, targetPort: "http-metrics" }],
-                },
-            },
+            { name: fixedName, namespace: ns, labels: objectLabels, match: match },
+            [{ name: "http-metrics", port: PORTS.kubeStateMetrics, targetPort: "http-metrics" }],
             childOpts,
         );
     }

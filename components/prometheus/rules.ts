@@ -8,6 +8,9 @@ import { GATEWAY_METRICS, GATEWAY_POOL, POOL_QUALITY_METRICS, WINDOW_LABEL } fro
 import { StackConfig } from "../config";
 import { promqlString, regexOneOf } from "./escape";
 
+/** The stack settings the recording rules read. */
+export type RulesStackConfig = Pick<StackConfig, "cluster" | "prometheus" | "vendors" | "crawlers">;
+
 export interface RecordingRule {
     record: string;
     expr: string;
@@ -60,7 +63,7 @@ function sloErrors(labels: string[]): string {
     );
 }
 
-export function buildRecordingRules(cfg: StackConfig): { groups: RuleGroup[] } {
+export function buildRecordingRules(cfg: RulesStackConfig): { groups: RuleGroup[] } {
     const requests: RecordingRule[] = [
         { record: R.vendorPoolRequests, expr: `sum ${by(C, V, P)} (rate(${REQ}[5m]))` },
         { record: R.vendorRequests, expr: `sum ${by(C, V)} (${R.vendorPoolRequests})` },

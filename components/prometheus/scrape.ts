@@ -12,6 +12,12 @@ import { METRICS_PORT_NAME, NAMES, PORTS } from "../names";
 import { durationMs } from "../validate";
 import { regexOneOf } from "./escape";
 
+/** The stack settings the scrape config reads. */
+export type ScrapeStackConfig = Pick<
+    StackConfig,
+    "cluster" | "namespaces" | "prometheus" | "vendors" | "crawlers" | "loadGenerator" | "autoscaling"
+>;
+
 export type Obj = Record<string, unknown>;
 
 /** Where the pod mounts rule files and the service-account token. */
@@ -95,14 +101,14 @@ export function svcDns(name: string, namespace: string): string {
  * Targets found by DNS: the A records of headless Services (one per pod), or a regular Service's address. No
  * Kubernetes API access is needed, and Debian's Prometheus build (without Kubernetes discovery) accepts it.
  */
-function dnsTargets(cfg: StackConfig, names: string[], port: number, extra: Obj[] = []): Obj {
+function dnsTargets(cfg: ScrapeStackConfig, names: string[], port: number, extra: Obj[] = []): Obj {
     return {
         dns_sd_configs: [{ names, type: "A", port, refresh_interval: "30s" }],
         relabel_configs: [...extra, { target_label: L.cluster, replacement: cfg.cluster, action: "replace" }],
     };
 }
 
-function guards(cfg: StackConfig, sampleLimit = cfg.prometheus.sampleLimit): Obj {
+function guards(cfg: ScrapeStackConfig, sampleLimit = cfg.prometheus.sampleLimit): Obj {
     return {
         sample_limit: sampleLimit,
         label_limit: cfg.prometheus.labelLimit,
@@ -116,7 +122,7 @@ function guards(cfg: StackConfig, sampleLimit = cfg.prometheus.sampleLimit): Obj
  * namespace and workload to `crawler_namespace` and `crawler_workload`; drop every other label. Bytes per crawler
  * namespace per vendor are then stored at a cost independent of the number of crawler pods.
  */
-export function istioAttribution(cfg: StackConfig): Obj[] {
+export function istioAttribution(cfg: ScrapeStackConfig): Obj[] {
     const vendors = regexOneOf(cfg.vendors.map((v) => v.name));
     return [
         keep(ISTIO_KEPT_METRICS),
@@ -140,7 +146,7 @@ export function istioAttribution(cfg: StackConfig): Obj[] {
     ];
 }
 
-export function buildScrapeConfig(cfg: StackConfig, opts: ScrapeOptions): Obj {
+export function buildScrapeConfig(cfg: ScrapeStackConfig, opts: ScrapeOptions): Obj {
     const mon = cfg.namespaces.monitoring;
     const gw = cfg.namespaces.gateways;
     const vendors = regexOneOf(cfg.vendors.map((v) => v.name));
@@ -294,7 +300,7 @@ export function buildScrapeConfig(cfg: StackConfig, opts: ScrapeOptions): Obj {
 }
 
 /** Namespaces of the crawler workloads whose HPA scales on the queue depth (custom metric), sorted. */
-export function queueDepthNamespaces(cfg: StackConfig): string[] {
+export function queueDepthNamespaces(cfg: Pick<StackConfig, "autoscaling">): string[] {
     if (!cfg.autoscaling.customMetrics) return [];
     return [...new Set(cfg.autoscaling.workloads.filter((w) => w.targetQueueDepth > 0).map((w) => w.namespace))].sort();
 }

@@ -1,21 +1,44 @@
 import { expect } from "chai";
+import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { resolvePoolCredentials } from "../../components/credentials";
-import { VendorGateway, gatewayFileConfig } from "../../components/gateway";
+import { StackConfig, VendorConfig } from "../../components/config";
+import { VendorGateway, VendorGatewayArgs, gatewayFileConfig } from "../../components/gateway";
+import { NAMES } from "../../components/names";
 import { CRAWLER_AUTH_KEY, crawlerAuthLines } from "../../components/gateway/file-config";
 import { find, promiseOf, rawStackConfig, stackConfig, underMocks, validateObject } from "../harness";
 import { workloadViolations } from "../pod-security";
 
 const BUILT = { images: { gateway: "registry.example.com/proxy-monitor/gateway:1.0.0" } };
 
+let accounts = 0;
+
+/** The gateway's Args as index.ts builds them (the ServiceAccount ProxyMesh would create, unless given). */
+function gatewayArgs(
+    cfg: StackConfig,
+    vendor: VendorConfig,
+    serviceAccount?: k8s.core.v1.ServiceAccount,
+): VendorGatewayArgs {
+    const namespace = cfg.namespaces.gateways;
+    return {
+        config: cfg,
+        vendor,
+        namespace,
+        credentials: resolvePoolCredentials(cfg)[vendor.name],
+        crawlerAuth: crawlerAuthLines(cfg, vendor),
+        serviceAccount:
+            serviceAccount ??
+            new k8s.core.v1.ServiceAccount(`gw-test-sa-${vendor.name}-${++accounts}`, {
+                metadata: { name: NAMES.gateway(vendor.name), namespace },
+            }),
+    };
+}
+
 describe("VendorGateway", () => {
     it("renders a restricted, probed, spread Deployment with a fixed name, a TCP proxy Service, HPA and PDB", async () => {
         const cfg = stackConfig("prod", BUILT);
         const vendor = cfg.vendors[1];
-        const { objects } = await underMocks(() => {
-            const credentials = resolvePoolCredentials(cfg);
-            return new VendorGateway("gw-test-b", { config: cfg, vendor, credentials });
-        });
+        const { objects } = await underMocks(() => new VendorGateway("gw-test-b", gatewayArgs(cfg, vendor)));
         for (const o of objects) validateObject(o);
         expect(workloadViolations(objects).violations).to.deep.equal([]);
         const [dep] = find(objects, "Deployment");
@@ -56,10 +79,7 @@ describe("VendorGateway", () => {
 
     it("puts credentials only in the Secret, as secrets, and points the config file at its mounted files", async () => {
         const cfg = stackConfig("prod", BUILT);
-        const { objects } = await underMocks(() => {
-            const credentials = resolvePoolCredentials(cfg);
-            return new VendorGateway("gw-test-a", { config: cfg, vendor: cfg.vendors[0], credentials });
-        });
+        const { objects } = await underMocks(() => new VendorGateway("gw-test-a", gatewayArgs(cfg, cfg.vendors[0])));
         const [secret] = find(objects, "Secret");
         expect(Object.keys(secret.stringData as object).sort()).to.deep.equal([
             "dc-eu-west.password",
@@ -82,12 +102,29 @@ describe("VendorGateway", () => {
         });
     });
 
+    it("runs as the ServiceAccount resource it is given (its output name, not a name of its own), and depends on it", async () => {
+        const cfg = stackConfig("prod", BUILT);
+        const vendor = cfg.vendors[1];
+        const { objects, resources } = await underMocks(() => {
+            // Auto-named: only the resource's own output knows the suffix the provider gives it.
+            const serviceAccount = new k8s.core.v1.ServiceAccount("gw-test-sa", {
+                metadata: { namespace: cfg.namespaces.gateways },
+            });
+            return new VendorGateway("gw-test-sa", gatewayArgs(cfg, vendor, serviceAccount));
+        });
+        const [sa] = find(objects, "ServiceAccount");
+        expect(sa.metadata.name).to.match(/^gw-test-sa-[0-9a-f]{8}$/);
+        const [dep] = find(objects, "Deployment");
+        expect((dep.spec as any).template.spec.serviceAccountName).to.equal(sa.metadata.name);
+        const order = resources.map((r) => r.type);
+        expect(order.indexOf("kubernetes:core/v1:ServiceAccount")).to.be.below(
+            order.indexOf("kubernetes:apps/v1:Deployment"),
+        );
+    });
+
     it("has no PDB with a single replica (it would block node drains)", async () => {
         const cfg = stackConfig("dev", BUILT);
-        const { objects } = await underMocks(() => {
-            const credentials = resolvePoolCredentials(cfg);
-            return new VendorGateway("gw-test-dev", { config: cfg, vendor: cfg.vendors[2], credentials });
-        });
+        const { objects } = await underMocks(() => new VendorGateway("gw-test-dev", gatewayArgs(cfg, cfg.vendors[2])));
         expect(find(objects, "PodDisruptionBudget")).to.deep.equal([]);
         expect(find(objects, "Deployment")[0].metadata.name).to.equal("vendor-c-gateway");
     });
