@@ -17,7 +17,7 @@
  * `--write` puts the results in docs/performance-tuning.md between the fleet-bench markers. All on 127.0.0.1; every
  * process it starts is stopped at the end.
  */
-import { ChildProcess, spawn, spawnSync } from "child_process";
+import { ChildProcess, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -32,6 +32,7 @@ import { dashboardTargets } from "../dashboards";
 import { Fleet } from "./fleet";
 import { HOST, freePort } from "./loopback";
 import { httpGet, loadStack } from "./pipeline";
+import { spawnLogged, stopProcesses, waitUntil } from "./processes";
 import { measured, requireTools } from "./bench-checks";
 import { writeBenchSection } from "./bench-doc";
 import { command, helpText, parseCommand } from "./cli";
@@ -118,38 +119,23 @@ class Prom {
         readonly data: string,
     ) {}
     async start(): Promise<void> {
-        const out = fs.openSync(path.join(tmp, `prometheus-${this.port}.log`), "a");
-        this.proc = spawn(
-            "prometheus",
+        this.proc = spawnLogged(
             [
+                "prometheus",
                 `--config.file=${this.config}`,
                 `--storage.tsdb.path=${this.data}`,
                 "--storage.tsdb.retention.time=30d",
                 `--web.listen-address=${HOST}:${this.port}`,
                 "--web.enable-admin-api",
             ],
-            { stdio: ["ignore", out, out] },
+            path.join(tmp, `prometheus-${this.port}.log`),
         );
         children.push(this.proc);
-        for (let i = 0; i < 600; i++) {
-            if (this.proc.exitCode !== null)
-                throw new Error(`prometheus exited: see ${tmp}/prometheus-${this.port}.log`);
-            const ok = await httpGet(this.port, "/-/ready").then(
-                (r) => r.status === 200,
-                () => false,
-            );
-            if (ok) return;
-            await sleep(500);
-        }
-        throw new Error("prometheus not ready after 300 s");
+        const ready = async () => (await httpGet(this.port, "/-/ready")).status === 200;
+        await waitUntil("Prometheus to be ready", ready, 300_000, { [`prometheus on :${this.port}`]: this.proc });
     }
     async stop(): Promise<void> {
-        const p = this.proc;
-        if (!p || p.exitCode !== null) return;
-        const exited = new Promise((r) => p.once("exit", r));
-        p.kill("SIGTERM");
-        await Promise.race([exited, sleep(120_000)]);
-        if (p.exitCode === null) p.kill("SIGKILL");
+        if (this.proc) await stopProcesses([this.proc], 120_000);
     }
     rss(): { now: number; peak: number } {
         const status = fs.readFileSync(`/proc/${this.proc!.pid}/status`, "utf8");

@@ -23,15 +23,19 @@ export async function freePort(): Promise<number> {
     throw new Error("no free loopback port found in 1000 attempts");
 }
 
+/** Does something accept TCP connections on the loopback port now? */
+export function accepts(port: number): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+        const s = net.connect(port, HOST, () => (s.destroy(), resolve(true)));
+        s.on("error", () => resolve(false));
+    });
+}
+
 /** Waits until something accepts TCP connections on the loopback port, polling every 50 ms for up to `ms`. */
 export async function waitListening(port: number, ms = 10_000): Promise<void> {
     const deadline = Date.now() + ms;
     while (Date.now() < deadline) {
-        const ok = await new Promise<boolean>((resolve) => {
-            const s = net.connect(port, HOST, () => (s.destroy(), resolve(true)));
-            s.on("error", () => resolve(false));
-        });
-        if (ok) return;
+        if (await accepts(port)) return;
         await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`nothing listens on ${port} after ${ms} ms`);

@@ -10,7 +10,7 @@
  *   capped at 10 s, Alertmanager groups and repeats within seconds, so faults page in under a minute, and half the
  *   generator's requests are plain HTTP (see below).
  */
-import { ChildProcess, spawn, spawnSync } from "child_process";
+import { ChildProcess, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as http from "http";
@@ -27,19 +27,11 @@ import { buildRecordingRules, buildScrapeConfig } from "../components/prometheus
 import { toStaticTargets } from "../components/prometheus/scrape";
 import { simulatorFileConfig, targetFileConfig } from "../components/simulators";
 import { writeProgram } from "../proxy/bundle";
-import { HOST, freePort, waitListening } from "./loopback";
+import { HOST, accepts, freePort } from "./loopback";
 import { loadStackFile } from "./offline";
+import { Teardown, spawnLogged, stopProcesses, waitUntil } from "./processes";
 
 export { HOST, freePort };
-
-async function waitFor(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (Date.now() < deadline) {
-        if (await check().catch(() => false)) return;
-        await new Promise((r) => setTimeout(r, 200));
-    }
-    throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-}
 
 export function httpGet(port: number, p: string): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
@@ -113,348 +105,473 @@ export function unsimulatedPools(cfg: StackConfig): string[] {
     return cfg.vendors.flatMap((v) => v.pools.filter((p) => !p.simulator).map((p) => `${v.name}/${p.name}`));
 }
 
-export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
-    const log = o.log ?? (() => undefined);
+/** The Debian packages the pipeline runs; fails before anything is started when one is missing. */
+function checkTools(): void {
     for (const bin of ["prometheus", "prometheus-alertmanager"]) {
         if (spawnSync(bin, ["--version"]).error)
             throw new Error(
                 `${bin} is not installed: apt-get install -y ${bin === "prometheus" ? "prometheus" : "prometheus-alertmanager"}`,
             );
     }
-    const cfg = loadStack(o.stack);
+}
+
+/** The stack's config, refused when a pool has no simulator. */
+function simulatedStack(stack: string): StackConfig {
+    const cfg = loadStack(stack);
     const unsimulated = unsimulatedPools(cfg);
     if (unsimulated.length > 0)
         throw new Error(
-            `stack ${o.stack}: pools ${unsimulated.join(", ")} are not simulated; only simulated pools run locally`,
+            `stack ${stack}: pools ${unsimulated.join(", ")} are not simulated; only simulated pools run locally`,
         );
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `local-${o.stack}-`));
-    const children: ChildProcess[] = [];
-    const servers: http.Server[] = [];
-    const write = (name: string, obj: unknown) => {
+    return cfg;
+}
+
+/**
+ * One pipeline's working folder (config files, pool secrets, logs, the data of Prometheus and Alertmanager) and what
+ * its steps started: `teardown` stops it all in reverse order and removes the folder last.
+ */
+interface Workspace {
+    readonly dir: string;
+    /** The loader of the program the pods run (components/node-app.ts), written into the folder. */
+    readonly script: string;
+    readonly teardown: Teardown;
+    readonly log: (line: string) => void;
+    /** Writes a file of the folder (JSON unless a string), returning its path. */
+    write(name: string, content: unknown): string;
+}
+
+function createWorkspace(stack: string, log: (line: string) => void): Workspace {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `local-${stack}-`));
+    const teardown = new Teardown();
+    teardown.add("working folder", () => fs.rmSync(dir, { recursive: true, force: true }));
+    const write = (name: string, content: unknown) => {
         const f = path.join(dir, name);
         fs.mkdirSync(path.dirname(f), { recursive: true });
-        fs.writeFileSync(f, typeof obj === "string" ? obj : JSON.stringify(obj, null, 2));
+        fs.writeFileSync(f, typeof content === "string" ? content : JSON.stringify(content, null, 2));
         return f;
     };
     log(`working folder ${dir}; writing the program the pods run`);
-    // What the pods run: the loader and the gzipped bundle of the script ConfigMap (components/node-app.ts).
-    const script = writeProgram(path.join(dir, "program"));
-    const run = (name: string, args: string[]) => {
-        const out = fs.openSync(path.join(dir, `${name}.log`), "a");
-        const p = spawn(args[0], args.slice(1), { stdio: ["ignore", out, out] });
-        children.push(p);
-        return p;
-    };
-    const cleanupOnError = async (e: unknown) => {
-        for (const c of children) c.kill("SIGKILL");
-        for (const s of servers) s.close();
+    try {
+        return { dir, script: writeProgram(path.join(dir, "program")), teardown, log, write };
+    } catch (e) {
         fs.rmSync(dir, { recursive: true, force: true });
         throw e;
+    }
+}
+
+/**
+ * The processes of one step, stopped together by the teardown (registered before the first starts). `children` names
+ * each by its log file's name, for `waitUntil`.
+ */
+function processGroup(ws: Workspace, step: string) {
+    const started: ChildProcess[] = [];
+    const children: Record<string, ChildProcess> = {};
+    ws.teardown.add(step, (graceMs) => stopProcesses(started, graceMs));
+    return {
+        children,
+        start(name: string, argv: string[]): ChildProcess {
+            const c = spawnLogged(argv, path.join(ws.dir, `${name}.log`));
+            started.push(c);
+            children[name] = c;
+            return c;
+        },
     };
-    try {
-        // Target, simulators, gateways.
-        log("starting the target (the destinations' stand-in)");
-        const target = targetFileConfig();
-        const t = { http: await freePort(), https: await freePort(), metrics: await freePort() };
-        run("target", [
-            "node",
-            script,
-            "target",
-            "--config",
-            write("target.json", {
-                ...target,
-                listen: { host: HOST, httpPort: t.http, httpsPort: t.https, metricsPort: t.metrics },
-            }),
-        ]);
-        const simulators: Record<string, number> = {};
-        const gateways: Record<string, number> = {};
-        const gatewayMetrics: number[] = [];
-        const simMetrics: number[] = [];
-        const simProxies: number[] = [];
-        const proxyPorts: Record<string, number> = {};
-        for (const v of cfg.vendors) {
-            const pools: { name: string; port: number }[] = [];
-            for (const p of v.pools) {
-                const user = `${v.name}-${p.name}`;
-                const pass = crypto.randomBytes(12).toString("hex");
-                write(`secrets/${v.name}/${p.name}.username`, user);
-                write(`secrets/${v.name}/${p.name}.password`, pass);
-                const port = await freePort();
-                const metrics = await freePort();
-                const sim = {
-                    ...simulatorFileConfig(cfg, v, p, "/unused"),
-                    usernameFile: undefined,
-                    passwordFile: undefined,
-                    username: user,
-                    password: pass,
-                };
-                run(`sim-${v.name}-${p.name}`, [
-                    "node",
-                    script,
-                    "vendor-sim",
-                    "--config",
-                    write(`sim-${v.name}-${p.name}.json`, {
-                        ...sim,
-                        listen: { host: HOST, proxyPort: port, metricsPort: metrics },
-                        forward: `${HOST}:${t.http}`,
-                        forwardTls: `${HOST}:${t.https}`,
-                    }),
-                ]);
-                log(`starting vendor simulator ${v.name}/${p.name} on ${HOST}:${port}`);
-                simulators[`${v.name}/${p.name}`] = metrics;
-                simMetrics.push(metrics);
-                pools.push({ name: p.name, port });
-                simProxies.push(port);
-            }
-            const g = gatewayFileConfig(cfg, v, path.join(dir, "secrets", v.name));
-            const proxyPort = await freePort();
-            const metricsPort = await freePort();
-            const file = {
-                ...g,
-                listen: { host: HOST, proxyPort, metricsPort },
-                pools: g.pools.map((p) => ({ ...p, host: HOST, port: pools.find((x) => x.name === p.name)!.port })),
-                probe: {
-                    ...g.probe,
-                    intervalMs: o.fast ? 1000 : g.probe.intervalMs,
-                    destination: "probe.local:443",
-                    failuresToDown: 2,
-                    successesToUp: 2,
-                },
-                logSampleRate: 0,
-            };
-            log(`starting the ${v.name} gateway on ${HOST}:${proxyPort} (metrics :${metricsPort})`);
-            run(`gateway-${v.name}`, ["node", script, "gateway", "--config", write(`gateway-${v.name}.json`, file)]);
-            gateways[v.name] = metricsPort;
-            gatewayMetrics.push(metricsPort);
-            proxyPorts[v.name] = proxyPort;
-        }
-        // As readiness probes would in a cluster: no crawler traffic before every listener is up, or the first
-        // requests fail as if the vendors had (and burn the error budgets of healthy vendors).
-        const listeners = [
-            t.http,
-            t.https,
-            ...Object.values(proxyPorts),
-            ...gatewayMetrics,
-            ...simMetrics,
-            ...simProxies,
-        ];
-        log(`waiting for ${listeners.length} listeners to accept connections`);
-        for (const port of listeners) await waitListening(port, 30_000);
-        for (const [pool, n] of Object.entries(o.degradedExitIps ?? {})) {
-            if (simulators[pool] === undefined) throw new Error(`degradedExitIps: ${pool} is not a simulated pool`);
-            const status = await httpPost(simulators[pool], `/admin/exit-ips?degradedTo=${n}`);
-            if (status !== 200) throw new Error(`degradedExitIps: ${pool} answered ${status}`);
-            log(`${pool} serves only ${n} exit IPs from the start`);
-        }
+}
 
-        // The load generator, as a crawler with HTTP(S)_PROXY pointing at the local gateways.
-        const pattern = generatorPattern(cfg);
-        const lgMetrics = await freePort();
-        log(`starting the load generator at ${o.requestsPerSecond ?? pattern.rate.requestsPerSecond} requests/s`);
-        run("loadgen", [
-            "node",
-            script,
-            "generate",
-            "--config",
-            write("pattern.json", {
-                ...pattern,
-                vendors: pattern.vendors.map((v) => ({ ...v, proxyUrl: `http://${HOST}:${proxyPorts[v.name]}` })),
-                rate: {
-                    ...pattern.rate,
-                    schedule: "constant",
-                    requestsPerSecond: o.requestsPerSecond ?? pattern.rate.requestsPerSecond,
-                },
-                // Enough connections to hold the rate through the slowest (mobile) simulator.
-                concurrency: Math.max(pattern.concurrency, o.requestsPerSecond ?? 0),
-                // The gateway sees one CONNECT for all the requests of a kept-alive tunnel, but every plain-HTTP
-                // request: with `fast`, half are plain HTTP, so the series counted per gateway request (exit-IP
-                // samples, ban reports, which ride on plain-HTTP requests) fill in minutes.
-                httpsShare: o.fast ? 0.5 : pattern.httpsShare,
-                insecureTls: true,
-                metricsPort: lgMetrics,
-            }),
-        ]);
+interface Listen {
+    readonly proxyPort: number;
+    readonly metricsPort: number;
+}
 
-        // Emulators: Istio's TCP series as the gateways' sidecars would report them (bytes follow the gateways' own
-        // counts), and the Kubernetes exporters' series of the generator's pod.
-        const started = Date.now();
-        const istio = http.createServer(async (_req, res) => {
-            const lines: string[] = [
-                "# TYPE istio_tcp_sent_bytes_total counter",
-                "# TYPE istio_tcp_received_bytes_total counter",
-                "# TYPE istio_tcp_connections_opened_total counter",
-            ];
-            for (const v of cfg.vendors) {
-                const m = await httpGet(gateways[v.name], "/metrics").catch(() => ({ body: "" }));
-                const sum = (dir: string) =>
-                    m.body
-                        .split("\n")
-                        .filter((l) => l.startsWith("proxy_bandwidth_bytes_total{") && l.includes(`direction="${dir}"`))
-                        .reduce((s, l) => s + Number(l.split(" ").pop()), 0);
-                const count = m.body
-                    .split("\n")
-                    .filter((l) => l.startsWith("proxy_requests_total{") && l.includes('protocol="CONNECT"'))
-                    .reduce((s, l) => s + Number(l.split(" ").pop()), 0);
-                const labels = `reporter="destination",source_workload_namespace="${cfg.loadGenerator.namespace}",source_workload="loadgen",destination_workload="${v.name}-gateway"`;
-                lines.push(
-                    `istio_tcp_sent_bytes_total{${labels}} ${sum("ingress")}`,
-                    `istio_tcp_received_bytes_total{${labels}} ${sum("egress")}`,
-                    `istio_tcp_connections_opened_total{${labels}} ${count}`,
-                );
-            }
-            res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
-            res.end(lines.join("\n") + "\n");
-        });
-        const kube = http.createServer((_req, res) => {
-            const s = (Date.now() - started) / 1000;
-            const ns = cfg.loadGenerator.namespace;
-            const pod = `namespace="${ns}",pod="loadgen-0"`;
-            res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
-            res.end(
-                [
-                    `kube_pod_status_phase{${pod},phase="Running"} 1`,
-                    `kube_pod_status_phase{${pod},phase="Pending"} 0`,
-                    `kube_pod_container_status_restarts_total{${pod},container="generate"} 0`,
-                    `kube_deployment_status_replicas_available{namespace="${ns}",deployment="loadgen"} 1`,
-                    `kube_horizontalpodautoscaler_status_current_replicas{namespace="${ns}",horizontalpodautoscaler="loadgen"} 1`,
-                    `kube_horizontalpodautoscaler_spec_max_replicas{namespace="${ns}",horizontalpodautoscaler="loadgen"} ${cfg.loadGenerator.maxReplicas}`,
-                    `container_cpu_usage_seconds_total{${pod},container="generate"} ${(s * 0.1).toFixed(3)}`,
-                    `container_memory_working_set_bytes{${pod},container="generate"} 100000000`,
-                    `container_cpu_cfs_throttled_periods_total{${pod},container="generate"} 0`,
-                    "",
-                ].join("\n"),
-            );
-        });
-        const notifications: Notification[] = [];
-        const webhook = http.createServer((req, res) => {
-            let body = "";
-            req.on("data", (c) => (body += c));
-            req.on("end", () => {
-                try {
-                    for (const a of JSON.parse(body).alerts ?? [])
-                        notifications.push({ status: a.status, labels: a.labels });
-                } catch {
-                    // not a notification
-                }
-                res.writeHead(200);
-                res.end();
+/** What the simulators step started: the target's ports, and each pool's simulator by `vendor/pool`. */
+interface Backends {
+    readonly target: { readonly http: number; readonly https: number };
+    readonly pools: Readonly<Record<string, Listen>>;
+    readonly children: Readonly<Record<string, ChildProcess>>;
+}
+
+/**
+ * The target (the destinations' stand-in) and one vendor simulator per pool forwarding to it, each with a random
+ * password that the step writes as the pool's secret files (`secrets/<vendor>/<pool>.*`) for the gateways.
+ */
+async function startSimulators(ws: Workspace, cfg: StackConfig): Promise<Backends> {
+    const group = processGroup(ws, "target and simulators");
+    ws.log("starting the target (the destinations' stand-in)");
+    const t = { http: await freePort(), https: await freePort(), metrics: await freePort() };
+    const listen = { host: HOST, httpPort: t.http, httpsPort: t.https, metricsPort: t.metrics };
+    group.start("target", [
+        "node",
+        ws.script,
+        "target",
+        "--config",
+        ws.write("target.json", { ...targetFileConfig(), listen }),
+    ]);
+    const pools: Record<string, Listen> = {};
+    for (const v of cfg.vendors)
+        for (const p of v.pools) {
+            const username = `${v.name}-${p.name}`;
+            const password = crypto.randomBytes(12).toString("hex");
+            ws.write(`secrets/${v.name}/${p.name}.username`, username);
+            ws.write(`secrets/${v.name}/${p.name}.password`, password);
+            const ports = { proxyPort: await freePort(), metricsPort: await freePort() };
+            const file = ws.write(`sim-${v.name}-${p.name}.json`, {
+                ...simulatorFileConfig(cfg, v, p, "/unused"),
+                usernameFile: undefined,
+                passwordFile: undefined,
+                username,
+                password,
+                listen: { host: HOST, ...ports },
+                forward: `${HOST}:${t.http}`,
+                forwardTls: `${HOST}:${t.https}`,
             });
+            group.start(`sim-${v.name}-${p.name}`, ["node", ws.script, "vendor-sim", "--config", file]);
+            ws.log(`starting vendor simulator ${v.name}/${p.name} on ${HOST}:${ports.proxyPort}`);
+            pools[`${v.name}/${p.name}`] = ports;
+        }
+    return { target: { http: t.http, https: t.https }, pools, children: group.children };
+}
+
+/** One gateway per vendor, its pools pointing at their simulators; returns its ports by vendor. */
+async function startGateways(
+    ws: Workspace,
+    cfg: StackConfig,
+    backends: Backends,
+    fast: boolean,
+): Promise<{ ports: Record<string, Listen>; children: Record<string, ChildProcess> }> {
+    const group = processGroup(ws, "gateways");
+    const ports: Record<string, Listen> = {};
+    for (const v of cfg.vendors) {
+        const g = gatewayFileConfig(cfg, v, path.join(ws.dir, "secrets", v.name));
+        const listen = { proxyPort: await freePort(), metricsPort: await freePort() };
+        const file = ws.write(`gateway-${v.name}.json`, {
+            ...g,
+            listen: { host: HOST, ...listen },
+            pools: g.pools.map((p) => ({ ...p, host: HOST, port: backends.pools[`${v.name}/${p.name}`].proxyPort })),
+            probe: {
+                ...g.probe,
+                intervalMs: fast ? 1000 : g.probe.intervalMs,
+                destination: "probe.local:443",
+                failuresToDown: 2,
+                successesToUp: 2,
+            },
+            logSampleRate: 0,
         });
-        for (const s of [istio, kube, webhook]) {
-            await new Promise<void>((r) => s.listen(0, HOST, () => r()));
-            servers.push(s);
-        }
-        const portOf = (s: http.Server) => (s.address() as net.AddressInfo).port;
+        ws.log(`starting the ${v.name} gateway on ${HOST}:${listen.proxyPort} (metrics :${listen.metricsPort})`);
+        group.start(`gateway-${v.name}`, ["node", ws.script, "gateway", "--config", file]);
+        ports[v.name] = listen;
+    }
+    return { ports, children: group.children };
+}
 
-        // Alertmanager with the generated config, its receivers replaced by the local webhook.
-        const amPort = await freePort();
-        const amCfg = {
-            ...cfg,
-            alerting: {
-                ...cfg.alerting,
-                receivers: [{ name: "local", type: "webhook" as const }],
-                criticalReceiver: "local",
-                warningReceiver: "local",
-                vendorReceivers: {},
-                watchdogReceiver: "",
-            },
-        };
-        type Route = Record<string, unknown> & { routes: Record<string, unknown>[] };
-        const am = buildAlertmanagerConfig(amCfg, { local: `http://${HOST}:${portOf(webhook)}/` }) as { route: Route };
-        if (o.fast) {
-            am.route = { ...am.route, group_wait: "1s", group_interval: "2s", repeat_interval: "1m" };
-            am.route.routes = am.route.routes.map((r) => ({
-                ...r,
-                group_wait: "1s",
-                group_interval: "2s",
-                repeat_interval: "1m",
-            }));
-        }
-        log(`starting Alertmanager on ${HOST}:${amPort}`);
-        run("alertmanager", [
-            "prometheus-alertmanager",
-            `--config.file=${write("alertmanager.yml", YAML.stringify(am))}`,
-            `--storage.path=${path.join(dir, "am-data")}`,
-            `--web.listen-address=${HOST}:${amPort}`,
-            "--cluster.listen-address=",
-        ]);
+/**
+ * As readiness probes would in a cluster: no crawler traffic before every listener is up, or the first requests fail
+ * as if the vendors had (and burn the error budgets of healthy vendors). A child that exits fails this at once.
+ */
+async function waitForListeners(
+    ws: Workspace,
+    ports: number[],
+    children: Readonly<Record<string, ChildProcess>>,
+): Promise<void> {
+    ws.log(`waiting for ${ports.length} listeners to accept connections`);
+    for (const port of ports) await waitUntil(`a listener on ${HOST}:${port}`, () => accepts(port), 30_000, children);
+}
 
-        // Prometheus with the generated scrape config, recording and alert rules.
-        const promPort = await freePort();
-        const interval = o.fast ? "2s" : cfg.prometheus.scrapeInterval;
-        const local = {
-            ...cfg,
-            prometheus: { ...cfg.prometheus, scrapeInterval: interval, evaluationInterval: interval },
-        };
-        const generated = toStaticTargets(
-            buildScrapeConfig(local, { replicaLabel: false }),
+/** Has the pools of `degraded` (`vendor/pool` to N) serve only N exit IPs, through their simulators' ops ports. */
+async function degradeExitIps(
+    ws: Workspace,
+    backends: Backends,
+    degraded: Readonly<Record<string, number>>,
+): Promise<void> {
+    for (const [pool, n] of Object.entries(degraded)) {
+        const sim = backends.pools[pool];
+        if (sim === undefined) throw new Error(`degradedExitIps: ${pool} is not a simulated pool`);
+        const status = await httpPost(sim.metricsPort, `/admin/exit-ips?degradedTo=${n}`);
+        if (status !== 200) throw new Error(`degradedExitIps: ${pool} answered ${status}`);
+        ws.log(`${pool} serves only ${n} exit IPs from the start`);
+    }
+}
+
+/** The load generator, as a crawler with HTTP(S)_PROXY pointing at the local gateways; returns its metrics port. */
+async function startTraffic(
+    ws: Workspace,
+    cfg: StackConfig,
+    gateways: Readonly<Record<string, Listen>>,
+    o: PipelineOptions,
+): Promise<number> {
+    const group = processGroup(ws, "load generator");
+    const pattern = generatorPattern(cfg);
+    const metricsPort = await freePort();
+    ws.log(`starting the load generator at ${o.requestsPerSecond ?? pattern.rate.requestsPerSecond} requests/s`);
+    const file = ws.write("pattern.json", {
+        ...pattern,
+        vendors: pattern.vendors.map((v) => ({ ...v, proxyUrl: `http://${HOST}:${gateways[v.name].proxyPort}` })),
+        rate: {
+            ...pattern.rate,
+            schedule: "constant",
+            requestsPerSecond: o.requestsPerSecond ?? pattern.rate.requestsPerSecond,
+        },
+        // Enough connections to hold the rate through the slowest (mobile) simulator.
+        concurrency: Math.max(pattern.concurrency, o.requestsPerSecond ?? 0),
+        // The gateway sees one CONNECT for all the requests of a kept-alive tunnel, but every plain-HTTP request:
+        // with `fast`, half are plain HTTP, so the series counted per gateway request (exit-IP samples, ban reports,
+        // which ride on plain-HTTP requests) fill in minutes.
+        httpsShare: o.fast ? 0.5 : pattern.httpsShare,
+        insecureTls: true,
+        metricsPort,
+    });
+    group.start("loadgen", ["node", ws.script, "generate", "--config", file]);
+    return metricsPort;
+}
+
+/** The in-process servers: what they serve and where. */
+interface Emulators {
+    readonly istioPort: number;
+    readonly kubePort: number;
+    readonly webhookPort: number;
+    readonly notifications: Notification[];
+}
+
+/** The Prometheus text format of Istio's TCP series as the gateways' sidecars would report them. */
+async function istioSeries(cfg: StackConfig, gateways: Readonly<Record<string, Listen>>): Promise<string> {
+    const lines: string[] = [
+        "# TYPE istio_tcp_sent_bytes_total counter",
+        "# TYPE istio_tcp_received_bytes_total counter",
+        "# TYPE istio_tcp_connections_opened_total counter",
+    ];
+    for (const v of cfg.vendors) {
+        // Bytes follow the gateways' own counts.
+        const m = await httpGet(gateways[v.name].metricsPort, "/metrics").catch(() => ({ body: "" }));
+        const sum = (filter: (l: string) => boolean) =>
+            m.body
+                .split("\n")
+                .filter(filter)
+                .reduce((s, l) => s + Number(l.split(" ").pop()), 0);
+        const bytes = (dir: string) =>
+            sum((l) => l.startsWith("proxy_bandwidth_bytes_total{") && l.includes(`direction="${dir}"`));
+        const count = sum((l) => l.startsWith("proxy_requests_total{") && l.includes('protocol="CONNECT"'));
+        const labels = `reporter="destination",source_workload_namespace="${cfg.loadGenerator.namespace}",source_workload="loadgen",destination_workload="${v.name}-gateway"`;
+        lines.push(
+            `istio_tcp_sent_bytes_total{${labels}} ${bytes("ingress")}`,
+            `istio_tcp_received_bytes_total{${labels}} ${bytes("egress")}`,
+            `istio_tcp_connections_opened_total{${labels}} ${count}`,
+        );
+    }
+    return lines.join("\n") + "\n";
+}
+
+/** The Kubernetes exporters' series (kube-state-metrics and cAdvisor) of the generator's pod, `seconds` after start. */
+function kubeSeries(cfg: StackConfig, seconds: number): string {
+    const ns = cfg.loadGenerator.namespace;
+    const pod = `namespace="${ns}",pod="loadgen-0"`;
+    return [
+        `kube_pod_status_phase{${pod},phase="Running"} 1`,
+        `kube_pod_status_phase{${pod},phase="Pending"} 0`,
+        `kube_pod_container_status_restarts_total{${pod},container="generate"} 0`,
+        `kube_deployment_status_replicas_available{namespace="${ns}",deployment="loadgen"} 1`,
+        `kube_horizontalpodautoscaler_status_current_replicas{namespace="${ns}",horizontalpodautoscaler="loadgen"} 1`,
+        `kube_horizontalpodautoscaler_spec_max_replicas{namespace="${ns}",horizontalpodautoscaler="loadgen"} ${cfg.loadGenerator.maxReplicas}`,
+        `container_cpu_usage_seconds_total{${pod},container="generate"} ${(seconds * 0.1).toFixed(3)}`,
+        `container_memory_working_set_bytes{${pod},container="generate"} 100000000`,
+        `container_cpu_cfs_throttled_periods_total{${pod},container="generate"} 0`,
+        "",
+    ].join("\n");
+}
+
+/**
+ * The emulators of what a cluster has and loopback lacks (Istio's series, the Kubernetes exporters' series) and the
+ * webhook receiver recording Alertmanager's notifications; closed by the teardown.
+ */
+async function startEmulators(
+    ws: Workspace,
+    cfg: StackConfig,
+    gateways: Readonly<Record<string, Listen>>,
+): Promise<Emulators> {
+    const servers: http.Server[] = [];
+    ws.teardown.add("emulators and webhook receiver", () => {
+        for (const s of servers) {
+            s.closeAllConnections();
+            s.close();
+        }
+    });
+    const serve = async (handler: http.RequestListener) => {
+        const s = http.createServer(handler);
+        await new Promise<void>((r) => s.listen(0, HOST, () => r()));
+        servers.push(s);
+        return (s.address() as net.AddressInfo).port;
+    };
+    const metrics = (res: http.ServerResponse, text: string) => {
+        res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
+        res.end(text);
+    };
+    const started = Date.now();
+    const notifications: Notification[] = [];
+    const istioPort = await serve(async (_req, res) => metrics(res, await istioSeries(cfg, gateways)));
+    const kubePort = await serve((_req, res) => metrics(res, kubeSeries(cfg, (Date.now() - started) / 1000)));
+    const webhookPort = await serve((req, res) => {
+        let body = "";
+        req.on("data", (c) => (body += c));
+        req.on("end", () => {
+            try {
+                for (const a of JSON.parse(body).alerts ?? [])
+                    notifications.push({ status: a.status, labels: a.labels });
+            } catch {
+                // not a notification
+            }
+            res.writeHead(200);
+            res.end();
+        });
+    });
+    return { istioPort, kubePort, webhookPort, notifications };
+}
+
+/** Alertmanager with the generated config, its receivers replaced by the local webhook. */
+async function startAlertmanager(
+    ws: Workspace,
+    cfg: StackConfig,
+    webhookPort: number,
+    fast: boolean,
+): Promise<{ port: number; child: ChildProcess }> {
+    const group = processGroup(ws, "Alertmanager");
+    const port = await freePort();
+    const amCfg = {
+        ...cfg,
+        alerting: {
+            ...cfg.alerting,
+            receivers: [{ name: "local", type: "webhook" as const }],
+            criticalReceiver: "local",
+            warningReceiver: "local",
+            vendorReceivers: {},
+            watchdogReceiver: "",
+        },
+    };
+    type Route = Record<string, unknown> & { routes: Record<string, unknown>[] };
+    const am = buildAlertmanagerConfig(amCfg, { local: `http://${HOST}:${webhookPort}/` }) as { route: Route };
+    if (fast) {
+        const quick = { group_wait: "1s", group_interval: "2s", repeat_interval: "1m" };
+        am.route = { ...am.route, ...quick };
+        am.route.routes = am.route.routes.map((r) => ({ ...r, ...quick }));
+    }
+    ws.log(`starting Alertmanager on ${HOST}:${port}`);
+    const child = group.start("alertmanager", [
+        "prometheus-alertmanager",
+        `--config.file=${ws.write("alertmanager.yml", YAML.stringify(am))}`,
+        `--storage.path=${path.join(ws.dir, "am-data")}`,
+        `--web.listen-address=${HOST}:${port}`,
+        "--cluster.listen-address=",
+    ]);
+    return { port, child };
+}
+
+/** Static targets by scrape job of the generated config, except Prometheus's own (its port is the step's). */
+type Targets = Record<string, { targets: string[] }[]>;
+
+/** A running Prometheus, and how to restart it on the same data. */
+interface Prometheus {
+    readonly port: number;
+    readonly child: () => ChildProcess;
+    restart(): Promise<void>;
+}
+
+const ready = (port: number) => async () => (await httpGet(port, "/-/ready")).status === 200;
+
+/** Prometheus with the generated scrape config (discovery turned into `targets`), recording and alert rules. */
+async function startPrometheus(
+    ws: Workspace,
+    cfg: StackConfig,
+    targets: Targets,
+    alertmanagerPort: number,
+    fast: boolean,
+): Promise<Prometheus> {
+    const group = processGroup(ws, "Prometheus");
+    const port = await freePort();
+    const interval = fast ? "2s" : cfg.prometheus.scrapeInterval;
+    const local = { ...cfg, prometheus: { ...cfg.prometheus, scrapeInterval: interval, evaluationInterval: interval } };
+    const generated = toStaticTargets(
+        buildScrapeConfig(local, { replicaLabel: false }),
+        { ...targets, prometheus: [{ targets: [`${HOST}:${port}`] }] },
+        [`${HOST}:${alertmanagerPort}`],
+    ) as { scrape_configs: Record<string, unknown>[]; rule_files?: string[] };
+    // The emulators serve both exporters' series on one port: their metrics_path is /metrics.
+    for (const j of generated.scrape_configs) if (j.job_name === "kubelet-cadvisor") j.metrics_path = "/metrics";
+    ws.write("rules/recording.yaml", YAML.stringify(fastRules(buildRecordingRules(local), fast)));
+    ws.write("rules/alerts.yaml", YAML.stringify(fastRules(buildAlertRules(local), fast)));
+    generated.rule_files = [path.join(ws.dir, "rules", "*.yaml")];
+    const argv = [
+        "prometheus",
+        `--config.file=${ws.write("prometheus.yml", YAML.stringify(generated))}`,
+        `--storage.tsdb.path=${path.join(ws.dir, "prom-data")}`,
+        `--web.listen-address=${HOST}:${port}`,
+    ];
+    ws.log(`starting Prometheus on ${HOST}:${port} (scrape and evaluation every ${interval})`);
+    let prom = group.start("prometheus", argv);
+    return {
+        port,
+        child: () => prom,
+        async restart() {
+            await stopProcesses([prom], 60_000);
+            prom = group.start("prometheus", argv);
+            await waitUntil("Prometheus after restart", ready(port), 30_000, { prometheus: prom });
+        },
+    };
+}
+
+export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
+    checkTools();
+    const cfg = simulatedStack(o.stack);
+    const ws = createWorkspace(o.stack, o.log ?? (() => undefined));
+    return ws.teardown.undoOnError(async () => {
+        const backends = await startSimulators(ws, cfg);
+        const gateways = await startGateways(ws, cfg, backends, o.fast);
+        await waitForListeners(
+            ws,
+            [
+                backends.target.http,
+                backends.target.https,
+                ...Object.values(gateways.ports).flatMap((g) => [g.proxyPort, g.metricsPort]),
+                ...Object.values(backends.pools).flatMap((p) => [p.metricsPort, p.proxyPort]),
+            ],
+            { ...backends.children, ...gateways.children },
+        );
+        await degradeExitIps(ws, backends, o.degradedExitIps ?? {});
+        const loadgenPort = await startTraffic(ws, cfg, gateways.ports, o);
+        const emulators = await startEmulators(ws, cfg, gateways.ports);
+        const am = await startAlertmanager(ws, cfg, emulators.webhookPort, o.fast);
+        const at = (...ports: number[]) => [{ targets: ports.map((p) => `${HOST}:${p}`) }];
+        const prom = await startPrometheus(
+            ws,
+            cfg,
             {
-                "proxy-gateways": [{ targets: gatewayMetrics.map((p) => `${HOST}:${p}`) }],
-                "istio-gateways": [{ targets: [`${HOST}:${portOf(istio)}`] }],
-                "kubelet-cadvisor": [{ targets: [`${HOST}:${portOf(kube)}`] }],
-                "kube-state-metrics": [{ targets: [`${HOST}:${portOf(kube)}`] }],
-                prometheus: [{ targets: [`${HOST}:${promPort}`] }],
-                alertmanager: [{ targets: [`${HOST}:${amPort}`] }],
-                "load-generator": [{ targets: [`${HOST}:${lgMetrics}`] }],
-                "vendor-simulators": [{ targets: simMetrics.map((p) => `${HOST}:${p}`) }],
+                "proxy-gateways": at(...Object.values(gateways.ports).map((g) => g.metricsPort)),
+                "istio-gateways": at(emulators.istioPort),
+                "kubelet-cadvisor": at(emulators.kubePort),
+                "kube-state-metrics": at(emulators.kubePort),
+                alertmanager: at(am.port),
+                "load-generator": at(loadgenPort),
+                "vendor-simulators": at(...Object.values(backends.pools).map((p) => p.metricsPort)),
             },
-            [`${HOST}:${amPort}`],
-        ) as { scrape_configs: Record<string, unknown>[]; rule_files?: string[] };
-        // The emulators serve both exporters' series on one port: their metrics_path is /metrics.
-        for (const j of generated.scrape_configs) if (j.job_name === "kubelet-cadvisor") j.metrics_path = "/metrics";
-        write("rules/recording.yaml", YAML.stringify(fastRules(buildRecordingRules(local), o.fast)));
-        write("rules/alerts.yaml", YAML.stringify(fastRules(buildAlertRules(local), o.fast)));
-        generated.rule_files = [path.join(dir, "rules", "*.yaml")];
-        const promConfig = write("prometheus.yml", YAML.stringify(generated));
-        const promArgs = [
-            `--config.file=${promConfig}`,
-            `--storage.tsdb.path=${path.join(dir, "prom-data")}`,
-            `--web.listen-address=${HOST}:${promPort}`,
-        ];
-        log(`starting Prometheus on ${HOST}:${promPort} (scrape and evaluation every ${interval})`);
-        let prom = run("prometheus", ["prometheus", ...promArgs]);
-
-        const ready = (port: number) => async () => (await httpGet(port, "/-/ready")).status === 200;
-        await waitFor(ready(promPort), 30_000, "Prometheus");
-        await waitFor(ready(amPort), 30_000, "Alertmanager");
-        log(`pipeline running in ${dir}: Prometheus http://${HOST}:${promPort}, Alertmanager http://${HOST}:${amPort}`);
-
-        const query = async (q: string) => {
-            const r = await httpGet(promPort, `/api/v1/query?query=${encodeURIComponent(q)}`);
-            const body = JSON.parse(r.body);
-            if (body.status !== "success") throw new Error(`${q}: ${r.body}`);
-            return body.data.result;
-        };
+            am.port,
+            o.fast,
+        );
+        await waitUntil("Prometheus", ready(prom.port), 30_000, { prometheus: prom.child() });
+        await waitUntil("Alertmanager", ready(am.port), 30_000, { alertmanager: am.child });
+        ws.log(
+            `pipeline running in ${ws.dir}: Prometheus http://${HOST}:${prom.port}, Alertmanager http://${HOST}:${am.port}`,
+        );
         return {
             cfg,
-            prometheusPort: promPort,
-            alertmanagerPort: amPort,
-            simulators,
-            gateways,
-            notifications,
-            query,
-            async restartPrometheus() {
-                const exited = new Promise((r) => prom.once("exit", r));
-                prom.kill("SIGTERM");
-                await exited;
-                prom = run("prometheus", ["prometheus", ...promArgs]);
-                await waitFor(ready(promPort), 30_000, "Prometheus after restart");
+            prometheusPort: prom.port,
+            alertmanagerPort: am.port,
+            simulators: Object.fromEntries(Object.entries(backends.pools).map(([k, p]) => [k, p.metricsPort])),
+            gateways: Object.fromEntries(Object.entries(gateways.ports).map(([k, g]) => [k, g.metricsPort])),
+            notifications: emulators.notifications,
+            async query(q: string) {
+                const r = await httpGet(prom.port, `/api/v1/query?query=${encodeURIComponent(q)}`);
+                const body = JSON.parse(r.body);
+                if (body.status !== "success") throw new Error(`${q}: ${r.body}`);
+                return body.data.result;
             },
-            async stop() {
-                const exits = children
-                    .filter((c) => c.exitCode === null)
-                    .map((c) => new Promise((r) => c.once("exit", r)));
-                for (const c of children) c.kill("SIGTERM");
-                await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 10_000))]);
-                for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
-                for (const s of servers) {
-                    s.closeAllConnections();
-                    s.close();
-                }
-                fs.rmSync(dir, { recursive: true, force: true });
-            },
+            restartPrometheus: () => prom.restart(),
+            stop: () => ws.teardown.run(10_000),
         };
-    } catch (e) {
-        return cleanupOnError(e);
-    }
+    });
 }

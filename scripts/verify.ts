@@ -16,6 +16,7 @@ import { allDashboards } from "../dashboards";
 import { command, helpText, parseCommand } from "./cli";
 import { ROOT } from "./offline";
 import { loadStack } from "./pipeline";
+import { stopProcesses } from "./processes";
 
 export const VERIFY = command({
     usage: "npm run verify -- --stack <name>",
@@ -386,11 +387,8 @@ async function main(): Promise<number> {
         process.stdout.write(failed === 0 ? "every check passed\n" : `${failed} check(s) failed\n`);
         return failed === 0 ? 0 : 1;
     } finally {
-        // Stop every port-forward started, and wait (up to 5 s) until they are gone.
-        const running = children.filter((c) => c.exitCode === null && c.signalCode === null);
-        const exited = running.map((c) => new Promise((r) => c.once("exit", r)));
-        for (const c of running) c.kill("SIGTERM");
-        await Promise.race([Promise.all(exited), new Promise((r) => setTimeout(r, 5_000))]);
+        // Stop every port-forward started, and wait (up to 5 s, then SIGKILL) until they are gone.
+        await stopProcesses(children, 5_000);
     }
 }
 
