@@ -11,6 +11,7 @@ import { Grafana, grafanaArgs } from "./components/grafana";
 import { labels } from "./components/k8s";
 import { LoadGenerator } from "./components/load-generator";
 import { ProxyMesh } from "./components/mesh";
+import { OperatorMonitoring } from "./components/operator";
 import { APP } from "./components/names";
 import { Prometheus } from "./components/prometheus";
 import { scriptConfigMap } from "./components/node-app";
@@ -53,23 +54,33 @@ const simulators = config.loadGenerator.simulators
     ? new VendorSimulators("simulators", { config, credentials, dependsOn: [mesh] })
     : undefined;
 
-// The cluster Prometheus (HA pair in prod), and in stacks with federation the global one.
-const prometheus = new Prometheus("prometheus", {
-    config,
-    role: "cluster",
-    ruleFiles: alertRuleFiles(config),
-    dependsOn: [mesh],
-});
-const globalPrometheus = config.federation.enabled
-    ? new Prometheus("prometheus-global", {
+// The cluster Prometheus (HA pair in prod), and in stacks with federation the global one. In operator mode
+// (monitoring.mode) none of the program's Prometheus, Alertmanager or Grafana: objects for the cluster's operator.
+const standalone = config.monitoring.mode === "standalone";
+const prometheus = standalone
+    ? new Prometheus("prometheus", {
           config,
-          role: "global",
-          ruleFiles: globalAlertRuleFiles(config),
+          role: "cluster",
+          ruleFiles: alertRuleFiles(config),
           dependsOn: [mesh],
       })
     : undefined;
-const alerting = new Alerting("alerting", { config, dependsOn: [mesh] });
-const grafana = new Grafana("grafana", { ...grafanaArgs(config, allDashboards(config)), dependsOn: [mesh] });
+const globalPrometheus =
+    standalone && config.federation.enabled
+        ? new Prometheus("prometheus-global", {
+              config,
+              role: "global",
+              ruleFiles: globalAlertRuleFiles(config),
+              dependsOn: [mesh],
+          })
+        : undefined;
+const alerting = standalone ? new Alerting("alerting", { config, dependsOn: [mesh] }) : undefined;
+const grafana = standalone
+    ? new Grafana("grafana", { ...grafanaArgs(config, allDashboards(config)), dependsOn: [mesh] })
+    : undefined;
+const operatorMonitoring = standalone
+    ? undefined
+    : new OperatorMonitoring("operator", { config, dashboards: allDashboards(config), dependsOn: [mesh] });
 
 // Synthetic crawler traffic through the gateways (dev: to the simulators and the target; prod: a trickle).
 // With custom metrics, the generator also scales on its queue depth (requests waiting for a connection).
@@ -90,14 +101,16 @@ new Autoscaling("autoscaling", { config, dependsOn: [mesh] });
 export const proxyUrls = Object.fromEntries(gateways.map((g, i) => [config.vendors[i].name, g.proxyUrl]));
 export const cluster = config.cluster;
 export const namespaces = mesh.namespaces;
-export const prometheusUrl = prometheus.url;
-export const alertmanagerUrl = alerting.url;
-export const grafanaUrl = grafana.url;
+export const prometheusUrl = prometheus?.url;
+export const alertmanagerUrl = alerting?.url;
+export const grafanaUrl = grafana?.url;
 /** Grafana's admin password (user admin): `pulumi stack output grafanaAdminPassword --show-secrets`. */
-export const grafanaAdminPassword = grafana.adminPassword;
+export const grafanaAdminPassword = grafana?.adminPassword;
+/** Operator mode: the namespace of the rendered objects and the labels they carry (select on these). */
+export const operator = operatorMonitoring?.summary;
 export const globalPrometheusUrl = globalPrometheus?.url;
 /** Active series the configuration is expected to produce, and the budget it is checked against. */
-export const seriesEstimate = prometheus.seriesEstimate && {
+export const seriesEstimate = prometheus?.seriesEstimate && {
     total: prometheus.seriesEstimate.total,
     budget: prometheus.seriesEstimate.budget,
     parts: Object.fromEntries(Object.entries(prometheus.seriesEstimate.parts).map(([k, p]) => [k, p.series])),

@@ -22,7 +22,7 @@ import { APP, ISTIO_API, NAMES, PORTS, SCRAPE_LABEL, VENDOR_LABEL } from "./name
 /** The stack settings the mesh reads. */
 export type MeshStackConfig = Pick<
     StackConfig,
-    "namespaces" | "vendors" | "crawlers" | "loadGenerator" | "mesh" | "destinations"
+    "namespaces" | "vendors" | "crawlers" | "loadGenerator" | "mesh" | "destinations" | "monitoring"
 >;
 
 /** A plain Kubernetes object: what the builders return and the component creates. */
@@ -430,10 +430,14 @@ const tcp = (...ports: number[]) => ports.map((port) => ({ protocol: "TCP", port
 export function buildNetworkPolicies(cfg: MeshStackConfig): ObjectSpec[] {
     const mon = cfg.namespaces.monitoring;
     const fromMonitoring = byName(mon);
-    const fromPrometheus = [
-        { ...fromMonitoring, podSelector: app(APP.prometheus) },
-        { ...fromMonitoring, podSelector: app(APP.globalPrometheus) },
-    ];
+    // Operator mode: the operator's Prometheus pods (app.kubernetes.io/name: prometheus) in their own namespace.
+    const fromPrometheus =
+        cfg.monitoring.mode === "operator"
+            ? [{ ...byName(cfg.monitoring.operator.prometheusNamespace), podSelector: app(APP.prometheus) }]
+            : [
+                  { ...fromMonitoring, podSelector: app(APP.prometheus) },
+                  { ...fromMonitoring, podSelector: app(APP.globalPrometheus) },
+              ];
     const np = (namespace: string, name: string, spec: Record<string, unknown>): ObjectSpec => ({
         apiVersion: "networking.k8s.io/v1",
         kind: "NetworkPolicy",

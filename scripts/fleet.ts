@@ -17,8 +17,17 @@
  */
 import * as http from "http";
 import * as net from "net";
-import { DATA_MODEL, DIRECTIONS, DURATION_BUCKETS_MS, OTHER_DESTINATION, PROTOCOLS } from "../catalog/datamodel";
-import { GATEWAY_METRICS, POOL_QUALITY_METRICS } from "../catalog/gateway";
+import {
+    CAUSES,
+    Cause,
+    DATA_MODEL,
+    DIRECTIONS,
+    DURATION_BUCKETS_MS,
+    FAULTS,
+    OTHER_DESTINATION,
+    PROTOCOLS,
+} from "../catalog/datamodel";
+import { GATEWAY_METRICS, GATEWAY_POOL, POOL_QUALITY_METRICS } from "../catalog/gateway";
 import { EXIT_IP_WINDOWS } from "../proxy/gateway/exit-ips";
 import { StackConfig } from "../components/config";
 
@@ -32,6 +41,16 @@ export const STATUSES = [
     { code: "503", share: 0.01 },
 ];
 /** Requests per second per crawler pod. */
+/** Share of a pool's requests per cause in the emulated fleet (the rest of CAUSES: none seen). */
+const CAUSE_SHARE: Partial<Record<Cause, number>> = {
+    none: 0.96,
+    vendor_error: 0.008,
+    session_lost: 0.001,
+    client: 0.001,
+    vendor_policy: 0.005,
+    destination: 0.025,
+};
+
 export const POD_RPS = 2;
 /** Istio's default buckets: request duration (ms) and request/response size (bytes). */
 export const ISTIO_DURATION_BUCKETS = [
@@ -259,6 +278,20 @@ export class Fleet {
             for (const result of ["success", "failure"])
                 out.push(counter(GATEWAY_METRICS.probes.name, { ...l, result }, result === "success" ? 0.2 : 0));
             out.push(gauge(GATEWAY_METRICS.probeDuration.name, l, 120));
+            out.push(counter(GATEWAY_METRICS.staleRetries.name, l, poolRps * 0.0001));
+            // As the gateway creates them at start (proxy/gateway/metrics.ts): every fault and cause of every pool,
+            // bans of untracked destinations; retries by cause and bans of tracked destinations as they happen.
+            const charged = { none: 0.97, vendor: 0.01, destination: 0.02 } as Record<string, number>;
+            for (const fault of FAULTS)
+                if (fault !== "gateway")
+                    out.push(counter(DATA_MODEL.outcomes.name, { ...l, fault }, poolRps * (charged[fault] ?? 0)));
+            for (const cause of CAUSES)
+                if (cause !== "gateway")
+                    out.push(counter(DATA_MODEL.causes.name, { ...l, cause }, poolRps * (CAUSE_SHARE[cause] ?? 0)));
+            for (const cause of ["vendor_error", "session_lost"])
+                out.push(counter(GATEWAY_METRICS.retriesByCause.name, { ...l, cause }, poolRps * 0.0005));
+            for (const d of [...dests.filter((x) => x !== OTHER_DESTINATION).slice(0, 3), OTHER_DESTINATION])
+                out.push(counter(DATA_MODEL.bans.name, { ...l, destination: d }, poolRps * 0.001));
             // Pool quality: a few gauges per pool and window however many exit IPs the pool rotates through.
             if (v.exitIp) {
                 const q = POOL_QUALITY_METRICS;
@@ -279,6 +312,9 @@ export class Fleet {
                     counter(DATA_MODEL.destinationBandwidth.name, { vendor, destination: d, direction }, rps * 6000),
                 );
         out.push(gauge(GATEWAY_METRICS.inflight.name, { vendor }, 20));
+        out.push(gauge(GATEWAY_METRICS.panic.name, { vendor }, 0));
+        out.push(counter(DATA_MODEL.outcomes.name, { vendor, pool: GATEWAY_POOL, fault: "gateway" }, rps * 0.001));
+        out.push(counter(DATA_MODEL.causes.name, { vendor, pool: GATEWAY_POOL, cause: "gateway" }, rps * 0.001));
         out.push(counter(GATEWAY_METRICS.cutAtShutdown.name, { vendor }, 0));
         out.push(counter("process_cpu_seconds_total", {}, 0.3));
         out.push(gauge("process_resident_memory_bytes", {}, 90_000_000));

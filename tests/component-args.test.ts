@@ -12,6 +12,7 @@ import { resolvePoolCredentials } from "../components/credentials";
 import { VendorGateway, VendorGatewayArgs, crawlerAuthLines } from "../components/gateway";
 import { LoadGenerator, LoadGeneratorArgs } from "../components/load-generator";
 import { ProxyMesh, ProxyMeshArgs } from "../components/mesh";
+import { OperatorMonitoring, OperatorMonitoringArgs } from "../components/operator";
 import { Prometheus, PrometheusArgs } from "../components/prometheus";
 import { VendorSimulators, VendorSimulatorsArgs } from "../components/simulators";
 import { K8sObject, stackConfig, underMocks } from "./harness";
@@ -49,7 +50,19 @@ const PROMETHEUS = [
 ] as const;
 const ALERTING = ["alerting", "namespaces", "images", "resources", "secrets"] as const;
 const AUTOSCALING = ["namespaces", "autoscaling", "images", "resources"] as const;
-const MESH = ["namespaces", "vendors", "crawlers", "loadGenerator", "mesh", "destinations"] as const;
+const OPERATOR = [
+    "cluster",
+    "namespaces",
+    "prometheus",
+    "vendors",
+    "crawlers",
+    "loadGenerator",
+    "autoscaling",
+    "secrets",
+    "alerting",
+    "monitoring",
+] as const;
+const MESH = ["namespaces", "vendors", "crawlers", "loadGenerator", "mesh", "destinations", "monitoring"] as const;
 
 // Compile-time: each component's config Arg is exactly its listed sections (npm run build fails otherwise).
 const exact: [
@@ -60,7 +73,8 @@ const exact: [
     Same<ConfigKeys<AlertingArgs>, (typeof ALERTING)[number]>,
     Same<ConfigKeys<AutoscalingArgs>, (typeof AUTOSCALING)[number]>,
     Same<ConfigKeys<ProxyMeshArgs>, (typeof MESH)[number]>,
-] = [true, true, true, true, true, true, true];
+    Same<ConfigKeys<OperatorMonitoringArgs>, (typeof OPERATOR)[number]>,
+] = [true, true, true, true, true, true, true, true];
 
 /** Only the listed sections of a stack config. */
 function only<K extends keyof StackConfig>(cfg: StackConfig, keys: readonly K[]): Pick<StackConfig, K> {
@@ -83,7 +97,7 @@ describe("component Args: each component renders from only the config sections i
     it("the config Arg of every component is exactly its listed sections, none the whole StackConfig", () => {
         expect(exact.every((x) => x)).to.equal(true);
         const all = Object.keys(prod).length;
-        for (const list of [GATEWAY, SIMULATORS, LOAD_GENERATOR, PROMETHEUS, ALERTING, AUTOSCALING, MESH])
+        for (const list of [GATEWAY, SIMULATORS, LOAD_GENERATOR, PROMETHEUS, ALERTING, AUTOSCALING, MESH, OPERATOR])
             expect(list.length, list.join(",")).to.be.below(all);
     });
 
@@ -132,6 +146,13 @@ describe("component Args: each component renders from only the config sections i
     it("Alerting", async () => {
         const { objects } = await underMocks(() => new Alerting("args-am", { config: only(prod, ALERTING) }));
         expectRendered(objects, 4);
+    });
+    it("OperatorMonitoring", async () => {
+        const op = stackConfig("operator");
+        const { objects } = await underMocks(
+            () => new OperatorMonitoring("args-op", { config: only(op, OPERATOR), dashboards: { d: { uid: "d" } } }),
+        );
+        expectRendered(objects, 8);
     });
     it("Autoscaling", async () => {
         const { objects } = await underMocks(() => new Autoscaling("args-as", { config: only(prod, AUTOSCALING) }));

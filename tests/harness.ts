@@ -158,7 +158,9 @@ export function modelOf(apiVersion: string, kind: string): Model | undefined {
         ? [`@kubernetes-models/istio/${group}/${version}`]
         : group === "autoscaling.k8s.io"
           ? [`@kubernetes-models/autoscaler/${group}/${version}`]
-          : [group === "" ? `kubernetes-models/${version}` : `kubernetes-models/${group}/${version}`];
+          : group === "monitoring.coreos.com"
+            ? [`@kubernetes-models/prometheus-operator/${group}/${version}`]
+            : [group === "" ? `kubernetes-models/${version}` : `kubernetes-models/${group}/${version}`];
     for (const mod of candidates) {
         try {
             // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -19,6 +19,8 @@ export { CrawlerNamespaceConfig } from "./crawlers";
 export { ReceiverConfig } from "./alerting";
 export { RemoteClusterConfig } from "./federation";
 export { Resources } from "./resources";
+export { MONITORING_MODES, MonitoringConfig, OperatorConfig } from "./monitoring";
+export { RemoteWriteConfig } from "./prometheus";
 export { ADDRESS_ALLOCATIONS, AddressAllocation } from "./mesh";
 export { CrawlerWorkloadConfig } from "./autoscaling";
 export { DEFAULTS, simpleKeyDefault } from "./defaults";

@@ -17,6 +17,7 @@ import { imagesSchema } from "./images";
 import { LABEL, Problem, issueProblems, obj, str, toConfigProblems, unknownKey } from "./kit";
 import { loadGeneratorSchema, resolveLoadGenerator } from "./load-generator";
 import { meshSchema } from "./mesh";
+import { checkMonitoring, monitoringSchema } from "./monitoring";
 import { namespacesSchema } from "./namespaces";
 import { prometheusSchema } from "./prometheus";
 import { resourcesSchema } from "./resources";
@@ -47,6 +48,9 @@ export const SECTIONS = {
     loadGenerator: loadGeneratorSchema.describe("the synthetic load generator"),
     autoscaling: autoscalingSchema.describe("VPA, custom-metric HPAs and the crawler workloads they scale"),
     mesh: meshSchema.describe("how the program fits the Istio mesh"),
+    monitoring: monitoringSchema.describe(
+        "standalone monitoring, or objects for an existing Prometheus Operator (kube-prometheus-stack)",
+    ),
     credentials: credentialsSchema
         .default({})
         .describe("secret: `<vendor>.<pool>.username` and `.password` for every pool that is not simulated"),
@@ -175,6 +179,8 @@ export function parseStackConfig(
                     expected: `the shared secret of crawler namespace ${ns.name}, since gateway.crawlerAuth is true (pulumi config set --secret --path 'crawlerSecrets.${ns.name}' SECRET)`,
                 });
     if (p.federation) problems.push(...checkFederation(p.federation, cluster, p.federationSecrets));
+    if (p.monitoring && p.prometheus && p.federation && p.autoscaling)
+        problems.push(...checkMonitoring(p.monitoring, p.prometheus, p.federation, p.autoscaling, p.federationSecrets));
     if (p.alerting) problems.push(...checkAlerting(p.alerting, vendorNames, p.alertingSecrets));
     const loadGenerator =
         p.loadGenerator && vendorNames ? resolveLoadGenerator(p.loadGenerator, vendorNames) : undefined;

@@ -23,6 +23,7 @@ import {
 import { APP, NAMES, PORTS } from "../names";
 import { CardinalityStackConfig, SeriesEstimate, budgetProblem, estimateActiveSeries } from "./cardinality";
 import { FEDERATION_SECRETS_DIR, FederationStackConfig, PROMETHEUS_PODS, buildFederationConfig } from "./federation";
+import { REMOTE_WRITE_SECRET, REMOTE_WRITE_SECRET_DIR, remoteWriteHasCredential, storageArgs } from "./remote-write";
 import { RulesStackConfig, buildRecordingRules } from "./rules";
 import { RULES_DIR, ScrapeStackConfig, buildScrapeConfig, queueDepthNamespaces } from "./scrape";
 
@@ -156,9 +157,26 @@ export class Prometheus extends pulumi.ComponentResource {
             );
             secretName = secret.metadata.name;
         }
+        // The cluster Prometheus's remote_write credential (prometheus.remoteWrite), as a file.
+        let remoteWriteSecret: pulumi.Output<string> | undefined;
+        if (!global && remoteWriteHasCredential(cfg)) {
+            const secret = new k8s.core.v1.Secret(
+                `${name}-remote-write`,
+                {
+                    metadata: { namespace: ns, labels: objectLabels },
+                    type: "Opaque",
+                    stringData: {
+                        [REMOTE_WRITE_SECRET]: cfg.secrets.values.apply(
+                            (s) => s.federationSecrets[REMOTE_WRITE_SECRET],
+                        ),
+                    },
+                },
+                { ...childOpts, additionalSecretOutputs: ["stringData", "data"] },
+            );
+            remoteWriteSecret = secret.metadata.name;
+        }
 
         const res: Resources = global ? cfg.resources.globalPrometheus : cfg.resources.prometheus;
-        const retention = global ? cfg.federation.retention : cfg.prometheus.retention;
         const storage = global ? cfg.federation.storageSize : cfg.prometheus.storageSize;
         const probe = (path: string, period: number, failures: number) => ({
             httpGet: { path, port: "web" },
@@ -170,12 +188,18 @@ export class Prometheus extends pulumi.ComponentResource {
             { name: "config", configMap: { name: configMap.metadata.name } },
             { name: "rules", configMap: { name: rulesMap.metadata.name } },
             ...(secretName ? [{ name: "federation", secret: { secretName, defaultMode: 0o440 } }] : []),
+            ...(remoteWriteSecret
+                ? [{ name: "remote-write", secret: { secretName: remoteWriteSecret, defaultMode: 0o440 } }]
+                : []),
         ];
         const mounts: k8s.types.input.core.v1.VolumeMount[] = [
             { name: "config", mountPath: "/etc/prometheus/config", readOnly: true },
             { name: "rules", mountPath: RULES_DIR, readOnly: true },
             { name: "data", mountPath: "/prometheus" },
             ...(secretName ? [{ name: "federation", mountPath: FEDERATION_SECRETS_DIR, readOnly: true }] : []),
+            ...(remoteWriteSecret
+                ? [{ name: "remote-write", mountPath: REMOTE_WRITE_SECRET_DIR, readOnly: true }]
+                : []),
         ];
         new k8s.apps.v1.StatefulSet(
             `${name}-statefulset`,
@@ -206,11 +230,12 @@ export class Prometheus extends pulumi.ComponentResource {
                                     image,
                                     args: [
                                         "--config.file=/etc/prometheus/config/prometheus.yml",
-                                        "--storage.tsdb.path=/prometheus",
-                                        `--storage.tsdb.retention.time=${retention}`,
                                         ...(global
-                                            ? []
-                                            : [`--storage.tsdb.retention.size=${cfg.prometheus.retentionSize}`]),
+                                            ? [
+                                                  "--storage.tsdb.path=/prometheus",
+                                                  `--storage.tsdb.retention.time=${cfg.federation.retention}`,
+                                              ]
+                                            : storageArgs(cfg)),
                                         `--web.listen-address=:${PORTS.prometheus}`,
                                         "--web.enable-lifecycle",
                                         "--enable-feature=expand-external-labels",

@@ -8,14 +8,15 @@ import { GATEWAY_METRICS, POOL_QUALITY_METRICS } from "../../catalog/gateway";
 import { LOADGEN_METRICS } from "../../catalog/loadgen";
 import { SIMULATOR_METRICS } from "../../catalog/simulator";
 import { StackConfig } from "../config";
-import { METRICS_PORT_NAME, NAMES, PORTS } from "../names";
+import { APP, METRICS_PORT_NAME, NAMES, PORTS } from "../names";
 import { durationMs } from "../validate";
 import { regexOneOf } from "./escape";
+import { withLongTermStorage } from "./remote-write";
 
 /** The stack settings the scrape config reads. */
 export type ScrapeStackConfig = Pick<
     StackConfig,
-    "cluster" | "namespaces" | "prometheus" | "vendors" | "crawlers" | "loadGenerator" | "autoscaling"
+    "cluster" | "namespaces" | "prometheus" | "vendors" | "crawlers" | "loadGenerator" | "autoscaling" | "secrets"
 >;
 
 export type Obj = Record<string, unknown>;
@@ -97,6 +98,11 @@ export function svcDns(name: string, namespace: string): string {
     return `${name}.${namespace}.svc`;
 }
 
+/** The `cluster` target label every job sets, standalone (relabel_configs) and in operator mode (relabelings). */
+export function clusterLabel(cfg: Pick<StackConfig, "cluster">): Obj {
+    return { target_label: L.cluster, replacement: cfg.cluster, action: "replace" };
+}
+
 /**
  * Targets found by DNS: the A records of headless Services (one per pod), or a regular Service's address. No
  * Kubernetes API access is needed, and Debian's Prometheus build (without Kubernetes discovery) accepts it.
@@ -104,15 +110,114 @@ export function svcDns(name: string, namespace: string): string {
 function dnsTargets(cfg: ScrapeStackConfig, names: string[], port: number, extra: Obj[] = []): Obj {
     return {
         dns_sd_configs: [{ names, type: "A", port, refresh_interval: "30s" }],
-        relabel_configs: [...extra, { target_label: L.cluster, replacement: cfg.cluster, action: "replace" }],
+        relabel_configs: [...extra, clusterLabel(cfg)],
     };
 }
 
-function guards(cfg: ScrapeStackConfig, sampleLimit = cfg.prometheus.sampleLimit): Obj {
+/** The per-scrape cardinality guards of a job: sample, label count and label value length limits. */
+export function guards(cfg: ScrapeStackConfig, sampleLimit = cfg.prometheus.sampleLimit): Obj {
     return {
         sample_limit: sampleLimit,
         label_limit: cfg.prometheus.labelLimit,
         label_value_length_limit: cfg.prometheus.labelValueLengthLimit,
+    };
+}
+
+/**
+ * A job over pods the program runs (gateways, their sidecars, the load generator, the simulators): the one source of
+ * both renderings, a prometheus.yml job found by DNS (standalone, `podJobConfig`) and a PodMonitor for the Prometheus
+ * Operator (components/operator). Name, path, limits, relabelling and keep lists are defined once, here.
+ */
+export interface PodJob {
+    /** The `job` label value (rules and dashboards read it). */
+    readonly job: string;
+    /** Namespace and `app.kubernetes.io/name` of the pods (operator mode selects them by these). */
+    readonly namespace: string;
+    readonly app: string;
+    /** Headless Services whose A records are the pods (standalone). */
+    readonly dnsNames: readonly string[];
+    readonly port: number;
+    /**
+     * The container port's name (PodMonitor `port`). Absent for the Istio sidecar's merged-metrics port, which the
+     * sidecar does not declare: operator mode keeps the `istio-proxy` container and addresses that port itself.
+     */
+    readonly portName?: string;
+    readonly path?: string;
+    /** sample_limit, label_limit and label_value_length_limit (`guards`). */
+    readonly limits: Obj;
+    /** metric_relabel_configs: keep lists and label rewriting. */
+    readonly metricRelabel: readonly Obj[];
+}
+
+/** The pod jobs of the stack, in the order the standalone config lists them. */
+export function podJobs(cfg: ScrapeStackConfig): PodJob[] {
+    const gw = cfg.namespaces.gateways;
+    const vendors = regexOneOf(cfg.vendors.map((v) => v.name));
+    const gatewayNames = cfg.vendors.map((v) => svcDns(NAMES.gatewayPods(v.name), gw));
+    const jobs: PodJob[] = [
+        {
+            job: "proxy-gateways",
+            namespace: gw,
+            app: APP.gateway,
+            dnsNames: gatewayNames,
+            port: PORTS.proxyMetrics,
+            portName: METRICS_PORT_NAME,
+            limits: guards(cfg),
+            metricRelabel: [
+                keep(KEPT.gateway),
+                // Only configured vendors' series: a stray gateway cannot add a vendor nothing reads.
+                { source_labels: [L.vendor], regex: `(${vendors})?`, action: "keep" },
+            ],
+        },
+        {
+            job: "istio-gateways",
+            namespace: gw,
+            app: APP.gateway,
+            dnsNames: gatewayNames,
+            port: PORTS.istioMergedMetrics,
+            path: "/stats/prometheus",
+            limits: guards(cfg),
+            metricRelabel: istioAttribution(cfg),
+        },
+    ];
+    if (cfg.loadGenerator.enabled) {
+        jobs.push({
+            job: "load-generator",
+            namespace: cfg.loadGenerator.namespace,
+            app: APP.loadGenerator,
+            dnsNames: [svcDns(NAMES.loadGeneratorPods, cfg.loadGenerator.namespace)],
+            port: PORTS.proxyMetrics,
+            portName: METRICS_PORT_NAME,
+            limits: guards(cfg),
+            metricRelabel: [],
+        });
+    }
+    const simulated = cfg.vendors.flatMap((v) =>
+        v.pools.filter((p) => p.simulator).map((p) => NAMES.simulator(p.host)),
+    );
+    if (cfg.loadGenerator.simulators && simulated.length > 0) {
+        jobs.push({
+            job: "vendor-simulators",
+            namespace: cfg.namespaces.simulators,
+            app: APP.simulator,
+            dnsNames: simulated.map((s) => svcDns(s, cfg.namespaces.simulators)),
+            port: PORTS.proxyMetrics,
+            portName: METRICS_PORT_NAME,
+            limits: guards(cfg),
+            metricRelabel: [keep(KEPT.simulator)],
+        });
+    }
+    return jobs;
+}
+
+/** A pod job as a standalone prometheus.yml job, its pods found by DNS. */
+export function podJobConfig(cfg: ScrapeStackConfig, j: PodJob): Obj {
+    return {
+        job_name: j.job,
+        ...(j.path ? { metrics_path: j.path } : {}),
+        ...j.limits,
+        ...dnsTargets(cfg, [...j.dnsNames], j.port),
+        ...(j.metricRelabel.length > 0 ? { metric_relabel_configs: [...j.metricRelabel] } : {}),
     };
 }
 
@@ -149,27 +254,11 @@ export function istioAttribution(cfg: ScrapeStackConfig): Obj[] {
 export function buildScrapeConfig(cfg: ScrapeStackConfig, opts: ScrapeOptions): Obj {
     const mon = cfg.namespaces.monitoring;
     const gw = cfg.namespaces.gateways;
-    const vendors = regexOneOf(cfg.vendors.map((v) => v.name));
-    const gatewayNames = cfg.vendors.map((v) => svcDns(NAMES.gatewayPods(v.name), gw));
     const crawlerNs = cfg.crawlers.namespaces.map((n) => n.name);
+    const [gateways, istio, ...workloads] = podJobs(cfg).map((j) => podJobConfig(cfg, j));
     const jobs: Obj[] = [
-        {
-            job_name: "proxy-gateways",
-            ...guards(cfg),
-            ...dnsTargets(cfg, gatewayNames, PORTS.proxyMetrics),
-            metric_relabel_configs: [
-                keep(KEPT.gateway),
-                // Only configured vendors' series: a stray gateway cannot add a vendor nothing reads.
-                { source_labels: [L.vendor], regex: `(${vendors})?`, action: "keep" },
-            ],
-        },
-        {
-            job_name: "istio-gateways",
-            metrics_path: "/stats/prometheus",
-            ...guards(cfg),
-            ...dnsTargets(cfg, gatewayNames, PORTS.istioMergedMetrics),
-            metric_relabel_configs: istioAttribution(cfg),
-        },
+        gateways,
+        istio,
         {
             job_name: "kubelet-cadvisor",
             scheme: "https",
@@ -180,7 +269,7 @@ export function buildScrapeConfig(cfg: ScrapeStackConfig, opts: ScrapeOptions): 
             tls_config: { ca_file: `${SA_DIR}/ca.crt`, insecure_skip_verify: true },
             kubernetes_sd_configs: [{ role: "node" }],
             relabel_configs: [
-                { target_label: L.cluster, replacement: cfg.cluster, action: "replace" },
+                clusterLabel(cfg),
                 { source_labels: ["__meta_kubernetes_node_name"], target_label: "node", action: "replace" },
             ],
             metric_relabel_configs: [
@@ -200,7 +289,7 @@ export function buildScrapeConfig(cfg: ScrapeStackConfig, opts: ScrapeOptions): 
             job_name: "kube-state-metrics",
             ...guards(cfg, Math.max(cfg.prometheus.sampleLimit, 50_000)),
             static_configs: [{ targets: [`${svcDns(NAMES.kubeStateMetrics, mon)}:${PORTS.kubeStateMetrics}`] }],
-            relabel_configs: [{ target_label: L.cluster, replacement: cfg.cluster, action: "replace" }],
+            relabel_configs: [clusterLabel(cfg)],
             metric_relabel_configs: [
                 keep(KEPT.kubeStateMetrics),
                 // Objects of crawler namespaces and of this stack only, as for cAdvisor.
@@ -215,7 +304,7 @@ export function buildScrapeConfig(cfg: ScrapeStackConfig, opts: ScrapeOptions): 
             job_name: "prometheus",
             ...guards(cfg),
             static_configs: [{ targets: [`localhost:${PORTS.prometheus}`] }],
-            relabel_configs: [{ target_label: L.cluster, replacement: cfg.cluster, action: "replace" }],
+            relabel_configs: [clusterLabel(cfg)],
             metric_relabel_configs: [keep(KEPT.prometheus)],
         },
         {
@@ -231,28 +320,7 @@ export function buildScrapeConfig(cfg: ScrapeStackConfig, opts: ScrapeOptions): 
             metric_relabel_configs: [keep(KEPT.grafana)],
         },
     ];
-    if (cfg.loadGenerator.enabled) {
-        jobs.push({
-            job_name: "load-generator",
-            ...guards(cfg),
-            ...dnsTargets(cfg, [svcDns(NAMES.loadGeneratorPods, cfg.loadGenerator.namespace)], PORTS.proxyMetrics),
-        });
-    }
-    const simulated = cfg.vendors.flatMap((v) =>
-        v.pools.filter((p) => p.simulator).map((p) => NAMES.simulator(p.host)),
-    );
-    if (cfg.loadGenerator.simulators && simulated.length > 0) {
-        jobs.push({
-            job_name: "vendor-simulators",
-            ...guards(cfg),
-            ...dnsTargets(
-                cfg,
-                simulated.map((s) => svcDns(s, cfg.namespaces.simulators)),
-                PORTS.proxyMetrics,
-            ),
-            metric_relabel_configs: [keep(KEPT.simulator)],
-        });
-    }
+    jobs.push(...workloads);
     const queueNs = queueDepthNamespaces(cfg);
     if (queueNs.length > 0) {
         // The crawler HPA's custom metric: prometheus-adapter asks for it per namespace and pod, so the pods are
@@ -270,13 +338,13 @@ export function buildScrapeConfig(cfg: ScrapeStackConfig, opts: ScrapeOptions): 
                 { source_labels: ["__meta_kubernetes_pod_phase"], regex: "Running", action: "keep" },
                 { source_labels: ["__meta_kubernetes_namespace"], target_label: "namespace", action: "replace" },
                 { source_labels: ["__meta_kubernetes_pod_name"], target_label: "pod", action: "replace" },
-                { target_label: L.cluster, replacement: cfg.cluster, action: "replace" },
+                clusterLabel(cfg),
             ],
             metric_relabel_configs: [keep(KEPT.crawlerPods)],
         });
     }
     const amNs = opts.alertmanagerNamespace ?? mon;
-    return {
+    return withLongTermStorage(cfg, {
         global: {
             scrape_interval: cfg.prometheus.scrapeInterval,
             evaluation_interval: cfg.prometheus.evaluationInterval,
@@ -296,7 +364,7 @@ export function buildScrapeConfig(cfg: ScrapeStackConfig, opts: ScrapeOptions): 
         },
         rule_files: [`${RULES_DIR}/*.yaml`],
         scrape_configs: jobs,
-    };
+    });
 }
 
 /** Namespaces of the crawler workloads whose HPA scales on the queue depth (custom metric), sorted. */
