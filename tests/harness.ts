@@ -185,8 +185,12 @@ export function validateObject(o: K8sObject): void {
     }
 }
 
-/** Committed stacks whose renders the tests read. */
-export const STACKS = ["dev", "prod"] as const;
+/** Committed stacks whose renders the tests read: every `Pulumi.<stack>.yaml` in the repository. */
+export const STACKS: readonly string[] = fs
+    .readdirSync(ROOT)
+    .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
+    .filter((s): s is string => s !== undefined)
+    .sort();
 
 /**
  * One `describe("--stack <name>")` per committed stack, its render read once before the tests; `body` defines the

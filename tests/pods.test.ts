@@ -66,6 +66,8 @@ describe("the rendered pods, started as a kubelet would (pod emulator)", functio
     const expected: Record<string, { ours: number; upstream: number }> = {
         dev: { ours: 10, upstream: 2 },
         prod: { ours: 4, upstream: 3 },
+        // Operator mode: the same program pods as dev; the cluster's own operator scrapes, evaluates and alerts.
+        operator: { ours: 10, upstream: 0 },
     };
     describeRenderedStacks((stack, rendered) => {
         it("every pod of our program starts, listens on every containerPort, answers its probes and exits within its grace period after SIGTERM", async () => {

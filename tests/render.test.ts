@@ -5,6 +5,7 @@ import * as path from "path";
 import YAML from "yaml";
 import {
     K8sObject,
+    STACKS,
     find,
     modelOf,
     readRendered,
@@ -19,7 +20,7 @@ import { podSpecOf, restrictedViolations, workloadViolations } from "./pod-secur
 describe("npm run render", function () {
     this.timeout(180_000);
 
-    for (const stack of ["dev", "prod"]) {
+    for (const stack of STACKS) {
         describe(`--stack ${stack}`, () => {
             let objects: K8sObject[];
             before(async () => {

@@ -3,17 +3,9 @@
  * named by its IST code and links the message page; tests/istio/analyzers.ts holds the rules.
  */
 import { expect } from "chai";
-import * as fs from "fs";
 import * as path from "path";
-import { K8sObject, ROOT, renderedStack, stackConfig } from "../harness";
+import { K8sObject, ROOT, STACKS, renderedStack, stackConfig } from "../harness";
 import { ANALYZERS, MeshContext, meshContext, messageUrl } from "./analyzers";
-
-/** The stack files in the repository. */
-export const STACKS = fs
-    .readdirSync(ROOT)
-    .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
-    .filter((s): s is string => s !== undefined)
-    .sort();
 
 describe("Istio analyzers over the rendered stacks", function () {
     this.timeout(180_000);
