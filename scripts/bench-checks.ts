@@ -18,8 +18,9 @@ export const BENCH_TOOLS: Record<string, Tool[]> = {
     "bench:gateway": [
         { bin: "wrk", pkg: "wrk" },
         { bin: "tinyproxy", pkg: "tinyproxy" },
+        { bin: "taskset", pkg: "util-linux" },
     ],
-    "bench:loadgen": [],
+    "bench:loadgen": [{ bin: "taskset", pkg: "util-linux" }],
     "bench:soak": [],
     "bench:fleet": [
         { bin: "prometheus", pkg: "prometheus" },

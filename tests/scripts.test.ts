@@ -98,8 +98,8 @@ describe("scripts: help, tool checks, honest results", function () {
         const gw = await run("scripts/bench-gateway.ts", [], { ...process.env, PATH: empty });
         expect(gw.code, gw.stderr).to.equal(3);
         expect(gw.stderr)
-            .to.contain("wrk, tinyproxy not found")
-            .and.to.contain("sudo apt-get install -y wrk tinyproxy");
+            .to.contain("wrk, tinyproxy, taskset not found")
+            .and.to.contain("sudo apt-get install -y wrk tinyproxy util-linux");
         expect(gw.stdout).to.not.contain("Goals");
         const fleet = await run("scripts/bench-fleet.ts", ["--pods", "100"], { ...process.env, PATH: empty });
         expect(fleet.code, fleet.stderr).to.equal(3);
@@ -130,7 +130,12 @@ describe("scripts: help, tool checks, honest results", function () {
 
     it("bench:gateway never calls a goal met on figures it did not measure (a wrk that measures nothing)", async () => {
         // wrk is present but prints no figure (as a broken or foreign wrk would): every req/s reads 0.
-        const bin = fakePath({ wrk: "#!/bin/sh\nexit 0\n", tinyproxy: which("tinyproxy"), getconf: which("getconf") });
+        const bin = fakePath({
+            wrk: "#!/bin/sh\nexit 0\n",
+            tinyproxy: which("tinyproxy"),
+            getconf: which("getconf"),
+            taskset: which("taskset"),
+        });
         const r = await run(
             "scripts/bench-gateway.ts",
             [],
@@ -139,13 +144,15 @@ describe("scripts: help, tool checks, honest results", function () {
         );
         expect(r.code, r.stderr).to.equal(1);
         const goals = r.stdout.split("\n").filter((l) => l.startsWith("- "));
-        expect(goals).to.have.length(4);
+        expect(goals).to.have.length(7);
         expect(goals[0]).to.match(
-            /: NOT MEASURED \(gateway req\/s = 0, tinyproxy req\/s = 0, proxy-chain req\/s = 0\)\.$/,
+            /plain-HTTP request.*: NOT MEASURED \(gateway CPU per request = NaN, proxy-chain CPU per request = NaN\)\.$/,
         );
-        expect(goals[3]).to.match(/metrics cost.*: NOT MEASURED/);
+        expect(goals[2]).to.match(/pinned.*plain HTTP.*: NOT MEASURED/);
+        expect(goals[6]).to.match(/metrics cost.*: NOT MEASURED/);
         // The tunnel goals do not use wrk: they are judged.
-        expect(goals[1]).to.match(/: (met|missed)\.$/);
+        expect(goals[1]).to.match(/CONNECT tunnel.*: (met|missed)\.$/);
+        expect(goals[3]).to.match(/pinned.*tunnels.*: (met|missed)\.$/);
         expect(r.stdout).to.not.match(/NaN.*: met/);
         expect(r.stderr).to.contain("wrk gave no figure");
     });

@@ -71,9 +71,21 @@ export function relayProxyStatus(cause: Cause, failure?: FailureReason, received
     return `${PROXY_STATUS_NAME}${error}${received}; details="${cause}"`;
 }
 
+/**
+ * How often the timeout sweeps run (tunnel.ts, forward.ts): a quarter of the shortest timeout, between 25 ms and a
+ * second, so a timeout fires at most that late.
+ */
+export function sweepEvery(t: { connectMs: number; idleMs: number; totalMs: number }): number {
+    return Math.max(25, Math.min(1000, Math.floor(Math.min(t.connectMs, t.idleMs, t.totalMs) / 4)));
+}
+
 export class GatewayContext {
     /** Open tunnels and plain-HTTP requests (the tunnel limit counts both). */
     active = 0;
+    /** Finished exchanges are logged (a share `logSampleRate` of them): callers skip building the fields when not. */
+    readonly sampling: boolean;
+    /** The in-flight gauge's one child (the hot path never hashes labels). */
+    private readonly inflight: { inc(): void; dec(): void };
 
     constructor(
         readonly cfg: GatewayFileConfig,
@@ -83,7 +95,10 @@ export class GatewayContext {
         private readonly random: () => number,
         /** Exit IPs learned from the pools' answers (pool quality). */
         readonly exitIps: ExitIpTracker = new ExitIpTracker(cfg.exitIp, []),
-    ) {}
+    ) {
+        this.sampling = cfg.logSampleRate > 0;
+        this.inflight = metrics.inflight.labels(cfg.vendor);
+    }
 
     /**
      * The pool's Proxy-Authorization for the crawler's session: in the profile's spelling when it has one (vendor
@@ -150,16 +165,16 @@ export class GatewayContext {
 
     begin(): void {
         this.active++;
-        this.metrics.inflight.labels(this.cfg.vendor).inc();
+        this.inflight.inc();
     }
 
     end(): void {
         this.active--;
-        this.metrics.inflight.labels(this.cfg.vendor).dec();
+        this.inflight.dec();
     }
 
     sampleLog(fields: Record<string, unknown>): void {
-        if (this.cfg.logSampleRate > 0 && this.random() < this.cfg.logSampleRate) {
+        if (this.sampling && this.random() < this.cfg.logSampleRate) {
             this.log.info("finished", { vendor: this.cfg.vendor, ...fields });
         }
     }

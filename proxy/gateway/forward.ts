@@ -20,7 +20,7 @@ import { pipeline } from "stream";
 import { Cause } from "../../catalog/datamodel";
 import { BAN_HEADER, POOL_HEADER, RETRIES_HEADER, SESSION_HEADER } from "../../catalog/gateway";
 import { AnswerMarks, FailureReason, VENDOR_HEADERS, classify } from "./classify";
-import { GatewayContext, relayProxyStatus } from "./context";
+import { GatewayContext, relayProxyStatus, sweepEvery } from "./context";
 import { Target } from "./destinations";
 import { PoolState } from "./pools";
 
@@ -55,6 +55,24 @@ function connectionNamed(raw: readonly string[]): Set<string> | undefined {
         }
     }
     return named;
+}
+
+/** The request headers admission and forwarding read; Node's `req.headers` object is never built for them. */
+const ADMISSION_FIRST = new Set(["proxy-authorization", "content-length"]);
+const ADMISSION_JOINED = new Set(["transfer-encoding", SESSION_HEADER, BAN_HEADER]);
+
+/**
+ * The headers admission reads, from the raw list in one pass, as Node would give them in `req.headers`: the first
+ * `Proxy-Authorization` and `Content-Length`, the others' values joined with ", ".
+ */
+export function admissionHeaders(raw: readonly string[]): http.IncomingHttpHeaders {
+    const out: Record<string, string> = {};
+    for (let i = 0; i < raw.length; i += 2) {
+        const k = raw[i].toLowerCase();
+        if (ADMISSION_FIRST.has(k)) out[k] ??= raw[i + 1];
+        else if (ADMISSION_JOINED.has(k)) out[k] = out[k] === undefined ? raw[i + 1] : `${out[k]}, ${raw[i + 1]}`;
+    }
+    return out;
 }
 
 /** A raw header list (name, value, name, value...) without hop-by-hop headers and the ones `Connection` names. */
@@ -106,9 +124,7 @@ export class Forwarder {
                 new http.Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 256, scheduling: "lifo" }),
             );
         }
-        const t = ctx.cfg.timeouts;
-        const every = Math.max(25, Math.min(1000, Math.floor(Math.min(t.connectMs, t.idleMs, t.totalMs) / 4)));
-        this.sweeper = setInterval(() => this.sweep(), every);
+        this.sweeper = setInterval(() => this.sweep(), sweepEvery(ctx.cfg.timeouts));
         this.sweeper.unref();
     }
 
@@ -138,14 +154,16 @@ export class Forwarder {
         destination: string,
         t0: number,
         session?: string,
+        /** What admission read (admissionHeaders). */
+        seen: http.IncomingHttpHeaders = admissionHeaders(req.rawHeaders),
     ): void {
         const ctx = this.ctx;
         const hasBody =
-            (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0") ||
-            req.headers["transfer-encoding"] !== undefined;
+            (seen["content-length"] !== undefined && seen["content-length"] !== "0") ||
+            seen["transfer-encoding"] !== undefined;
         const headers = endToEnd(req.rawHeaders);
         headers.push("Host", target.authority.endsWith(":80") ? target.authority.slice(0, -3) : target.authority);
-        if (req.headers["transfer-encoding"] !== undefined) headers.push("Transfer-Encoding", "chunked");
+        if (seen["transfer-encoding"] !== undefined) headers.push("Transfer-Encoding", "chunked");
         const x: Exchange = {
             req,
             res,
@@ -205,7 +223,7 @@ export class Forwarder {
             x.answered = true;
             x.lastActivity = Date.now();
             const status = upRes.statusCode ?? 502;
-            const cause = classify(ctx.cfg.profile, "response", status, marksOf(upRes));
+            const cause = classify(ctx.cfg.profile, "response", status, marksOf(upRes.rawHeaders, upRes.statusMessage));
             ctx.account(pool, cause, target);
             if (
                 (cause === "vendor_error" || cause === "session_lost") &&
@@ -253,14 +271,15 @@ export class Forwarder {
                     if (!x.clientGone) ctx.failure(pool, x.timedOut ? "body_timeout" : "response_aborted");
                     res.destroy();
                 }
-                ctx.sampleLog({
-                    kind: "http",
-                    pool: name,
-                    destination,
-                    status,
-                    ingress,
-                    ms: Math.round(performance.now() - t0),
-                });
+                if (ctx.sampling)
+                    ctx.sampleLog({
+                        kind: "http",
+                        pool: name,
+                        destination,
+                        status,
+                        ingress,
+                        ms: Math.round(performance.now() - t0),
+                    });
             });
             upRes.pipe(res);
         });
@@ -383,19 +402,27 @@ interface Exchange {
     retries: number;
 }
 
-/** What the profiles read from a pool's plain-HTTP response. */
-function marksOf(upRes: http.IncomingMessage): AnswerMarks {
-    let vendor: Record<string, string> | undefined;
-    for (const name of VENDOR_HEADERS) {
-        const v = header(upRes.headers[name]);
-        if (v !== undefined) (vendor ??= {})[name] = v;
+const MARKED = new Set(["proxy-status", "x-squid-error", ...VENDOR_HEADERS]);
+
+/**
+ * What the profiles read from a pool's plain-HTTP response, from its raw header list in one pass (Node's
+ * `upRes.headers` object is not built): repeated headers joined with ", ", as Node joins them.
+ */
+function marksOf(raw: readonly string[], reasonPhrase: string | undefined): AnswerMarks {
+    let found: Record<string, string> | undefined;
+    for (let i = 0; i < raw.length; i += 2) {
+        const k = raw[i].toLowerCase();
+        if (!MARKED.has(k)) continue;
+        found ??= {};
+        found[k] = found[k] === undefined ? raw[i + 1] : `${found[k]}, ${raw[i + 1]}`;
     }
-    return {
-        reasonPhrase: upRes.statusMessage,
-        proxyStatus: header(upRes.headers["proxy-status"]),
-        squidError: header(upRes.headers["x-squid-error"]),
-        vendor,
-    };
+    let vendor: Record<string, string> | undefined;
+    if (found)
+        for (const name of VENDOR_HEADERS) {
+            const v = found[name];
+            if (v !== undefined) (vendor ??= {})[name] = v;
+        }
+    return { reasonPhrase, proxyStatus: found?.["proxy-status"], squidError: found?.["x-squid-error"], vendor };
 }
 
 /** Adds a header line after any the pool sent under the same name (a Proxy-Status member appended, RFC 9209). */

@@ -1,7 +1,8 @@
 /**
  * The gateway's metrics: the data model of catalog/datamodel.ts and the gateway's own (catalog/gateway.ts), on a
- * registry of its own with the process metrics. Label children are cached per label combination, so the hot path
- * does a Map lookup rather than prom-client's label hashing.
+ * registry of its own with the process metrics. The counters of the hot path (requests, bytes, outcomes, causes) are
+ * plain numbers per series, added to prom-client's counters when the registry is collected (a scrape), so a request
+ * costs a Map lookup and an addition rather than prom-client's label hashing and validation per increment.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { CAUSES, Cause, DATA_MODEL, DURATION_BUCKETS_MS, FAULTS, Fault } from "../../catalog/datamodel";
@@ -9,15 +10,58 @@ import { GATEWAY_METRICS, GATEWAY_POOL, POOL_QUALITY_METRICS } from "../../catal
 import { OTHER_DESTINATION } from "../../catalog/datamodel";
 import type { ExitIpTracker } from "./exit-ips";
 
-type CounterChild = ReturnType<Counter<string>["labels"]>;
 type HistogramChild = ReturnType<Histogram<string>["labels"]>;
+
+/** One series of a batched counter: its label values and what was counted since the last scrape. */
+interface Cell {
+    readonly labels: Record<string, string>;
+    pending: number;
+}
+
+/**
+ * A counter the hot path increments as a plain number: prom-client's own `inc` (even on a cached child) hashes and
+ * validates the label set on every call. What was counted goes into the prom-client counter when it is collected
+ * (every scrape and every read of the registry), so the exposition is the same.
+ */
+class BatchedCounter {
+    readonly counter: Counter<string>;
+    private readonly cells = new Map<string, Cell>();
+    private readonly labelNames: readonly string[];
+
+    constructor(spec: { name: string; help: string; labelNames: string[]; registers: Registry[] }) {
+        this.labelNames = spec.labelNames;
+        this.counter = new Counter({ ...spec, collect: () => this.flush() });
+    }
+
+    /** The series for `values` (in label-name order) under `key`, a string unique to them. */
+    cell(key: string, values: readonly string[]): Cell {
+        let c = this.cells.get(key);
+        if (!c) {
+            const labels: Record<string, string> = {};
+            this.labelNames.forEach((n, i) => (labels[n] = values[i]));
+            // Created now (at 0), so the series exists from the next scrape even before it is flushed.
+            this.counter.inc(labels, 0);
+            c = { labels, pending: 0 };
+            this.cells.set(key, c);
+        }
+        return c;
+    }
+
+    flush(): void {
+        for (const c of this.cells.values()) {
+            if (c.pending === 0) continue;
+            this.counter.inc(c.labels, c.pending);
+            c.pending = 0;
+        }
+    }
+}
 
 export class GatewayMetrics {
     readonly registry = new Registry();
-    private readonly requests: Counter<string>;
+    private readonly requests: BatchedCounter;
     private readonly duration: Histogram<string>;
-    private readonly bandwidth: Counter<string>;
-    private readonly destBandwidth: Counter<string>;
+    private readonly bandwidth: BatchedCounter;
+    private readonly destBandwidth: BatchedCounter;
     readonly poolHealth: Gauge<string>;
     readonly inflight: Gauge<string>;
     private readonly retries: Counter<string>;
@@ -25,13 +69,13 @@ export class GatewayMetrics {
     private readonly probes: Counter<string>;
     readonly probeDuration: Gauge<string>;
     private readonly cut: Counter<string>;
-    private readonly outcomes: Counter<string>;
+    private readonly outcomes: BatchedCounter;
     private readonly panic: Gauge<string>;
     private readonly staleRetries: Counter<string>;
-    private readonly causes: Counter<string>;
+    private readonly causes: BatchedCounter;
     private readonly retriesByCause: Counter<string>;
     private readonly bans: Counter<string>;
-    private readonly children = new Map<string, CounterChild | HistogramChild>();
+    private readonly histograms = new Map<string, HistogramChild>();
 
     constructor(
         readonly vendor: string,
@@ -47,10 +91,10 @@ export class GatewayMetrics {
             labelNames: [...s.labels],
             registers: r,
         });
-        this.requests = new Counter(spec(DATA_MODEL.requests));
+        this.requests = new BatchedCounter(spec(DATA_MODEL.requests));
         this.duration = new Histogram({ ...spec(DATA_MODEL.duration), buckets: [...buckets] });
-        this.bandwidth = new Counter(spec(DATA_MODEL.bandwidth));
-        this.destBandwidth = new Counter(spec(DATA_MODEL.destinationBandwidth));
+        this.bandwidth = new BatchedCounter(spec(DATA_MODEL.bandwidth));
+        this.destBandwidth = new BatchedCounter(spec(DATA_MODEL.destinationBandwidth));
         this.poolHealth = new Gauge(spec(DATA_MODEL.poolHealth));
         this.inflight = new Gauge(spec(GATEWAY_METRICS.inflight));
         this.retries = new Counter(spec(GATEWAY_METRICS.retries));
@@ -58,10 +102,10 @@ export class GatewayMetrics {
         this.probes = new Counter(spec(GATEWAY_METRICS.probes));
         this.probeDuration = new Gauge(spec(GATEWAY_METRICS.probeDuration));
         this.cut = new Counter(spec(GATEWAY_METRICS.cutAtShutdown));
-        this.outcomes = new Counter(spec(DATA_MODEL.outcomes));
+        this.outcomes = new BatchedCounter(spec(DATA_MODEL.outcomes));
         this.panic = new Gauge(spec(GATEWAY_METRICS.panic));
         this.staleRetries = new Counter(spec(GATEWAY_METRICS.staleRetries));
-        this.causes = new Counter(spec(DATA_MODEL.causes));
+        this.causes = new BatchedCounter(spec(DATA_MODEL.causes));
         this.retriesByCause = new Counter(spec(GATEWAY_METRICS.retriesByCause));
         this.bans = new Counter(spec(DATA_MODEL.bans));
         this.panic.labels(vendor).set(0);
@@ -70,31 +114,18 @@ export class GatewayMetrics {
         if (processMetrics) collectDefaultMetrics({ register: this.registry });
     }
 
-    private child<T extends CounterChild | HistogramChild>(
-        metric: { labels(...v: string[]): T },
-        key: string,
-        values: string[],
-    ): T {
-        let c = this.children.get(key) as T | undefined;
-        if (!c) {
-            c = metric.labels(...values);
-            this.children.set(key, c);
-        }
-        return c;
-    }
-
     /** One finished request or tunnel answer: counted once, with the time to the proxy's answer. */
     request(pool: string, destination: string, status: number, protocol: string, durationMs: number): void {
         if (!this.enabled) return;
         const s = String(status);
-        this.child(this.requests, `r\0${pool}\0${destination}\0${s}\0${protocol}`, [
-            this.vendor,
-            pool,
-            destination,
-            s,
-            protocol,
-        ]).inc();
-        (this.child(this.duration, `d\0${pool}`, [this.vendor, pool]) as HistogramChild).observe(durationMs);
+        this.requests.cell(`${pool}\0${destination}\0${s}\0${protocol}`, [this.vendor, pool, destination, s, protocol])
+            .pending++;
+        let h = this.histograms.get(pool);
+        if (!h) {
+            h = this.duration.labels(this.vendor, pool);
+            this.histograms.set(pool, h);
+        }
+        h.observe(durationMs);
     }
 
     /**
@@ -104,18 +135,20 @@ export class GatewayMetrics {
      */
     createOutcomes(pools: readonly string[]): void {
         for (const pool of pools)
-            for (const fault of FAULTS) if (fault !== "gateway") this.outcomes.labels(this.vendor, pool, fault).inc(0);
-        this.outcomes.labels(this.vendor, GATEWAY_POOL, "gateway").inc(0);
+            for (const fault of FAULTS)
+                if (fault !== "gateway") this.outcomes.cell(`${pool}\0${fault}`, [this.vendor, pool, fault]);
+        this.outcomes.cell(`${GATEWAY_POOL}\0gateway`, [this.vendor, GATEWAY_POOL, "gateway"]);
         for (const pool of pools) {
-            for (const cause of CAUSES) if (cause !== "gateway") this.causes.labels(this.vendor, pool, cause).inc(0);
+            for (const cause of CAUSES)
+                if (cause !== "gateway") this.causes.cell(`${pool}\0${cause}`, [this.vendor, pool, cause]);
             this.bans.labels(this.vendor, pool, OTHER_DESTINATION).inc(0);
         }
-        this.causes.labels(this.vendor, GATEWAY_POOL, "gateway").inc(0);
+        this.causes.cell(`${GATEWAY_POOL}\0gateway`, [this.vendor, GATEWAY_POOL, "gateway"]);
     }
 
     outcome(pool: string, fault: Fault, cause?: Cause): void {
-        this.child(this.outcomes, `o\0${pool}\0${fault}`, [this.vendor, pool, fault]).inc();
-        if (cause) this.child(this.causes, `c\0${pool}\0${cause}`, [this.vendor, pool, cause]).inc();
+        this.outcomes.cell(`${pool}\0${fault}`, [this.vendor, pool, fault]).pending++;
+        if (cause) this.causes.cell(`${pool}\0${cause}`, [this.vendor, pool, cause]).pending++;
     }
 
     /** An answer the gateway gave itself. */
@@ -145,12 +178,12 @@ export class GatewayMetrics {
     bytes(pool: string, destination: string, egress: number, ingress: number): void {
         if (!this.enabled) return;
         if (egress > 0) {
-            this.child(this.bandwidth, `b\0${pool}\0e`, [this.vendor, pool, "egress"]).inc(egress);
-            this.child(this.destBandwidth, `db\0${destination}\0e`, [this.vendor, destination, "egress"]).inc(egress);
+            this.bandwidth.cell(`${pool}\0e`, [this.vendor, pool, "egress"]).pending += egress;
+            this.destBandwidth.cell(`${destination}\0e`, [this.vendor, destination, "egress"]).pending += egress;
         }
         if (ingress > 0) {
-            this.child(this.bandwidth, `b\0${pool}\0i`, [this.vendor, pool, "ingress"]).inc(ingress);
-            this.child(this.destBandwidth, `db\0${destination}\0i`, [this.vendor, destination, "ingress"]).inc(ingress);
+            this.bandwidth.cell(`${pool}\0i`, [this.vendor, pool, "ingress"]).pending += ingress;
+            this.destBandwidth.cell(`${destination}\0i`, [this.vendor, destination, "ingress"]).pending += ingress;
         }
     }
 

@@ -17,15 +17,16 @@ import { OTHER_DESTINATION } from "../../catalog/datamodel";
 import { Logger, silentLogger } from "../common/log";
 import { portOf, startOpsServer } from "../common/ops-server";
 import { GatewayFileConfig, GatewayPool } from "./config";
-import { GatewayContext, REASONS, ownProxyStatus } from "./context";
+import { GatewayContext, REASONS, ownProxyStatus, sweepEvery } from "./context";
 import { DestinationPolicy, Refusal } from "./destinations";
 import { ExitIpTracker, echoProbe } from "./exit-ips";
-import { Forwarder } from "./forward";
+import { Forwarder, admissionHeaders } from "./forward";
 import { GatewayMetrics } from "./metrics";
 import { Pools, probePool, readCredentials } from "./pools";
 import { Tunnels } from "./tunnel";
 import { BAN_HEADER, GATEWAY_POOL, REFUSAL_HEADER } from "../../catalog/gateway";
 import { CrawlerSession, SESSION_KEY, crawlerSession } from "./sessions";
+import { parseConnectHead } from "./connect-head";
 
 const BYTES_FLUSH_MS = 5000;
 const HEALTH_REFRESH_MS = 1000;
@@ -44,6 +45,14 @@ function headBytes(req: http.IncomingMessage): number {
     let n = (req.method?.length ?? 0) + (req.url?.length ?? 0) + 12;
     for (let i = 0; i < req.rawHeaders.length; i++) n += req.rawHeaders[i].length + 2;
     return n + 2;
+}
+
+/** What admission reads of a CONNECT request, from Node's parser or the lean reader (connect-head.ts). */
+interface ConnectRequest {
+    readonly url: string;
+    readonly headers: http.IncomingHttpHeaders;
+    /** Bytes of the head as sent. */
+    readonly headBytes: number;
 }
 
 const REFUSAL_STATUS: Record<Refusal, number> = {
@@ -70,6 +79,8 @@ export class Gateway {
     private opsServer?: http.Server;
     private timers: NodeJS.Timeout[] = [];
     private draining = false;
+    /** Accepted sockets whose first bytes have not arrived, with the time they were accepted (wall-clock ms). */
+    private readonly greeting = new Map<net.Socket, number>();
 
     constructor(
         readonly cfg: GatewayFileConfig,
@@ -125,8 +136,14 @@ export class Gateway {
         });
         // Every header is kept (none silently dropped past 2,000), so the raw-size check sees them all.
         server.maxHeadersCount = 0;
+        // Node's own connection handling, run for every socket the lean CONNECT reader does not take.
+        const handOff = server.listeners("connection") as ((socket: net.Socket) => void)[];
+        server.removeAllListeners("connection");
+        server.on("connection", (socket: net.Socket) =>
+            this.onSocket(socket, (s) => handOff.forEach((l) => l.call(server, s))),
+        );
         server.on("connect", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) =>
-            this.onConnect(req, socket, head),
+            this.onConnect({ url: req.url ?? "", headers: req.headers, headBytes: headBytes(req) }, socket, head),
         );
         server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res));
         server.on("clientError", (err: NodeJS.ErrnoException, socket: net.Socket) => this.onClientError(err, socket));
@@ -141,6 +158,8 @@ export class Gateway {
             ready: () => !this.draining,
             routes: { "/ban": (req, res, url) => this.banRoute(req, res, url) },
         });
+        const headersMs = Math.min(this.cfg.timeouts.connectMs, this.cfg.timeouts.totalMs);
+        this.timers.push(setInterval(() => this.sweepGreetings(headersMs), sweepEvery(this.cfg.timeouts)));
         this.timers.push(setInterval(() => this.tunnels.flushAll(), BYTES_FLUSH_MS));
         this.timers.push(setInterval(() => this.pools.refresh(), HEALTH_REFRESH_MS));
         this.timers.push(setInterval(() => this.probeAll(), this.cfg.probe.intervalMs));
@@ -216,6 +235,7 @@ export class Gateway {
             this.metrics.cutTunnels(cut);
             this.log.warn("drain deadline passed, cutting", { vendor: this.cfg.vendor, cut });
         }
+        for (const s of this.greeting.keys()) s.destroy();
         this.tunnels.destroyAll();
         this.forwarder.destroyAll();
         this.proxyServer?.closeAllConnections();
@@ -227,13 +247,49 @@ export class Gateway {
 
     // ---- admission ----
 
-    private onConnect(req: http.IncomingMessage, client: net.Socket, head: Buffer): void {
+    /**
+     * A new connection: its first bytes, when they are a whole CONNECT head (connect-head.ts), are admitted here
+     * directly; anything else is handed, bytes unread, to Node's HTTP server.
+     */
+    private onSocket(socket: net.Socket, handOff: (socket: net.Socket) => void): void {
+        this.greeting.set(socket, Date.now());
+        const gone = () => this.greeting.delete(socket);
+        const first = (chunk: Buffer) => {
+            socket.off("data", first);
+            socket.off("close", gone);
+            gone();
+            socket.pause();
+            const head = parseConnectHead(chunk, this.cfg.limits.maxHeaderBytes);
+            if (head) {
+                this.onConnect(
+                    { url: head.url, headers: head.headers, headBytes: head.bytes },
+                    socket,
+                    chunk.subarray(head.bytes),
+                );
+                return;
+            }
+            socket.unshift(chunk);
+            handOff(socket);
+            socket.resume();
+        };
+        socket.on("data", first);
+        socket.once("close", gone);
+        socket.on("error", () => socket.destroy());
+    }
+
+    /** Closes connections that sent nothing within the header timeout (Node's timeout covers them once handed off). */
+    private sweepGreetings(headersMs: number): void {
+        const now = Date.now();
+        for (const [socket, at] of this.greeting) if (now - at > headersMs) socket.destroy();
+    }
+
+    private onConnect(req: ConnectRequest, client: net.Socket, head: Buffer): void {
         const t0 = performance.now();
         client.on("error", () => client.destroy());
         const refuse = (status: number, reason: string, destination = OTHER_DESTINATION) =>
             this.ctx.refuseSocket(client, status, destination, t0, reason);
-        if (headBytes(req) > this.cfg.limits.maxHeaderBytes) return refuse(431, "header-too-large");
-        const target = this.policy.connectTarget(req.url ?? "");
+        if (req.headBytes > this.cfg.limits.maxHeaderBytes) return refuse(431, "header-too-large");
+        const target = this.policy.connectTarget(req.url);
         if (typeof target === "string") return refuse(REFUSAL_STATUS[target], target);
         const destination = this.policy.label(target.host);
         const session = this.session(req);
@@ -256,18 +312,20 @@ export class Gateway {
         const target = this.policy.httpTarget(req.url ?? "");
         if (typeof target === "string") return answer(REFUSAL_STATUS[target], target);
         const destination = this.policy.label(target.host);
-        const session = this.session(req);
+        // The few headers admission reads, in one pass over the raw list (Node's req.headers is never built).
+        const seen = { headers: admissionHeaders(req.rawHeaders) };
+        const session = this.session(seen);
         if (!this.authorized(session)) return answer(407, "crawler-auth", destination);
         if (session.invalid) return answer(400, "bad-session", destination);
-        this.reportedBan(req, session.key);
-        const length = Number(req.headers["content-length"] ?? 0);
+        this.reportedBan(seen, session.key);
+        const length = Number(seen.headers["content-length"] ?? 0);
         if (length > this.cfg.limits.maxBodyBytes) return answer(413, "body-too-large", destination);
         if (this.draining) return answer(503, "draining", destination);
         if (this.ctx.active >= this.cfg.limits.maxTunnels) return answer(503, "capacity", destination);
         const choice = session.key === undefined ? this.pools.pick() : this.pools.pickFor(session.key);
         if (!choice) return answer(503, "no-pool", destination);
         this.ctx.begin();
-        this.forwarder.forward(choice.pool, req, res, target, destination, t0, session.key);
+        this.forwarder.forward(choice.pool, req, res, target, destination, t0, session.key, seen.headers);
     }
 
     /** Crawler authentication on the credentials without a session suffix (sessions.ts). */
@@ -280,7 +338,7 @@ export class Gateway {
      * The crawler's session (sessions.ts: the header or a `-session-` username suffix), else the one
      * `exitIp.sessionPattern` reads from its username, with the credentials compared without it.
      */
-    private session(req: http.IncomingMessage): CrawlerSession {
+    private session(req: { headers: http.IncomingHttpHeaders }): CrawlerSession {
         const session = crawlerSession(req);
         if (session.key !== undefined || session.invalid) return session;
         const auth = req.headers["proxy-authorization"];
@@ -294,7 +352,7 @@ export class Gateway {
      * A ban the crawler reports on this request (`X-Proxy-Monitor-Ban: <host>[; pool=<pool>]`): counted for the
      * pool it names, else its session's pool, else `none`; the host bucketed by the tracked list.
      */
-    private reportedBan(req: http.IncomingMessage, session: string | undefined): void {
+    private reportedBan(req: { headers: http.IncomingHttpHeaders }, session: string | undefined): void {
         const h = req.headers[BAN_HEADER];
         if (typeof h !== "string") return;
         const m = /^\s*([A-Za-z0-9.-]{1,253})(?::[0-9]{1,5})?\s*(?:;\s*pool=([a-z0-9-]{1,63}))?\s*$/.exec(h);

@@ -22,7 +22,7 @@ export interface CrawlerSession {
 }
 
 /** The crawler's session key and its credentials without it. */
-export function crawlerSession(req: http.IncomingMessage): CrawlerSession {
+export function crawlerSession(req: { readonly headers: http.IncomingHttpHeaders }): CrawlerSession {
     const auth = req.headers["proxy-authorization"];
     const header = req.headers[SESSION_HEADER];
     let key = typeof header === "string" ? header.trim() : undefined;

@@ -12,7 +12,7 @@ import { performance } from "perf_hooks";
 import { CAUSE_FAULT, Cause } from "../../catalog/datamodel";
 import { POOL_HEADER, RETRIES_HEADER } from "../../catalog/gateway";
 import { FailureReason, VENDOR_HEADERS, classify } from "./classify";
-import { GatewayContext, REASONS, relayProxyStatus } from "./context";
+import { GatewayContext, REASONS, relayProxyStatus, sweepEvery } from "./context";
 import { Target } from "./destinations";
 import { PoolState } from "./pools";
 import { readProxyResponseHead } from "./upstream";
@@ -27,12 +27,51 @@ interface Tunnel {
     readonly headBytes: number;
     countedEgress: number;
     countedIngress: number;
+    /** Wall-clock ms: when the tunnel opened, when the sweep last saw its byte counters move. */
+    readonly openedAt: number;
+    lastActive: number;
+    /** The upstream socket's bytes read + written when the sweep last looked. */
+    lastBytes: number;
+    readonly timeout: () => void;
+}
+
+/** A tunnel waiting for its pool's answer to CONNECT, until `deadline` (wall-clock ms). */
+interface Connecting {
+    readonly deadline: number;
+    readonly expire: () => void;
 }
 
 export class Tunnels {
     private readonly open = new Set<Tunnel>();
+    private readonly connecting = new Set<Connecting>();
+    /** One timer for every tunnel's timeouts (connect, idle, total), rather than up to three per tunnel. */
+    private readonly sweeper: NodeJS.Timeout;
 
-    constructor(private readonly ctx: GatewayContext) {}
+    constructor(private readonly ctx: GatewayContext) {
+        this.sweeper = setInterval(() => this.sweep(), sweepEvery(ctx.cfg.timeouts));
+        this.sweeper.unref();
+    }
+
+    /**
+     * Times out what is due: no answer to CONNECT within connectMs, a tunnel whose upstream byte counters have not
+     * moved for idleMs (either direction moves them), a tunnel open for totalMs. Fires within one sweep interval.
+     */
+    private sweep(): void {
+        const now = Date.now();
+        for (const c of this.connecting) if (now >= c.deadline) c.expire();
+        const { idleMs, totalMs } = this.ctx.cfg.timeouts;
+        for (const t of this.open) {
+            const bytes = t.upstream.bytesRead + t.upstream.bytesWritten;
+            if (bytes !== t.lastBytes) {
+                t.lastBytes = bytes;
+                t.lastActive = now;
+            } else if (now - t.lastActive >= idleMs) {
+                t.timeout();
+                continue;
+            }
+            if (now - t.openedAt >= totalMs) t.timeout();
+        }
+    }
 
     /**
      * Tunnels `client` to `target` through `pool` (admission is done; the caller has counted it in flight), with the
@@ -56,10 +95,14 @@ export class Tunnels {
         const upstream = net.connect({ host: pool.config.host, port: pool.config.port, noDelay: true });
         let connected = false;
         let settled = false;
-        const timer = setTimeout(() => fail("timeout", "vendor_error"), ctx.cfg.timeouts.connectMs);
+        const pending: Connecting = {
+            deadline: Date.now() + ctx.cfg.timeouts.connectMs,
+            expire: () => fail("timeout", "vendor_error"),
+        };
+        this.connecting.add(pending);
         const settle = () => {
             settled = true;
-            clearTimeout(timer);
+            this.connecting.delete(pending);
         };
         /**
          * A failure charged to the vendor: counted; a vendor error or lost session is retried once on another pool
@@ -184,6 +227,8 @@ export class Tunnels {
         t0: number,
     ): void {
         const ctx = this.ctx;
+        let timedOut = false;
+        const now = Date.now();
         const t: Tunnel = {
             client,
             upstream,
@@ -193,36 +238,36 @@ export class Tunnels {
             headBytes,
             countedEgress: 0,
             countedIngress: 0,
+            openedAt: now,
+            lastActive: now,
+            lastBytes: upstream.bytesRead + upstream.bytesWritten,
+            timeout: () => {
+                timedOut = true;
+                client.destroy();
+            },
         };
         this.open.add(t);
         client.setNoDelay(true);
-        let timedOut = false;
-        const timeout = () => {
-            timedOut = true;
-            client.destroy();
-        };
-        client.setTimeout(ctx.cfg.timeouts.idleMs, timeout);
-        const total = setTimeout(timeout, ctx.cfg.timeouts.totalMs);
         let closed = false;
         const close = () => {
             if (closed) return;
             closed = true;
-            clearTimeout(total);
             client.destroy();
             upstream.destroy();
             this.flush(t);
             this.open.delete(t);
             if (timedOut) ctx.metrics.failure(pool, "body_timeout");
             ctx.end();
-            ctx.sampleLog({
-                kind: "tunnel",
-                pool,
-                destination,
-                status: 200,
-                egress: t.countedEgress,
-                ingress: t.countedIngress,
-                ms: Math.round(performance.now() - t0),
-            });
+            if (ctx.sampling)
+                ctx.sampleLog({
+                    kind: "tunnel",
+                    pool,
+                    destination,
+                    status: 200,
+                    egress: t.countedEgress,
+                    ingress: t.countedIngress,
+                    ms: Math.round(performance.now() - t0),
+                });
         };
         upstream.removeAllListeners("error");
         upstream.on("error", close);
@@ -247,8 +292,10 @@ export class Tunnels {
         for (const t of this.open) this.flush(t);
     }
 
-    /** Cuts every open tunnel (shutdown deadline). */
+    /** Cuts every open tunnel (shutdown deadline) and stops the sweep. */
     destroyAll(): void {
+        clearInterval(this.sweeper);
+        for (const c of [...this.connecting]) c.expire();
         for (const t of [...this.open]) {
             t.client.destroy();
             t.upstream.destroy();

@@ -14,9 +14,17 @@ export interface ProxyResponseHead {
     readonly marks: AnswerMarks;
 }
 
+/** One compiled pattern per header the classifier reads (built once, not per answer). */
+const HEADER_PATTERNS = new Map<string, RegExp>(
+    ["proxy-status", "x-squid-error", ...VENDOR_HEADERS].map((n) => [
+        n,
+        new RegExp(`\\r\\n${n}:[ \\t]*([^\\r]*)`, "i"),
+    ]),
+);
+
 /** The classifier's marks from a raw head (status line and headers). */
 export function marksOf(head: string): AnswerMarks {
-    const header = (name: string) => new RegExp(`\\r\\n${name}:[ \\t]*([^\\r]*)`, "i").exec(head)?.[1];
+    const header = (name: string) => (HEADER_PATTERNS.get(name) as RegExp).exec(head)?.[1];
     let vendor: Record<string, string> | undefined;
     if (/\r\n(x-brd|x-luminati|x-error-desc|x-crawlera|zyte-error|x-soax)/i.test(head)) {
         vendor = {};

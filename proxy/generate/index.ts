@@ -7,7 +7,7 @@
  */
 import * as http from "http";
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
-import { Agent, Dispatcher, ProxyAgent, request } from "undici";
+import type * as Undici from "undici";
 import { OTHER_DESTINATION } from "../../catalog/datamodel";
 import { BAN_HEADER, REFUSAL_HEADER, SESSION_HEADER } from "../../catalog/gateway";
 import { LOADGEN_METRICS } from "../../catalog/loadgen";
@@ -28,7 +28,54 @@ export interface Summary {
 }
 
 const TICK_MS = 10;
+
+/**
+ * undici, loaded when a generator is made: the gateway, the simulator and the target run the same bundle and never
+ * use it (loading it costs each of them about 10 MB of resident memory).
+ */
+let loaded: typeof Undici | undefined;
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const undici = (): typeof Undici => (loaded ??= require("undici") as typeof Undici);
 const RETRYABLE = new Set([502, 503, 504]);
+
+/**
+ * One request on the dispatcher's lower-level API: the status, whether the gateway refused it itself (its refusal
+ * header), and the body counted and dropped as it arrives, with no response object, body stream or promise per chunk.
+ */
+function exchange(
+    d: Undici.Dispatcher,
+    opts: Undici.Dispatcher.DispatchOptions,
+): Promise<{ status: number; refused: boolean; bytes: number }> {
+    return new Promise((resolve, reject) => {
+        let status = 0;
+        let refused = false;
+        let bytes = 0;
+        // The handler interface undici's core Client takes (onConnect ... onComplete / onError).
+        d.dispatch(opts, {
+            onConnect() {},
+            onHeaders(statusCode: number, rawHeaders: Buffer[]) {
+                status = statusCode;
+                for (let i = 0; i < rawHeaders.length; i += 2)
+                    if (
+                        rawHeaders[i].length === REFUSAL_HEADER.length &&
+                        rawHeaders[i].toString("latin1").toLowerCase() === REFUSAL_HEADER
+                    )
+                        refused = true;
+                return true;
+            },
+            onData(chunk: Buffer) {
+                bytes += chunk.length;
+                return true;
+            },
+            onComplete() {
+                resolve({ status, refused, bytes });
+            },
+            onError(err: Error) {
+                reject(err);
+            },
+        } as unknown as Undici.Dispatcher.DispatchHandler);
+    });
+}
 
 export class Generator {
     readonly registry = new Registry();
@@ -38,7 +85,7 @@ export class Generator {
     private readonly inflightGauge: Gauge<string>;
     private readonly retries: Counter<string>;
     private readonly bytes: Counter<string>;
-    private readonly dispatchers = new Map<string, Dispatcher>();
+    private readonly dispatchers = new Map<string, Undici.Dispatcher>();
     private readonly vendorCumulative: number[];
     private readonly destCumulative: number[];
     private readonly tracked: Set<string>;
@@ -112,7 +159,8 @@ export class Generator {
         }
     }
 
-    private dispatcherFor(proxyUrl: string, session?: string): Dispatcher {
+    private dispatcherFor(proxyUrl: string, session?: string): Undici.Dispatcher {
+        const { Agent, ProxyAgent } = undici();
         const tls = { rejectUnauthorized: !this.pattern.insecureTls };
         const common = { connections: this.pattern.concurrency, allowH2: this.pattern.http2, keepAliveTimeout: 30_000 };
         if (proxyUrl === "direct") return new Agent({ ...common, connect: tls });
@@ -209,7 +257,8 @@ export class Generator {
         const banKey = `${vendor}\0${session ?? ""}`;
         const label = this.tracked.has(dest) ? dest : OTHER_DESTINATION;
         const port = https ? this.pattern.ports.https : this.pattern.ports.http;
-        const url = `${https ? "https" : "http"}://${dest}:${port}/bytes/${size}`;
+        const origin = `${https ? "https" : "http"}://${dest}:${port}`;
+        const path = `/bytes/${size}`;
         const body = this.pattern.requestBytes > 0 ? Buffer.alloc(this.pattern.requestBytes, 97) : undefined;
         let outcome: Outcome = "network_error";
         for (let attempt = 0; attempt <= this.pattern.retries; attempt++) {
@@ -224,27 +273,21 @@ export class Generator {
             const ban = https ? undefined : this.pendingBans.get(banKey);
             if (ban !== undefined) this.pendingBans.delete(banKey);
             try {
-                const res = await request(url, {
-                    dispatcher: this.dispatchers.get(via),
+                const res = await exchange(this.dispatchers.get(via) as Undici.Dispatcher, {
+                    origin,
+                    path,
                     method: body ? "POST" : "GET",
                     body,
                     headers: ban === undefined ? undefined : { [BAN_HEADER]: ban },
                     headersTimeout: this.pattern.timeoutMs,
                     bodyTimeout: this.pattern.timeoutMs,
                 });
-                const n = await new Promise<number>((resolve, reject) => {
-                    let bytes = 0;
-                    res.body.on("data", (c: Buffer) => (bytes += c.length));
-                    res.body.on("end", () => resolve(bytes));
-                    res.body.on("error", reject);
-                });
-                this.child(this.bytes, `b\0${vendor}`, vendor).inc(n);
-                const status = res.statusCode;
+                this.child(this.bytes, `b\0${vendor}`, vendor).inc(res.bytes);
+                const status = res.status;
                 this.countStatus(vendor, label, String(status));
                 // A site's 403 or 429 to a proxy exit is a ban; over plain HTTP the gateway saw it too, but not
                 // that the crawler took it as one.
-                if ((status === 403 || status === 429) && (https || res.headers[REFUSAL_HEADER] === undefined))
-                    this.pendingBans.set(banKey, dest);
+                if ((status === 403 || status === 429) && (https || !res.refused)) this.pendingBans.set(banKey, dest);
                 // Plain HTTP goes through the proxy, whose own 5xx arrive as responses: retry those.
                 if (!https && RETRYABLE.has(status) && attempt < this.pattern.retries) continue;
                 outcome = status < 400 ? "ok" : "http_error";
