@@ -43,6 +43,17 @@ export function httpGet(port: number, p: string): Promise<{ status: number; body
     });
 }
 
+/** An instant PromQL query against a Prometheus on 127.0.0.1; throws with the body unless it succeeded. */
+export async function promQuery(
+    port: number,
+    q: string,
+): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
+    const r = await httpGet(port, `/api/v1/query?query=${encodeURIComponent(q)}`);
+    const body = JSON.parse(r.body);
+    if (body.status !== "success") throw new Error(`${q}: ${r.body}`);
+    return body.data.result;
+}
+
 export function httpPost(port: number, p: string): Promise<number> {
     return new Promise((resolve, reject) => {
         const req = http.request({ host: HOST, port, path: p, method: "POST" }, (res) => {
@@ -564,12 +575,7 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
             simulators: Object.fromEntries(Object.entries(backends.pools).map(([k, p]) => [k, p.metricsPort])),
             gateways: Object.fromEntries(Object.entries(gateways.ports).map(([k, g]) => [k, g.metricsPort])),
             notifications: emulators.notifications,
-            async query(q: string) {
-                const r = await httpGet(prom.port, `/api/v1/query?query=${encodeURIComponent(q)}`);
-                const body = JSON.parse(r.body);
-                if (body.status !== "success") throw new Error(`${q}: ${r.body}`);
-                return body.data.result;
-            },
+            query: (q: string) => promQuery(prom.port, q),
             restartPrometheus: () => prom.restart(),
             stop: () => ws.teardown.run(10_000),
         };

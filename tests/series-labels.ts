@@ -13,7 +13,7 @@ type Obj = Record<string, unknown>;
 export type SeriesLabels = Map<string, Set<string>>;
 
 /** Series name to exposed labels, from metric specs (histograms: `_bucket` adds `le`). */
-function fromSpecs(specs: readonly MetricSpec[]): [string, string[]][] {
+export function fromSpecs(specs: readonly MetricSpec[]): [string, string[]][] {
     return specs.flatMap((m) =>
         m.type === "histogram"
             ? histogramSeries(m.name).map((s): [string, string[]] => [

@@ -1,8 +1,9 @@
 import { expect } from "chai";
-import { DATA_MODEL, MetricSpec, histogramSeries } from "../../catalog";
+import { DATA_MODEL, MetricSpec } from "../../catalog";
 import { GATEWAY_METRICS, POOL_QUALITY_METRICS } from "../../catalog/gateway";
 import { Fleet } from "../../scripts/fleet";
 import { stackConfig } from "../harness";
+import { fromSpecs } from "../series-labels";
 
 /** Series name to the label names it carries, from an exposition. */
 function parse(text: string): Map<string, Set<string>> {
@@ -17,17 +18,6 @@ function parse(text: string): Map<string, Set<string>> {
     return out;
 }
 
-function expected(specs: readonly MetricSpec[]): [string, string[]][] {
-    return specs.flatMap((m) =>
-        m.type === "histogram"
-            ? histogramSeries(m.name).map((s): [string, string[]] => [
-                  s,
-                  s.endsWith("_bucket") ? [...m.labels, "le"] : [...m.labels],
-              ])
-            : [[m.name, [...m.labels]]],
-    );
-}
-
 describe("the fleet benchmark's emulated gateway (scripts/fleet.ts)", () => {
     it("exports every series the real gateway exports, with the catalog's labels, so the benchmark counts and evaluates them", () => {
         for (const stack of ["dev", "prod"]) {
@@ -38,7 +28,7 @@ describe("the fleet benchmark's emulated gateway (scripts/fleet.ts)", () => {
                 const specs: MetricSpec[] = [...Object.values(DATA_MODEL), ...Object.values(GATEWAY_METRICS)];
                 if (v.exitIp) specs.push(...Object.values(POOL_QUALITY_METRICS));
                 const missing: string[] = [];
-                for (const [name, labels] of expected(specs)) {
+                for (const [name, labels] of fromSpecs(specs)) {
                     const have = got.get(name);
                     if (!have) missing.push(`${stack}/${v.name}: ${name}`);
                     else expect([...have].sort(), `${stack}/${v.name}: ${name}`).to.deep.equal([...labels].sort());

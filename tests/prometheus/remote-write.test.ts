@@ -9,34 +9,16 @@
 import { ChildProcess, spawn } from "child_process";
 import { expect } from "chai";
 import * as fs from "fs";
-import * as http from "http";
 import * as path from "path";
 import YAML from "yaml";
 import { allRecordedSeries } from "../../catalog";
 import { toStaticTargets } from "../../components/prometheus/scrape";
 import { K8sObject, readRendered, runRenderChanged } from "../harness";
 import { tempDir, tool } from "../promtool";
+import { promQuery } from "../../scripts/pipeline";
 import { HOST, freePort, waitFor } from "../proxy/helpers";
 
-async function query(port: number, q: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
-    return new Promise((resolve, reject) => {
-        http.get({ host: HOST, port, path: `/api/v1/query?query=${encodeURIComponent(q)}` }, (res) => {
-            let t = "";
-            res.on("data", (c) => (t += c));
-            res.on("end", () => {
-                try {
-                    const body = JSON.parse(t);
-                    if (body.status !== "success") reject(new Error(t));
-                    else resolve(body.data.result);
-                } catch {
-                    reject(new Error(`not JSON: ${t.slice(0, 80)}`));
-                }
-            });
-        }).on("error", reject);
-    });
-}
-
-const tryQuery = (port: number, q: string) => query(port, q).catch(() => []);
+const tryQuery = (port: number, q: string) => promQuery(port, q).catch(() => []);
 
 interface Proc {
     child: ChildProcess;
