@@ -460,7 +460,7 @@ async function table(flags: TableFlags): Promise<BenchResult> {
             cpuTunnel: cpuPer(conn.cpu, conn.result.ok, 10_000),
             // Each echoed byte crosses X twice (out and back).
             cpuGb: cpuPer(thr.cpu, 2 * thr.result.bytes, 1e9),
-            rssPeakMb: Math.max(m.peakMb(), e.peakMb()),
+            rssPeakMb: Math.max(m.peakMb(), e.peakMb(), pm.peakMb()),
             rssSteadyMb: percentile(samples, 50) / MB,
             httpAdd: [latHttp.p50Ms - base.http[0], latHttp.p99Ms - base.http[1]],
             tunnelAdd: [percentile(latTunnel.ms, 50) - base.tunnel[0], percentile(latTunnel.ms, 99) - base.tunnel[1]],
