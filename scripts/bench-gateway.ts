@@ -293,8 +293,9 @@ async function topology(): Promise<Topology> {
     const targetJs = path.join(tmp, "target.js");
     fs.writeFileSync(
         targetJs,
-        // It also answers as a terminal pool (below): an absolute-form GET like any other, CONNECT with 200 and nothing after.
-        `const http=require("http");const body=Buffer.alloc(100,97);http.createServer((q,s)=>{s.writeHead(200,{"content-length":body.length});s.end(body)}).on("connect",(q,s)=>{s.on("error",()=>{});s.write("HTTP/1.1 200 Connection Established\\r\\n\\r\\n")}).listen(${targetPort},"${HOST}")`,
+        // It also answers as a terminal pool (below): an absolute-form GET like any other, CONNECT with 200 and nothing
+        // after (the tunnel's socket is read, so that the proxy closing it closes it here too).
+        `const http=require("http");const body=Buffer.alloc(100,97);http.createServer((q,s)=>{s.writeHead(200,{"content-length":body.length});s.end(body)}).on("connect",(q,s)=>{s.on("error",()=>{});s.on("end",()=>s.destroy());s.resume();s.write("HTTP/1.1 200 Connection Established\\r\\n\\r\\n")}).listen(${targetPort},"${HOST}")`,
     );
     const target = start("node", [targetJs]);
     // Vendor simulators: one forwarding to the target (HTTP and CONNECT rate), one echoing (tunnel throughput).

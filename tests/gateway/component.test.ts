@@ -58,7 +58,13 @@ describe("VendorGateway", () => {
         ).to.deep.equal(spec.selector.matchLabels);
         const c = pod.containers[0];
         expect(c.image).to.equal("registry.example.com/proxy-monitor/gateway:1.0.0");
-        expect(c.args.slice(1, 4)).to.deep.equal(["gateway", "--config", "/etc/proxy-monitor/config.json"]);
+        const entry = c.args.indexOf("/opt/proxy-monitor/loader.js");
+        expect(entry, "the entry file in the args").to.be.greaterThan(-1);
+        expect(c.args.slice(entry + 1, entry + 4)).to.deep.equal([
+            "gateway",
+            "--config",
+            "/etc/proxy-monitor/config.json",
+        ]);
         expect(c.readinessProbe.httpGet).to.deep.equal({ path: "/readyz", port: "metrics" });
         expect(c.livenessProbe.httpGet).to.deep.equal({ path: "/healthz", port: "metrics" });
         expect(spec.template.metadata.labels["proxy-monitor.io/scrape"]).to.equal("true");
