@@ -66,13 +66,16 @@ async function startDestination() {
     return { server, port: (server.address() as net.AddressInfo).port };
 }
 
-/** One request through the proxy on `agent`; `chunks` are written one by one (no length: chunked). */
+/**
+ * One request through the proxy on `agent`; `chunks` are written one by one (no length: chunked), `gapMs` apart
+ * (the body is then still arriving when the gateway starts sending it on).
+ */
 function send(
     port: number,
     agent: http.Agent,
     method: string,
     url: string,
-    body?: { length?: boolean; chunks: Buffer[] },
+    body?: { length?: boolean; chunks: Buffer[]; gapMs?: number },
 ): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer; socket: net.Socket }> {
     return new Promise((resolve, reject) => {
         const headers: http.OutgoingHttpHeaders = { host: new URL(url).host };
@@ -91,8 +94,15 @@ function send(
         });
         req.setTimeout(5000, () => req.destroy(new Error("timeout")));
         req.on("error", reject);
-        for (const c of body?.chunks ?? []) req.write(c);
-        req.end();
+        const chunks = [...(body?.chunks ?? [])];
+        const next = () => {
+            const c = chunks.shift();
+            if (c === undefined) return req.end();
+            req.write(c);
+            if (body?.gapMs) setTimeout(next, body.gapMs);
+            else next();
+        };
+        next();
     });
 }
 
@@ -127,10 +137,10 @@ describe("plain HTTP: request and response bodies through the gateway", function
         expect(metricValue(m, "proxy_bandwidth_bytes_total", { direction: "ingress", pool: "p1" })).to.equal(50_000);
     });
 
-    it("a chunked request body is streamed on chunked and arrives whole", async () => {
+    it("a chunked request body still arriving is streamed on chunked and arrives whole", async () => {
         const { port, metricsPort, dest, agent } = await topology();
         const chunks = [Buffer.alloc(7000, 49), Buffer.alloc(9000, 50), Buffer.alloc(11, 51)];
-        const r = await send(port, agent, "PUT", `http://tracked.test:${dest.port}/echo`, { chunks });
+        const r = await send(port, agent, "PUT", `http://tracked.test:${dest.port}/echo`, { chunks, gapMs: 30 });
         expect(r.status).to.equal(200);
         expect(r.body.equals(Buffer.concat(chunks))).to.equal(true);
         expect(r.headers["x-request-te"], "sent on chunked").to.equal("chunked");
