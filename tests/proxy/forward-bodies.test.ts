@@ -15,12 +15,14 @@ import {
     rawExchange,
     scrape,
     startGateway,
+    waitFor,
     startSim,
 } from "./helpers";
 
 /**
  * A destination: `/echo` answers the request body (with its length), `/chunked/N` N bytes in three chunks without a
- * length, `/status/N` an empty answer with status N, `/head` a length but (to HEAD) no body.
+ * length, `/status/N` an empty answer with status N, `/head` a length but (to HEAD) no body, `/big/N` N bytes
+ * written as fast as the socket takes them.
  */
 async function startDestination() {
     const server = http.createServer((req, res) => {
@@ -52,6 +54,20 @@ async function startDestination() {
         if (url.startsWith("/status/")) {
             res.writeHead(n, n === 304 ? { etag: '"x"' } : {});
             res.end();
+            return;
+        }
+        if (url.startsWith("/big/")) {
+            res.writeHead(200, { "content-length": n });
+            let left = n;
+            const pump = () => {
+                while (left > 0) {
+                    const c = Buffer.alloc(Math.min(left, 65_536), 101);
+                    left -= c.length;
+                    if (!res.write(c)) return void res.once("drain", pump);
+                }
+                res.end();
+            };
+            pump();
             return;
         }
         if (url === "/head") {
@@ -97,7 +113,10 @@ function send(
         const chunks = [...(body?.chunks ?? [])];
         const next = () => {
             const c = chunks.shift();
-            if (c === undefined) return req.end();
+            if (c === undefined) {
+                req.end();
+                return;
+            }
             req.write(c);
             if (body?.gapMs) setTimeout(next, body.gapMs);
             else next();
@@ -194,5 +213,58 @@ describe("plain HTTP: request and response bodies through the gateway", function
         const get = await send(port, agent, "GET", `http://tracked.test:${dest.port}/head`);
         expect(get.body.length).to.equal(1234);
         expect(get.socket).to.equal(head.socket);
+    });
+
+    it("a crawler that leaves before any answer aborts the request on the pool's connection", async () => {
+        // A pool that reads requests and never answers; connections that carried a GET are tracked (the gateway's
+        // probe CONNECTs are not).
+        const open = new Set<net.Socket>();
+        let requests = 0;
+        const pool = net.createServer((c) => {
+            c.on("data", (d: Buffer) => {
+                if (!d.toString("latin1").startsWith("GET ")) return;
+                requests++;
+                open.add(c);
+            });
+            c.on("error", () => undefined);
+            c.once("close", () => open.delete(c));
+        });
+        await new Promise<void>((r) => pool.listen(0, HOST, () => r()));
+        track({ close: (cb: () => void) => (open.forEach((c) => c.destroy()), pool.close(cb)) });
+        const g = await startGateway(gatewayConfig([{ name: "p1", port: (pool.address() as net.AddressInfo).port }]));
+        track(g.gw);
+        const s = net.connect(g.port, HOST);
+        s.on("error", () => undefined);
+        s.write("GET http://tracked.test/x HTTP/1.1\r\nHost: tracked.test\r\n\r\n");
+        await waitFor(() => requests === 1, 3000, "the request on the pool's connection");
+        expect(g.gw.open).to.equal(1);
+        s.destroy();
+        await waitFor(() => open.size === 0 && g.gw.open === 0, 3000, "the pool's connection closed");
+        expect(requests).to.equal(1);
+    });
+
+    it("a large answer to a crawler that reads slowly arrives whole (backpressure, no buffering it all)", async () => {
+        const { port, metricsPort, dest } = await topology();
+        const size = 8 * 2 ** 20;
+        const got = await new Promise<number>((resolve, reject) => {
+            const req = http.request(
+                { host: HOST, port, path: `http://tracked.test:${dest.port}/big/${size}`, agent: false },
+                (res) => {
+                    let n = 0;
+                    res.pause();
+                    // Reads nothing for 300 ms, while the gateway's socket to the crawler fills up.
+                    setTimeout(() => res.resume(), 300);
+                    res.on("data", (c: Buffer) => (n += c.length));
+                    res.on("end", () => resolve(n));
+                    res.on("error", reject);
+                },
+            );
+            req.setTimeout(10_000, () => req.destroy(new Error("timeout")));
+            req.on("error", reject);
+            req.end();
+        });
+        expect(got).to.equal(size);
+        const m = await scrape(metricsPort);
+        expect(metricValue(m, "proxy_bandwidth_bytes_total", { direction: "ingress", pool: "p1" })).to.equal(size);
     });
 });
