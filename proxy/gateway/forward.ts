@@ -121,7 +121,14 @@ export class Forwarder {
     private readonly sweeper: NodeJS.Timeout;
     private connector?: Undici.buildConnector.connector;
 
+    /** Each pool's origin, `http://host:port` (an IPv6 host in brackets). */
+    private readonly origins = new Map<PoolState, string>();
+
     constructor(readonly ctx: GatewayContext) {
+        for (const p of ctx.pools.all) {
+            const { host, port } = p.config;
+            this.origins.set(p, `http://${host.includes(":") ? `[${host}]` : host}:${port}`);
+        }
         this.sweeper = setInterval(() => this.sweep(), sweepEvery(ctx.cfg.timeouts));
         this.sweeper.unref();
     }
@@ -162,6 +169,8 @@ export class Forwarder {
         // undici sends a body without a length on chunked by itself (and refuses a Transfer-Encoding header).
         const headers = endToEnd(req.rawHeaders);
         headers.push("Host", target.authority.endsWith(":80") ? target.authority.slice(0, -3) : target.authority);
+        // The pool's credentials go last, set by each attempt (undici copies the list).
+        headers.push("Proxy-Authorization", "");
         const x: Exchange = {
             req,
             res,
@@ -182,7 +191,8 @@ export class Forwarder {
             retries: 0,
         };
         this.live.add(x);
-        res.once("close", () => {
+        // "close" comes once: a plain listener, not once()'s wrapper.
+        res.on("close", () => {
             this.live.delete(x);
             if (!res.writableFinished) {
                 // The crawler left (or a timeout cut it): abort the upstream request and release its connection.
@@ -196,17 +206,18 @@ export class Forwarder {
 
     /** One try of `x` on `pool`: on its kept-alive connections, or on a connection of its own (`fresh`). */
     attempt(pool: PoolState, x: Exchange, tried: Tried): void {
-        const origin = `http://${pool.config.host.includes(":") ? `[${pool.config.host}]` : pool.config.host}:${pool.config.port}`;
+        const origin = this.origins.get(pool) as string;
         const own = tried.fresh ? new (undici().Client)(origin, this.options()) : undefined;
         const a = new Attempt(this, pool, x, tried, own);
         x.attempt = a;
         x.answerBy = Date.now() + this.ctx.cfg.timeouts.connectMs;
+        x.headers[x.headers.length - 1] = this.ctx.upstreamAuthorization(pool, x.session);
         (own ?? this.dispatcher(pool, origin)).dispatch(
             {
                 origin,
                 method: x.req.method ?? "GET",
                 path: x.target.url ?? "/",
-                headers: [...x.headers, "Proxy-Authorization", this.ctx.upstreamAuthorization(pool, x.session)],
+                headers: x.headers,
                 body: x.hasBody ? x.req : null,
                 reset: tried.fresh,
             },
