@@ -5,7 +5,7 @@
  * one run: their runs are interleaved, so that a change in the machine's load hits them alike. Also the gateway's
  * resident memory when idle (started, probed once, no request yet) and after the load.
  *
- *   npx ts-node --transpile-only scripts/bench-http-path.ts [--bundles a.js,b.js] [--proxy-chain] [--runs 3]
+ *   npm run bench:http-path -- [--bundles a.js,b.js] [--proxy-chain] [--runs 3]
  *
  * `--save-bundle <file>` writes this tree's bundle to a file (to compare it later against another tree's). Every
  * phase is bounded in time; every process it starts is killed at the end.
@@ -21,7 +21,7 @@ import { command, parseCommand } from "./cli";
 import { HOST, freePort, waitListening } from "./loopback";
 
 export const BENCH_HTTP_PATH = command({
-    usage: "npx ts-node --transpile-only scripts/bench-http-path.ts --",
+    usage: "npm run bench:http-path --",
     description: `
 CPU seconds per 10,000 plain-HTTP requests of the gateway (median of --runs runs of --seconds each, after a 2 s
 warm-up), its idle and loaded resident memory, for this tree's bundle or the bundles given, optionally beside
