@@ -15,6 +15,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { bundleProxy } from "../proxy/bundle";
+import { nodeFlags } from "../proxy/loader";
 import { requireTools } from "./bench-checks";
 import { cpuPer, loadAverage, parseWrk, percentile, usageOf } from "./bench-cost";
 import { command, parseCommand } from "./cli";
@@ -24,7 +25,7 @@ export const BENCH_HTTP_PATH = command({
     usage: "npm run bench:http-path --",
     description: `
 CPU seconds per 10,000 plain-HTTP requests of the gateway (median of --runs runs of --seconds each, after a 2 s
-warm-up), its idle and loaded resident memory, for this tree's bundle or the bundles given, optionally beside
+warm-up; the gateway runs with the node flags of its pods), its idle and loaded resident memory, for this tree's bundle or the bundles given, optionally beside
 proxy-chain; runs of the variants are interleaved. Needs wrk (sudo apt-get install -y wrk).`,
     flags: {
         bundles: {
@@ -107,7 +108,8 @@ function gatewayLaunch(script: string, probeDestination: string): Launch {
             logSampleRate: 0,
             metrics: true,
         });
-        const proc = start("node", [script, "gateway", "--config", cfg]);
+        // With the node flags the gateway pods run with (proxy/loader.ts).
+        const proc = start("node", [...nodeFlags("gateway"), script, "gateway", "--config", cfg]);
         await waitListening(port);
         return { proc, port };
     };
