@@ -1,22 +1,30 @@
 /**
  * Plain-HTTP forwarding: the checked request goes to the pool as an absolute-form request rebuilt from the parsed
- * URL (destinations.ts), with the pool's credentials, over a kept-alive connection per pool.
+ * URL (destinations.ts), with the pool's credentials, over kept-alive connections per pool (an undici `Pool` driven
+ * through its lower-level `dispatch` API: no ClientRequest, IncomingMessage or agent per exchange, and the answer's
+ * head, body and end reach the crawler's socket in one write when they arrive together).
  *
  * - Headers: hop-by-hop headers and every header named in `Connection` are removed both ways; duplicates are kept
- *   as sent (raw header lists, never combined).
- * - Streams: `stream.pipeline` for request bodies and the same wiring by hand for responses, so a crawler that
- *   leaves aborts the upstream request and a pool that cuts the response cuts the crawler's; bytes are counted per
- *   chunk as they pass (an interrupted download counts what was relayed); the response body has an idle timeout
- *   (idleMs) and the exchange a total one (totalMs).
- * - A request that fails on a reused keep-alive connection before any answer (the pool closed it meanwhile, as
- *   HTTP/1.0-style proxies such as tinyproxy do without `Connection: close`) is retried once on a fresh connection
- *   when it is idempotent and has no body; that is not a vendor fault and is counted apart.
+ *   as sent (raw header lists, never combined), and the answer's head is written from a flat list.
+ * - Streams: the request body is streamed to the pool (undici reads it with backpressure; on chunked when the
+ *   crawler sent no length), counted per chunk as it is sent and cut at the body limit; the answer's body is written
+ *   to the crawler chunk by chunk, counted as it passes (an interrupted download counts what was relayed), paused
+ *   while the crawler's socket is full. A crawler that leaves aborts the upstream request; a pool that cuts the
+ *   answer cuts the crawler's. The answer has an idle timeout (idleMs) and the exchange a total one (totalMs), both
+ *   from the one sweep.
+ * - A request that fails on a reused keep-alive connection (one that had already carried an answer) before any
+ *   answer (the pool closed it meanwhile, as HTTP/1.0-style proxies such as tinyproxy do without `Connection:
+ *   close`) is retried once on a fresh connection when it is idempotent and has no body; that is not a vendor fault
+ *   and is counted apart.
  * - A vendor fault on a fresh connection (classify.ts) is charged to the pool and, for an idempotent request
  *   without a body, retried once on another pool.
+ *
+ * undici is loaded with the first plain-HTTP request: a gateway that only tunnels never pays its memory.
  */
 import * as http from "http";
+import type * as net from "net";
 import { performance } from "perf_hooks";
-import { pipeline } from "stream";
+import type * as Undici from "undici";
 import { Cause } from "../../catalog/datamodel";
 import { BAN_HEADER, POOL_HEADER, RETRIES_HEADER, SESSION_HEADER } from "../../catalog/gateway";
 import { AnswerMarks, FailureReason, VENDOR_HEADERS, classify } from "./classify";
@@ -86,43 +94,40 @@ export function endToEnd(raw: readonly string[]): string[] {
     return out;
 }
 
-/**
- * The same as an object for `writeHead` (its fast path): a name sent more than once maps to the list of its
- * values, which Node writes as separate header lines, so duplicates are kept, never combined.
- */
-export function endToEndObject(raw: readonly string[]): http.OutgoingHttpHeaders {
-    const named = connectionNamed(raw);
-    const out: Record<string, string | string[]> = {};
-    for (let i = 0; i < raw.length; i += 2) {
-        const name = raw[i];
-        const k = name.toLowerCase();
-        if (HOP_BY_HOP.has(k) || named?.has(k)) continue;
-        const prev = out[name];
-        if (prev === undefined) out[name] = raw[i + 1];
-        else if (Array.isArray(prev)) prev.push(raw[i + 1]);
-        else out[name] = [prev, raw[i + 1]];
-    }
-    return out;
-}
-
 class UpstreamTimeout extends Error {
     constructor() {
         super("upstream timeout");
     }
 }
 
+/** undici, loaded with the first plain-HTTP request (about 10 MB of resident memory a tunnel-only gateway saves). */
+let loaded: typeof Undici | undefined;
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const undici = (): typeof Undici => (loaded ??= require("undici") as typeof Undici);
+
+/** Bytes a pool connection had read when it failed: above 0, it had carried an answer before (a reused one). */
+const READ_BEFORE = Symbol("bytes read before the error");
+type Marked = Error & { [READ_BEFORE]?: number; socket?: { bytesRead?: number }; code?: string };
+
+function bytesReadBefore(err: Marked): number {
+    return err[READ_BEFORE] ?? err.socket?.bytesRead ?? 0;
+}
+
 export class Forwarder {
-    private readonly agents = new Map<PoolState, http.Agent>();
+    /** One undici Pool per pool, made with the first request to it. */
+    private readonly dispatchers = new Map<PoolState, Undici.Pool>();
     /** Exchanges in flight, swept for their timeouts (one timer for all, rather than three per request). */
     private readonly live = new Set<Exchange>();
     private readonly sweeper: NodeJS.Timeout;
+    private connector?: Undici.buildConnector.connector;
 
-    constructor(private readonly ctx: GatewayContext) {
+    /** Each pool's origin, `http://host:port` (an IPv6 host in brackets). */
+    private readonly origins = new Map<PoolState, string>();
+
+    constructor(readonly ctx: GatewayContext) {
         for (const p of ctx.pools.all) {
-            this.agents.set(
-                p,
-                new http.Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 256, scheduling: "lifo" }),
-            );
+            const { host, port } = p.config;
+            this.origins.set(p, `http://${host.includes(":") ? `[${host}]` : host}:${port}`);
         }
         this.sweeper = setInterval(() => this.sweep(), sweepEvery(ctx.cfg.timeouts));
         this.sweeper.unref();
@@ -140,7 +145,7 @@ export class Forwarder {
             const due = x.answered ? now - x.lastActivity > idleMs : now > x.answerBy;
             if (!total && !due) continue;
             x.timedOut = true;
-            x.upReq?.destroy(new UpstreamTimeout());
+            x.attempt?.cut(new UpstreamTimeout());
             if (total) x.res.destroy();
         }
     }
@@ -161,9 +166,11 @@ export class Forwarder {
         const hasBody =
             (seen["content-length"] !== undefined && seen["content-length"] !== "0") ||
             seen["transfer-encoding"] !== undefined;
+        // undici sends a body without a length on chunked by itself (and refuses a Transfer-Encoding header).
         const headers = endToEnd(req.rawHeaders);
         headers.push("Host", target.authority.endsWith(":80") ? target.authority.slice(0, -3) : target.authority);
-        if (seen["transfer-encoding"] !== undefined) headers.push("Transfer-Encoding", "chunked");
+        // The pool's credentials go last, set by each attempt (undici copies the list).
+        headers.push("Proxy-Authorization", "");
         const x: Exchange = {
             req,
             res,
@@ -175,7 +182,7 @@ export class Forwarder {
             retryable: !hasBody && RETRYABLE.has(req.method ?? ""),
             clientGone: false,
             timedOut: false,
-            upReq: undefined,
+            attempt: undefined,
             startedAt: Date.now(),
             answerBy: 0,
             answered: false,
@@ -184,173 +191,69 @@ export class Forwarder {
             retries: 0,
         };
         this.live.add(x);
-        res.once("close", () => {
+        // "close" comes once: a plain listener, not once()'s wrapper.
+        res.on("close", () => {
             this.live.delete(x);
             if (!res.writableFinished) {
-                // The crawler left (or a timeout cut it): abort the upstream request and release its socket.
+                // The crawler left (or a timeout cut it): abort the upstream request and release its connection.
                 if (!x.timedOut) x.clientGone = true;
-                x.upReq?.destroy();
+                x.attempt?.cut();
             }
             ctx.end();
         });
         this.attempt(pool, x, { fresh: false, otherPool: false });
     }
 
-    private attempt(pool: PoolState, x: Exchange, tried: { fresh: boolean; otherPool: boolean }): void {
-        const { req, res, target, destination, t0 } = x;
-        const ctx = this.ctx;
-        const name = pool.config.name;
-        let upReq: http.ClientRequest;
-        try {
-            upReq = http.request({
-                host: pool.config.host,
-                port: pool.config.port,
-                method: req.method,
-                path: target.url,
-                headers: [...x.headers, "Proxy-Authorization", ctx.upstreamAuthorization(pool, x.session)],
-                agent: tried.fresh ? false : this.agents.get(pool),
-                setHost: false,
-            });
-        } catch {
-            // A header Node's parser let in but its client will not send (invalid characters).
-            return this.answerSelf(res, destination, t0, "bad-request", 400);
-        }
-        x.upReq = upReq;
-        x.answerBy = Date.now() + ctx.cfg.timeouts.connectMs;
-        let answered = false;
-        upReq.on("response", (upRes: http.IncomingMessage) => {
-            answered = true;
-            x.answered = true;
-            x.lastActivity = Date.now();
-            const status = upRes.statusCode ?? 502;
-            const cause = classify(ctx.cfg.profile, "response", status, marksOf(upRes.rawHeaders, upRes.statusMessage));
-            ctx.account(pool, cause, target);
-            if (
-                (cause === "vendor_error" || cause === "session_lost") &&
-                x.retryable &&
-                !tried.otherPool &&
-                !x.clientGone &&
-                this.retryElsewhere(pool, x, cause)
-            ) {
-                upRes.destroy();
-                return;
-            }
-            ctx.metrics.request(name, destination, status, "HTTP/1.1", performance.now() - t0);
-            if (x.clientGone) {
-                upRes.destroy();
-                return;
-            }
-            const out = endToEndObject(upRes.rawHeaders);
-            if (cause !== "none") appendHeader(out, "proxy-status", relayProxyStatus(cause, undefined, status));
-            if (ctx.cfg.responseHeaders) {
-                out[POOL_HEADER] = name;
-                out[RETRIES_HEADER] = String(x.retries);
-            }
-            if (ctx.exitIps.readsHeader) this.learnExitIp(name, upRes, out, x.session);
-            try {
-                res.writeHead(status, upRes.statusMessage, out);
-            } catch {
-                // A response head we cannot relay (invalid characters): the vendor's garbage.
-                ctx.failure(pool, "bad_response");
-                upRes.destroy();
-                res.destroy();
-                return;
-            }
-            let ingress = 0;
-            upRes.on("data", (c: Buffer) => {
-                ingress += c.length;
-                x.lastActivity = Date.now();
-                ctx.metrics.bytes(name, destination, 0, c.length);
-            });
-            // pipeline's wiring, by hand: stream.pipeline allocates an AbortController and a DOMException per call,
-            // which cost 5% of the plain-HTTP rate. A crawler that leaves destroys upReq (res "close" above); a
-            // response cut upstream (or by a timeout) cuts the crawler's.
-            upRes.on("error", () => undefined);
-            upRes.once("close", () => {
-                if (!upRes.complete) {
-                    if (!x.clientGone) ctx.failure(pool, x.timedOut ? "body_timeout" : "response_aborted");
-                    res.destroy();
-                }
-                if (ctx.sampling)
-                    ctx.sampleLog({
-                        kind: "http",
-                        pool: name,
-                        destination,
-                        status,
-                        ingress,
-                        ms: Math.round(performance.now() - t0),
-                    });
-            });
-            upRes.pipe(res);
-        });
-        upReq.on("error", (e: NodeJS.ErrnoException) => {
-            if (answered || x.clientGone) return;
-            if (x.timedOut && res.destroyed) return; // the total timeout cut everything
-            if (upReq.reusedSocket && !x.timedOut) {
-                // The pool dropped a kept-alive connection: not its fault; once more on a fresh one, if we may.
-                if (x.retryable && !tried.fresh) {
-                    ctx.metrics.staleRetry(name);
-                    return this.attempt(pool, x, { ...tried, fresh: true });
-                }
-                return this.answerSelf(res, destination, t0, "stale-connection");
-            }
-            const reason: FailureReason = x.timedOut
-                ? "timeout"
-                : !upReq.socket || upReq.socket.bytesWritten === 0 || e.code === "ECONNREFUSED"
-                  ? "connect_error"
-                  : "reset";
-            ctx.failure(pool, reason);
-            ctx.account(pool, "vendor_error", target);
-            if (x.retryable && !tried.otherPool && this.retryElsewhere(pool, x, "vendor_error")) return;
-            const status = reason === "timeout" ? 504 : 502;
-            ctx.metrics.request(name, destination, status, "HTTP/1.1", performance.now() - t0);
-            if (!res.headersSent) {
-                const headers: http.OutgoingHttpHeaders = {
-                    "content-length": 0,
-                    connection: "close",
-                    "proxy-status": relayProxyStatus("vendor_error", reason),
-                };
-                if (ctx.cfg.responseHeaders) {
-                    headers[POOL_HEADER] = name;
-                    headers[RETRIES_HEADER] = String(x.retries);
-                }
-                res.writeHead(status, headers);
-                res.end();
-            }
-        });
-        if (!x.hasBody) {
-            upReq.end();
-            return;
-        }
-        let egress = 0;
-        req.on("data", (c: Buffer) => {
-            egress += c.length;
-            ctx.metrics.bytes(name, destination, c.length, 0);
-            if (egress > ctx.cfg.limits.maxBodyBytes) {
-                upReq.destroy();
-                this.answerSelf(res, destination, t0, "body-too-large", 413);
-            }
-        });
-        pipeline(req, upReq, () => undefined);
+    /** One try of `x` on `pool`: on its kept-alive connections, or on a connection of its own (`fresh`). */
+    attempt(pool: PoolState, x: Exchange, tried: Tried): void {
+        const origin = this.origins.get(pool) as string;
+        const own = tried.fresh ? new (undici().Client)(origin, this.options()) : undefined;
+        const a = new Attempt(this, pool, x, tried, own);
+        x.attempt = a;
+        x.answerBy = Date.now() + this.ctx.cfg.timeouts.connectMs;
+        x.headers[x.headers.length - 1] = this.ctx.upstreamAuthorization(pool, x.session);
+        (own ?? this.dispatcher(pool, origin)).dispatch(
+            {
+                origin,
+                method: x.req.method ?? "GET",
+                path: x.target.url ?? "/",
+                headers: x.headers,
+                body: x.hasBody ? x.req : null,
+                reset: tried.fresh,
+            },
+            a as unknown as Undici.Dispatcher.DispatchHandler,
+        );
     }
 
-    /** Reads the pool's exit-IP header and, if configured, strips it from what the crawler gets. */
-    private learnExitIp(
-        pool: string,
-        upRes: http.IncomingMessage,
-        relayed: http.OutgoingHttpHeaders,
-        session: string | undefined,
-    ): void {
-        const name = this.ctx.cfg.exitIp.header;
-        const ip = header(upRes.headers[name]);
-        if (ip === undefined) return;
-        this.ctx.exitIps.learn(pool, ip, session);
-        if (this.ctx.cfg.exitIp.stripHeader)
-            for (const k of Object.keys(relayed)) if (k.toLowerCase() === name) delete relayed[k];
+    private dispatcher(pool: PoolState, origin: string): Undici.Pool {
+        let d = this.dispatchers.get(pool);
+        if (!d) {
+            d = new (undici().Pool)(origin, { ...this.options(), connections: 1024 });
+            this.dispatchers.set(pool, d);
+        }
+        return d;
+    }
+
+    /**
+     * undici's own timeouts are off (the sweep times every exchange) but for connecting, which is left later than the
+     * sweep's deadline so that the sweep names it. Each connection notes, on an error, the bytes it had read before
+     * (a reused connection's; see READ_BEFORE).
+     */
+    private options(): Undici.Client.Options {
+        const { connectMs } = this.ctx.cfg.timeouts;
+        if (!this.connector) {
+            const base = undici().buildConnector({ timeout: 2 * connectMs + 1000 });
+            this.connector = (opts, cb) =>
+                base(opts, (err: Error | null, socket: net.Socket | null) => {
+                    socket?.prependListener("error", (e: Marked) => (e[READ_BEFORE] = socket.bytesRead));
+                    (cb as (err: Error | null, socket: net.Socket | null) => void)(err, socket);
+                });
+        }
+        return { connect: this.connector, pipelining: 1, headersTimeout: 0, bodyTimeout: 0 };
     }
 
     /** Retries `x` once on another pool (the session's next one) after `pool` failed with `cause`; false if none. */
-    private retryElsewhere(pool: PoolState, x: Exchange, cause: Cause): boolean {
+    retryElsewhere(pool: PoolState, x: Exchange, cause: Cause): boolean {
         const ctx = this.ctx;
         const other = x.session === undefined ? ctx.pools.pick(pool) : ctx.pools.pickFor(x.session, pool);
         if (!other || other.pool === pool) return false;
@@ -363,16 +266,206 @@ export class Forwarder {
         return true;
     }
 
-    /** An answer of the gateway's own on a plain-HTTP exchange (pool="none", fault="gateway"). */
-    private answerSelf(res: http.ServerResponse, destination: string, t0: number, reason: string, status = 502) {
-        this.ctx.answerHttp(res, status, destination, t0, reason);
-    }
-
     /** Cuts every open exchange (shutdown deadline) and closes the pools' kept-alive connections. */
     destroyAll(): void {
         clearInterval(this.sweeper);
         for (const x of [...this.live]) x.res.destroy();
-        for (const a of this.agents.values()) a.destroy();
+        for (const d of this.dispatchers.values()) d.destroy().catch(() => undefined);
+        this.dispatchers.clear();
+    }
+}
+
+interface Tried {
+    readonly fresh: boolean;
+    readonly otherPool: boolean;
+}
+
+/**
+ * One attempt of an exchange on one pool: the handler undici's core client calls (onConnect, onHeaders, onData,
+ * onComplete or onError; onBodySent per request-body chunk). Only its first ending acts.
+ */
+class Attempt {
+    /** undici's abort for this request, once it is being written on a connection. */
+    private abort?: (err?: Error) => void;
+    private resume?: () => void;
+    private finished = false;
+    private answered = false;
+    private status = 0;
+    private ingress = 0;
+    private egress = 0;
+    private readonly onDrain = () => this.resume?.();
+
+    constructor(
+        private readonly fw: Forwarder,
+        private readonly pool: PoolState,
+        private readonly x: Exchange,
+        private readonly tried: Tried,
+        /** A client of this attempt's own (a fresh connection), closed when it ends. */
+        private readonly own: Undici.Client | undefined,
+    ) {}
+
+    private get ctx(): GatewayContext {
+        return this.fw.ctx;
+    }
+
+    /** Ends the attempt from outside (a timeout, the crawler gone): aborts it, or fails it before it is written. */
+    cut(err: Error = new Error("aborted")): void {
+        if (this.finished) return;
+        if (this.abort) this.abort(err);
+        else this.onError(err);
+    }
+
+    private end(): void {
+        this.finished = true;
+        this.own?.destroy().catch(() => undefined);
+    }
+
+    onConnect(abort: (err?: Error) => void): void {
+        // Ended before it was written (a timeout while connecting, the crawler gone): never send it.
+        if (this.finished) return abort();
+        this.abort = abort;
+    }
+
+    onBodySent(chunk: Buffer): void {
+        if (this.finished) return;
+        const { ctx, x } = this;
+        this.egress += chunk.length;
+        ctx.metrics.bytes(this.pool.config.name, x.destination, chunk.length, 0);
+        if (this.egress > ctx.cfg.limits.maxBodyBytes) {
+            this.end();
+            this.abort?.();
+            ctx.answerHttp(x.res, 413, x.destination, x.t0, "body-too-large");
+        }
+    }
+
+    onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+        if (this.finished) return false;
+        // 1xx answers are not relayed (as Node's client never did): the final one follows.
+        if (status < 200) return true;
+        const { ctx, x, pool } = this;
+        const name = pool.config.name;
+        const head = readAnswerHead(rawHeaders, statusText, ctx.exitIps.readsHeader ? ctx.cfg.exitIp.header : "");
+        this.answered = true;
+        x.answered = true;
+        x.lastActivity = Date.now();
+        this.status = status;
+        this.resume = resume;
+        const cause = classify(ctx.cfg.profile, "response", status, head.marks);
+        ctx.account(pool, cause, x.target);
+        if (
+            (cause === "vendor_error" || cause === "session_lost") &&
+            x.retryable &&
+            !this.tried.otherPool &&
+            !x.clientGone &&
+            this.fw.retryElsewhere(pool, x, cause)
+        ) {
+            this.end();
+            this.abort?.();
+            return false;
+        }
+        ctx.metrics.request(name, x.destination, status, "HTTP/1.1", performance.now() - x.t0);
+        if (x.clientGone) {
+            this.end();
+            this.abort?.();
+            return false;
+        }
+        if (head.exitIp !== undefined) ctx.exitIps.learn(name, head.exitIp, x.session);
+        const out = relayed(head, ctx.exitIps.readsHeader && ctx.cfg.exitIp.stripHeader ? ctx.cfg.exitIp.header : "");
+        if (cause !== "none") out.push("Proxy-Status", relayProxyStatus(cause, undefined, status));
+        if (ctx.cfg.responseHeaders) out.push(POOL_HEADER, name, RETRIES_HEADER, String(x.retries));
+        try {
+            x.res.writeHead(status, statusText, out);
+        } catch {
+            // A response head we cannot relay (invalid characters): the vendor's garbage.
+            ctx.failure(pool, "bad_response");
+            this.end();
+            this.abort?.();
+            x.res.destroy();
+            return false;
+        }
+        return true;
+    }
+
+    onData(chunk: Buffer): boolean {
+        if (this.finished) return false;
+        const { x } = this;
+        this.ingress += chunk.length;
+        x.lastActivity = Date.now();
+        this.ctx.metrics.bytes(this.pool.config.name, x.destination, 0, chunk.length);
+        if (x.res.write(chunk)) return true;
+        x.res.once("drain", this.onDrain);
+        return false;
+    }
+
+    onComplete(): void {
+        if (this.finished) return;
+        this.end();
+        this.x.res.end();
+        this.log();
+    }
+
+    onError(err: Marked): void {
+        if (this.finished) return;
+        this.end();
+        const { ctx, x, pool, tried } = this;
+        const name = pool.config.name;
+        const { res, destination, t0 } = x;
+        if (this.answered) {
+            // The answer was cut upstream (or by a timeout): cut the crawler's.
+            if (!x.clientGone) ctx.failure(pool, x.timedOut ? "body_timeout" : "response_aborted");
+            res.destroy();
+            this.log();
+            return;
+        }
+        if (x.clientGone) return;
+        if (x.timedOut && res.destroyed) return; // the total timeout cut everything
+        // A header Node's parser let in but undici will not send (invalid characters, a repeated length).
+        if (!this.abort && err.code === "UND_ERR_INVALID_ARG")
+            return ctx.answerHttp(res, 400, destination, t0, "bad-request");
+        if (!tried.fresh && this.abort && !x.timedOut && bytesReadBefore(err) > 0) {
+            // The pool dropped a kept-alive connection: not its fault; once more on a fresh one, if we may.
+            if (x.retryable) {
+                ctx.metrics.staleRetry(name);
+                return this.fw.attempt(pool, x, { ...tried, fresh: true });
+            }
+            return ctx.answerHttp(res, 502, destination, t0, "stale-connection");
+        }
+        const reason: FailureReason = x.timedOut
+            ? "timeout"
+            : !this.abort || err.code === "ECONNREFUSED"
+              ? "connect_error"
+              : "reset";
+        ctx.failure(pool, reason);
+        ctx.account(pool, "vendor_error", x.target);
+        if (x.retryable && !tried.otherPool && this.fw.retryElsewhere(pool, x, "vendor_error")) return;
+        const status = reason === "timeout" ? 504 : 502;
+        ctx.metrics.request(name, destination, status, "HTTP/1.1", performance.now() - t0);
+        if (!res.headersSent) {
+            const headers: http.OutgoingHttpHeaders = {
+                "content-length": 0,
+                connection: "close",
+                "proxy-status": relayProxyStatus("vendor_error", reason),
+            };
+            if (ctx.cfg.responseHeaders) {
+                headers[POOL_HEADER] = name;
+                headers[RETRIES_HEADER] = String(x.retries);
+            }
+            res.writeHead(status, headers);
+            res.end();
+        }
+    }
+
+    private log(): void {
+        const { ctx, x } = this;
+        if (ctx.sampling)
+            ctx.sampleLog({
+                kind: "http",
+                pool: this.pool.config.name,
+                destination: x.destination,
+                status: this.status,
+                ingress: this.ingress,
+                ms: Math.round(performance.now() - x.t0),
+            });
     }
 }
 
@@ -395,7 +488,7 @@ interface Exchange {
     answered: boolean;
     lastActivity: number;
     timedOut: boolean;
-    upReq: http.ClientRequest | undefined;
+    attempt: Attempt | undefined;
     /** The crawler's session key (sessions.ts), if any: routed by pickFor, passed on, tracked for exit IPs. */
     readonly session: string | undefined;
     /** Attempts on another pool so far. */
@@ -404,17 +497,41 @@ interface Exchange {
 
 const MARKED = new Set(["proxy-status", "x-squid-error", ...VENDOR_HEADERS]);
 
-/**
- * What the profiles read from a pool's plain-HTTP response, from its raw header list in one pass (Node's
- * `upRes.headers` object is not built): repeated headers joined with ", ", as Node joins them.
- */
-function marksOf(raw: readonly string[], reasonPhrase: string | undefined): AnswerMarks {
+/** A pool's answer head, read in one pass: the raw list as strings, its names in lower case, and what is read. */
+interface AnswerHead {
+    readonly raw: string[];
+    readonly lower: string[];
+    /** Names the answer's `Connection` headers list (removed with the hop-by-hop ones). */
+    readonly named: Set<string> | undefined;
+    /** What the profiles read (classify.ts): repeated headers joined with ", ", as Node joins them. */
+    readonly marks: AnswerMarks;
+    /** The exit-IP header's value, when one is read (`exitIpHeader`). */
+    readonly exitIp: string | undefined;
+}
+
+/** Reads undici's raw answer head (names and values as bytes) once, lower-casing each name once. */
+export function readAnswerHead(rawHeaders: readonly Buffer[], reasonPhrase: string, exitIpHeader: string): AnswerHead {
+    const n = rawHeaders.length;
+    const raw: string[] = new Array(n);
+    const lower: string[] = new Array(n >> 1);
+    let named: Set<string> | undefined;
     let found: Record<string, string> | undefined;
-    for (let i = 0; i < raw.length; i += 2) {
-        const k = raw[i].toLowerCase();
-        if (!MARKED.has(k)) continue;
-        found ??= {};
-        found[k] = found[k] === undefined ? raw[i + 1] : `${found[k]}, ${raw[i + 1]}`;
+    let exitIp: string | undefined;
+    for (let i = 0; i < n; i += 2) {
+        const name = rawHeaders[i].toString("latin1");
+        const value = rawHeaders[i + 1].toString("latin1");
+        const k = name.toLowerCase();
+        raw[i] = name;
+        raw[i + 1] = value;
+        lower[i >> 1] = k;
+        if (k === "connection" || k === "proxy-connection") {
+            named ??= new Set();
+            for (const v of value.split(",")) named.add(v.trim().toLowerCase());
+        } else if (MARKED.has(k)) {
+            found ??= {};
+            found[k] = found[k] === undefined ? value : `${found[k]}, ${value}`;
+        }
+        if (k === exitIpHeader) exitIp = exitIp === undefined ? value : `${exitIp}, ${value}`;
     }
     let vendor: Record<string, string> | undefined;
     if (found)
@@ -422,16 +539,17 @@ function marksOf(raw: readonly string[], reasonPhrase: string | undefined): Answ
             const v = found[name];
             if (v !== undefined) (vendor ??= {})[name] = v;
         }
-    return { reasonPhrase, proxyStatus: found?.["proxy-status"], squidError: found?.["x-squid-error"], vendor };
+    const marks = { reasonPhrase, proxyStatus: found?.["proxy-status"], squidError: found?.["x-squid-error"], vendor };
+    return { raw, lower, named, marks, exitIp };
 }
 
-/** Adds a header line after any the pool sent under the same name (a Proxy-Status member appended, RFC 9209). */
-function appendHeader(out: http.OutgoingHttpHeaders, name: string, value: string): void {
-    const key = Object.keys(out).find((k) => k.toLowerCase() === name) ?? name;
-    const prev = out[key];
-    out[key] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [String(prev), value];
-}
-
-function header(v: string | string[] | undefined): string | undefined {
-    return Array.isArray(v) ? v.join(", ") : v;
+/** The end-to-end part of an answer head as a flat list for `writeHead`, without `strip` (an exit-IP header). */
+function relayed(head: AnswerHead, strip: string): string[] {
+    const out: string[] = [];
+    const { raw, lower, named } = head;
+    for (let i = 0; i < lower.length; i++) {
+        const k = lower[i];
+        if (!HOP_BY_HOP.has(k) && !named?.has(k) && k !== strip) out.push(raw[2 * i], raw[2 * i + 1]);
+    }
+    return out;
 }

@@ -1,0 +1,255 @@
+/**
+ * The gateway's plain-HTTP path alone, by cost: client (wrk, absolute-form GET of a 100-byte body, 50 connections)
+ * -> gateway -> vendor-sim -> target on 127.0.0.1, the gateway's CPU seconds per 10,000 requests read from /proc
+ * (bench-cost.ts), repeated and reported as the median. Several gateway bundles (and proxy-chain) can be compared in
+ * one run: their runs are interleaved, so that a change in the machine's load hits them alike. Also the gateway's
+ * resident memory when idle (started, probed once, no request yet) and after the load.
+ *
+ *   npm run bench:http-path -- [--bundles a.js,b.js] [--proxy-chain] [--runs 3]
+ *
+ * `--save-bundle <file>` writes this tree's bundle to a file (to compare it later against another tree's). Every
+ * phase is bounded in time; every process it starts is killed at the end.
+ */
+import { ChildProcess, spawn, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { bundleProxy } from "../proxy/bundle";
+import { nodeFlags } from "../proxy/loader";
+import { requireTools } from "./bench-checks";
+import { cpuPer, loadAverage, parseWrk, percentile, usageOf } from "./bench-cost";
+import { command, parseCommand } from "./cli";
+import { HOST, freePort, waitListening } from "./loopback";
+
+export const BENCH_HTTP_PATH = command({
+    usage: "npm run bench:http-path --",
+    description: `
+CPU seconds per 10,000 plain-HTTP requests of the gateway (median of --runs runs of --seconds each, after a 2 s
+warm-up; the gateway runs with the node flags of its pods), its idle and loaded resident memory, for this tree's bundle or the bundles given, optionally beside
+proxy-chain; runs of the variants are interleaved. Needs wrk (sudo apt-get install -y wrk).`,
+    flags: {
+        bundles: {
+            type: "string",
+            value: "<a.js,b.js>",
+            help: "gateway bundles to compare, comma-separated",
+            defaultText: "this tree's bundle",
+        },
+        "proxy-chain": { type: "boolean", help: "also measure proxy-chain in the same runs" },
+        runs: { type: "string", value: "<n>", help: "runs per variant (1 to 20)", default: "3" },
+        seconds: { type: "string", value: "<s>", help: "seconds per run (1 to 60)", default: "8" },
+        "save-bundle": { type: "string", value: "<file>", help: "write this tree's bundle to <file> and exit" },
+    },
+});
+
+const USER = "bench";
+const PASS = "bench-pass";
+const MB = 2 ** 20;
+const WARMUP_SECONDS = 2;
+const children: ChildProcess[] = [];
+let tmp = "";
+
+function start(cmd: string, args: string[]): ChildProcess {
+    const p = spawn(cmd, args, { stdio: ["ignore", "ignore", "inherit"] });
+    children.push(p);
+    return p;
+}
+
+function writeJson(name: string, obj: unknown): string {
+    const f = path.join(tmp, name);
+    fs.writeFileSync(f, JSON.stringify(obj));
+    return f;
+}
+
+function wrk(port: number, targetUrl: string, seconds: number): { requests: number; rps: number } {
+    const script = path.join(tmp, "abs.lua");
+    fs.writeFileSync(script, `wrk.path = "${targetUrl}"\n`);
+    const out = spawnSync(
+        "wrk",
+        ["-t2", "-c50", `-d${seconds}s`, "--timeout", "5s", "--latency", "-s", script, `http://${HOST}:${port}/`],
+        { encoding: "utf8", timeout: (seconds + 20) * 1000 },
+    );
+    const w = parseWrk(out.stdout ?? "");
+    const non2xx = /Non-2xx or 3xx responses: ([0-9]+)/.exec(out.stdout ?? "");
+    if (non2xx) process.stderr.write(`  warning: ${non2xx[1]} non-2xx answers through port ${port}\n`);
+    return { requests: w.requests, rps: w.rps };
+}
+
+type Launch = (upstream: number) => Promise<{ proc: ChildProcess; port: number }>;
+
+function gatewayLaunch(script: string, probeDestination: string): Launch {
+    return async (upstream) => {
+        const port = await freePort();
+        const dir = fs.mkdtempSync(path.join(tmp, "gw-"));
+        fs.writeFileSync(path.join(dir, "u"), USER);
+        fs.writeFileSync(path.join(dir, "p"), PASS);
+        const cfg = writeJson(`gw-${port}.json`, {
+            vendor: "bench",
+            listen: { host: HOST, proxyPort: port, metricsPort: await freePort() },
+            pools: [
+                {
+                    name: "p",
+                    host: HOST,
+                    port: upstream,
+                    weight: 1,
+                    region: "x",
+                    usernameFile: path.join(dir, "u"),
+                    passwordFile: path.join(dir, "p"),
+                },
+            ],
+            destinations: { tracked: [HOST], allowed: ["*"], connectPorts: ["1-65535"], allowInternal: true },
+            limits: { maxTunnels: 100_000, maxHeaderBytes: 16384, maxBodyBytes: 1e7 },
+            probe: {
+                intervalMs: 60_000,
+                timeoutMs: 1000,
+                destination: probeDestination,
+                failuresToDown: 3,
+                successesToUp: 1,
+            },
+            logSampleRate: 0,
+            metrics: true,
+        });
+        // With the node flags the gateway pods run with (proxy/loader.ts).
+        const proc = start("node", [...nodeFlags("gateway"), script, "gateway", "--config", cfg]);
+        await waitListening(port);
+        return { proc, port };
+    };
+}
+
+function proxyChainLaunch(): Launch {
+    return async (upstream) => {
+        const port = await freePort();
+        const js = path.join(tmp, `pc-${port}.js`);
+        const lib = path.resolve(__dirname, "..", "node_modules", "proxy-chain");
+        fs.writeFileSync(
+            js,
+            `const P=require(${JSON.stringify(lib)});new P.Server({port:${port},host:"${HOST}",verbose:false,prepareRequestFunction:()=>({upstreamProxyUrl:"http://${USER}:${PASS}@${HOST}:${upstream}"})}).listen()`,
+        );
+        const proc = start("node", [js]);
+        await waitListening(port);
+        return { proc, port };
+    };
+}
+
+interface Run {
+    cpuPer10k: number;
+    rps: number;
+    idleRssMb: number;
+    loadedRssMb: number;
+}
+
+function bounded(flag: string, value: string | undefined, lo: number, hi: number): number {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < lo || n > hi) throw new Error(`--${flag} must be an integer from ${lo} to ${hi}`);
+    return n;
+}
+
+async function main(): Promise<number> {
+    const flags = parseCommand(BENCH_HTTP_PATH, process.argv.slice(2));
+    if (flags["save-bundle"]) {
+        fs.writeFileSync(flags["save-bundle"], bundleProxy());
+        process.stderr.write(`wrote ${flags["save-bundle"]}\n`);
+        return 0;
+    }
+    const runs = bounded("runs", flags.runs, 1, 20);
+    const seconds = bounded("seconds", flags.seconds, 1, 60);
+    requireTools("bench:gateway");
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-http-path-"));
+    const own = path.join(tmp, "proxy.js");
+    fs.writeFileSync(own, bundleProxy());
+
+    const targetPort = await freePort();
+    const targetJs = path.join(tmp, "target.js");
+    fs.writeFileSync(
+        targetJs,
+        `const http=require("http");const body=Buffer.alloc(100,97);http.createServer((q,s)=>{s.writeHead(200,{"content-length":body.length});s.end(body)}).listen(${targetPort},"${HOST}")`,
+    );
+    start("node", [targetJs]);
+    const simPort = await freePort();
+    start("node", [
+        own,
+        "vendor-sim",
+        "--config",
+        writeJson("sim.json", {
+            vendor: "bench",
+            username: USER,
+            password: PASS,
+            latencyP50Ms: 0,
+            latencyP95Ms: 0,
+            errorRate: 0,
+            pool: "fwd",
+            listen: { host: HOST, proxyPort: simPort, metricsPort: await freePort() },
+            forward: `${HOST}:${targetPort}`,
+        }),
+    ]);
+    await Promise.all([waitListening(targetPort), waitListening(simPort)]);
+
+    const probe = `${HOST}:${targetPort}`;
+    const variants: [string, Launch][] = (flags.bundles ? flags.bundles.split(",") : [own]).map((b) => [
+        b === own ? "this tree" : path.basename(b),
+        gatewayLaunch(path.resolve(b), probe),
+    ]);
+    if (flags["proxy-chain"]) variants.push(["proxy-chain", proxyChainLaunch()]);
+
+    const targetUrl = `http://${HOST}:${targetPort}/bytes/100`;
+    const results = new Map<string, Run[]>(variants.map(([n]) => [n, []]));
+    const loadBefore = loadAverage();
+    for (let r = 0; r < runs; r++) {
+        for (const [name, launch] of variants) {
+            const x = await launch(simPort);
+            const pid = x.proc.pid as number;
+            // Settled: started, its first probe answered.
+            await new Promise((res) => setTimeout(res, 1000));
+            const idle = usageOf(pid).rssBytes;
+            wrk(x.port, targetUrl, WARMUP_SECONDS);
+            const before = usageOf(pid).cpuSeconds;
+            const w = wrk(x.port, targetUrl, seconds);
+            const after = usageOf(pid);
+            x.proc.kill("SIGKILL");
+            const run: Run = {
+                cpuPer10k: cpuPer(after.cpuSeconds - before, w.requests, 10_000),
+                rps: w.rps,
+                idleRssMb: idle / MB,
+                loadedRssMb: after.rssBytes / MB,
+            };
+            (results.get(name) as Run[]).push(run);
+            process.stderr.write(
+                `run ${r + 1}/${runs} ${name}: ${run.cpuPer10k.toFixed(2)} CPU s per 10k, ${Math.round(run.rps)} req/s, RSS idle ${run.idleRssMb.toFixed(1)} MB, loaded ${run.loadedRssMb.toFixed(1)} MB\n`,
+            );
+        }
+    }
+    const f = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : "n/a");
+    const lines = [
+        `${runs} runs of ${seconds} s (after ${WARMUP_SECONDS} s warm-up), wrk 50 connections, Node ${process.version}, ${os.cpus().length} cores; load average ${loadBefore} before, ${loadAverage()} after.`,
+        "",
+        "| X | CPU s per 10k requests, median (runs) | req/s, median | idle RSS MB, median | loaded RSS MB, median |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ];
+    let unmeasured = false;
+    for (const [name, list] of results) {
+        const med = (k: keyof Run) =>
+            percentile(
+                list.map((x) => x[k]),
+                50,
+            );
+        if (!(med("cpuPer10k") > 0)) unmeasured = true;
+        lines.push(
+            `| ${name} | ${f(med("cpuPer10k"))} (${list.map((x) => f(x.cpuPer10k)).join(", ")}) | ${f(med("rps"), 0)} | ${f(med("idleRssMb"), 1)} | ${f(med("loadedRssMb"), 1)} |`,
+        );
+    }
+    process.stdout.write(lines.join("\n") + "\n");
+    return unmeasured ? 1 : 0;
+}
+
+main().then(
+    (code) => {
+        for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+        if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+        process.exit(code);
+    },
+    (e: Error) => {
+        for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+        if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+        process.stderr.write(`bench-http-path failed: ${e.message}\n`);
+        process.exit(1);
+    },
+);
