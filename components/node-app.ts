@@ -9,7 +9,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { Resources } from "./config";
 import { contentHash, workloadPodSpec } from "./k8s";
-import { LOADER, LOADER_FILE, SCRIPT_FILE, SCRIPT_GZ } from "../proxy/loader";
+import { LOADER, LOADER_FILE, SCRIPT_FILE, SCRIPT_GZ, nodeFlags } from "../proxy/loader";
 import { METRICS_PORT_NAME, PORTS } from "./names";
 
 /** Where the bundled script is mounted in the pod. */
@@ -124,7 +124,14 @@ export function programPodSpec(a: ProgramPodArgs): pulumi.Output<k8s.types.input
                 name: a.mode,
                 image: a.image,
                 command: ["node"],
-                args: [ENTRY_FILE, a.mode, "--config", `${CONFIG_DIR}/config.json`, ...(a.args ?? [])],
+                args: [
+                    ...nodeFlags(a.mode),
+                    ENTRY_FILE,
+                    a.mode,
+                    "--config",
+                    `${CONFIG_DIR}/config.json`,
+                    ...(a.args ?? []),
+                ],
                 ports: { ...a.ports, [METRICS_PORT_NAME]: PORTS.proxyMetrics },
                 env: {
                     NODE_ENV: "production",

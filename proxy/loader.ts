@@ -22,3 +22,21 @@ export const LOADER = [
     "m._compile(source, file);",
     "",
 ].join("\n");
+
+/**
+ * Flags `node` runs a mode with, before the entry file: the pods' command line, `npm run local` and the benchmarks
+ * take them from here. V8's heap sizing can only be set when node starts, not from inside the program.
+ *
+ * gateway: by default V8 lets the young generation grow to 2 x 16 MB and the old generation grow far past what is
+ * live before a full collection (under the gateway benchmark: 45 MB of old space holding 13 MB of live objects), for
+ * about 145 MB resident. Smaller semi-spaces and a lower growing factor keep it near 100 MB (measured in
+ * docs/performance-tuning.md, "Memory").
+ */
+export const NODE_FLAGS: Readonly<Record<string, readonly string[]>> = {
+    gateway: ["--max-semi-space-size=4", "--heap-growing-percent=25"],
+};
+
+/** The flags of `mode` (none for modes without their own). */
+export function nodeFlags(mode: string): readonly string[] {
+    return NODE_FLAGS[mode] ?? [];
+}

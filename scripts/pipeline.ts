@@ -27,6 +27,7 @@ import { buildRecordingRules, buildScrapeConfig } from "../components/prometheus
 import { toStaticTargets } from "../components/prometheus/scrape";
 import { simulatorFileConfig, targetFileConfig } from "../components/simulators";
 import { writeProgram } from "../proxy/bundle";
+import { nodeFlags } from "../proxy/loader";
 import { HOST, accepts, freePort } from "./loopback";
 import { loadStackFile } from "./offline";
 import { Teardown, spawnLogged, stopProcesses, waitUntil } from "./processes";
@@ -268,7 +269,7 @@ async function startGateways(
             logSampleRate: 0,
         });
         ws.log(`starting the ${v.name} gateway on ${HOST}:${listen.proxyPort} (metrics :${listen.metricsPort})`);
-        group.start(`gateway-${v.name}`, ["node", ws.script, "gateway", "--config", file]);
+        group.start(`gateway-${v.name}`, ["node", ...nodeFlags("gateway"), ws.script, "gateway", "--config", file]);
         ports[v.name] = listen;
     }
     return { ports, children: group.children };

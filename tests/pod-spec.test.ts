@@ -6,6 +6,8 @@
 import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
+import { ENTRY_FILE } from "../components/node-app";
+import { nodeFlags } from "../proxy/loader";
 import { ROOT, describeRenderedStacks } from "./harness";
 import { podSpecOf } from "./pod-security";
 
@@ -46,6 +48,28 @@ describe("pod specs: one helper, through kx", () => {
     });
 
     describeRenderedStacks((stack, objects) => {
+        it("every container of our program runs node with its mode's flags (proxy/loader.ts) before the entry file", () => {
+            let gateways = 0;
+            for (const o of objects()) {
+                const pod = podSpecOf(o);
+                if (!pod) continue;
+                for (const c of pod.spec.containers as Obj[]) {
+                    const args = (c.args ?? []) as string[];
+                    const entry = args.indexOf(ENTRY_FILE);
+                    if (entry < 0) continue;
+                    expect(c.command, `${pod.where}: ${c.name}`).to.deep.equal(["node"]);
+                    const mode = args[entry + 1];
+                    expect(args.slice(0, entry), `${pod.where}: ${c.name} (${mode})`).to.deep.equal([
+                        ...nodeFlags(mode),
+                    ]);
+                    if (mode === "gateway") gateways++;
+                }
+            }
+            expect(gateways, "gateway containers").to.be.greaterThan(0);
+            // The gateway's heap is sized by flags (the memory goal of docs/performance-tuning.md rests on them).
+            expect(nodeFlags("gateway").join(" ")).to.match(/--max-semi-space-size=\d+/);
+        });
+
         it("every workload's pod spec is as kx renders it: named, unique containers, env, ports and volumes", () => {
             let workloads = 0;
             for (const o of objects()) {
