@@ -23,15 +23,20 @@ export const BENCH_LOADGEN = command({
 The generator's sustained requests/s and CPU per 10,000 requests against a local target, directly and through a
 vendor simulator, beside autocannon (from node_modules) at the same concurrency, with the cores shared and with the
 tool pinned to one core (taskset, sudo apt-get install -y util-linux). The generator and autocannon take turns for
-BENCH_ROUNDS (environment, default 3) rounds of BENCH_SECONDS (default 5) seconds each; the table has the medians.
+--repeat rounds of BENCH_SECONDS (environment, default 5) seconds each; the table has the medians.
 Exit code 1 when a figure could not be measured, 3 when a tool is missing.`,
     flags: {
         write: { type: "boolean", help: "also write the table into docs/performance-tuning.md" },
+        repeat: {
+            type: "string",
+            value: "<n>",
+            default: "3",
+            help: "run each tool n times on each path, taking turns, and report the medians",
+        },
     },
 });
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = 50;
 const ROOT = path.resolve(__dirname, "..");
 let tmp = "";
@@ -87,7 +92,10 @@ interface Row extends Measured {
 }
 
 async function main(): Promise<BenchResult> {
-    const flags = parseCommand(BENCH_LOADGEN, process.argv.slice(2));
+    const flags = parseCommand(BENCH_LOADGEN, process.argv.slice(2)) as { write?: boolean; repeat?: string };
+    const rounds = Number(flags.repeat ?? "3");
+    if (!Number.isInteger(rounds) || rounds < 1 || rounds > 10)
+        throw new Error(`--repeat must be a whole number from 1 to 10, got ${flags.repeat}`);
     requireTools("bench:loadgen");
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-loadgen-"));
     const loadBefore = loadAverage();
@@ -187,9 +195,9 @@ async function main(): Promise<BenchResult> {
         for (const p of paths) {
             // The tools take turns, round after round, so that a busy spell of the shared machine hits both.
             const runs = tools.map(() => [] as Measured[]);
-            for (let round = 1; round <= ROUNDS; round++)
+            for (let round = 1; round <= rounds; round++)
                 for (const [i, t] of tools.entries()) {
-                    process.stderr.write(`${p.name}, ${cores}, round ${round}/${ROUNDS}: ${t.tool}...\n`);
+                    process.stderr.write(`${p.name}, ${cores}, round ${round}/${rounds}: ${t.tool}...\n`);
                     runs[i].push(await t.run(p, pinned));
                 }
             const median = (xs: Measured[], k: "rps" | "cpuPer10k") =>
@@ -223,7 +231,7 @@ async function main(): Promise<BenchResult> {
             );
         }
     const lines = [
-        `Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC by \`npm run bench:loadgen\` on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "unknown"}), Node ${process.version}; ${CONNECTIONS} connections, plain HTTP GET of 1 KiB; load average (1, 5, 15 min) ${loadBefore} before, ${loadAverage()} after (the machine is shared). "shared": the tool, the target and the simulator on both cores; "pinned": the tool alone on core 1, the target and the simulator on core 0. The two tools took turns for ${ROUNDS} rounds of ${SECONDS} s on each path: requests/s and CPU are the medians of the rounds, errors their sum. CPU is the tool's process tree (utime + stime from /proc).`,
+        `Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC by \`npm run bench:loadgen\` on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "unknown"}), Node ${process.version}; ${CONNECTIONS} connections, plain HTTP GET of 1 KiB; load average (1, 5, 15 min) ${loadBefore} before, ${loadAverage()} after (the machine is shared). "shared": the tool, the target and the simulator on both cores; "pinned": the tool alone on core 1, the target and the simulator on core 0. The two tools took turns for ${rounds} rounds of ${SECONDS} s on each path: requests/s and CPU are the medians of the rounds, errors their sum. CPU is the tool's process tree (utime + stime from /proc).`,
         "",
         "| path | cores | tool | requests/s | CPU s per 10,000 requests | errors |",
         "| --- | --- | --- | ---: | ---: | ---: |",
