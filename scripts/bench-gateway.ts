@@ -394,6 +394,11 @@ export function medianRow(runs: Row[]): Row {
     };
 }
 
+/** The gateway's node flags: `--node-flags` when given, else the ones its pods run with. */
+function gatewayFlagsOf(flags: TableFlags): string[] {
+    return flags["node-flags"]?.split(/\s+/).filter(Boolean) ?? [...nodeFlags("gateway")];
+}
+
 interface TableFlags {
     write?: boolean;
     only?: string;
@@ -407,7 +412,7 @@ async function table(flags: TableFlags): Promise<BenchResult> {
         throw new Error(`--repeat must be a whole number from 1 to 10, got ${flags.repeat}`);
     if (flags.write && (flags.only !== undefined || flags["node-flags"] !== undefined))
         throw new Error("--write records the shipped gateway beside every other proxy: drop --only and --node-flags");
-    const gatewayFlags = flags["node-flags"]?.split(/\s+/).filter(Boolean) ?? [...nodeFlags("gateway")];
+    const gatewayFlags = gatewayFlagsOf(flags);
     const loadBefore = loadAverage();
     const topo = await topology();
     const { targetPort, simPort, echoPort } = topo;
@@ -659,7 +664,9 @@ function sourceFiles(bundle: string): { line: number; file: string }[] {
     return out;
 }
 
-async function profile(flags: { write?: boolean }): Promise<BenchResult> {
+async function profile(flags: TableFlags): Promise<BenchResult> {
+    if (flags.write && flags["node-flags"] !== undefined)
+        throw new Error("--write records the shipped gateway: drop --node-flags");
     const loadBefore = loadAverage();
     const topo = await topology();
     // The same program unminified, so that the profile names functions (minifying renames, it does not reorder work).
@@ -694,7 +701,10 @@ async function profile(flags: { write?: boolean }): Promise<BenchResult> {
     for (const [what, drive] of runs) {
         process.stderr.write(`profiling ${what}...\n`);
         const dir = fs.mkdtempSync(path.join(tmp, "prof-"));
-        const gw = await topo.gateway(true, readable)(topo.simPort, undefined, ["--cpu-prof", `--cpu-prof-dir=${dir}`]);
+        const gw = await topo.gateway(true, readable, gatewayFlagsOf(flags))(topo.simPort, undefined, [
+            "--cpu-prof",
+            `--cpu-prof-dir=${dir}`,
+        ]);
         const units = await drive(gw.port);
         const exited = new Promise((r) => gw.proc.once("exit", r));
         gw.proc.kill("SIGINT");
@@ -720,7 +730,7 @@ async function profile(flags: { write?: boolean }): Promise<BenchResult> {
         );
     }
     const text = [
-        `Profiled ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC by \`npm run bench:gateway -- --profile\` (node --cpu-prof on the unminified bundle), Node ${process.version}; load average ${loadBefore} before, ${loadAverage()} after.`,
+        `Profiled ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC by \`npm run bench:gateway -- --profile\` (node --cpu-prof on the unminified bundle), Node ${process.version}, gateway flags \`${gatewayFlagsOf(flags).join(" ") || "none"}\`; load average ${loadBefore} before, ${loadAverage()} after.`,
         "",
         ...sections,
     ].join("\n");
