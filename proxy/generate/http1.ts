@@ -382,7 +382,7 @@ export class Http1Pool {
         c.reader.reset(head);
         if (c.connected) {
             c.timeoutCode = "UND_ERR_HEADERS_TIMEOUT";
-            c.deadline = this.agent.now + this.agent.opts.timeoutMs;
+            c.deadline = this.agent.after(this.agent.opts.timeoutMs);
         }
         c.socket.write(bytes);
     }
@@ -401,13 +401,13 @@ export class Http1Pool {
             },
         });
         const c: Conn = new Conn(this, socket);
-        c.deadline = agent.now + (agent.opts.connectTimeoutMs ?? 10_000);
+        c.deadline = agent.after(agent.opts.connectTimeoutMs ?? 10_000);
         this.conns.add(c);
         socket.once("connect", () => {
             c.connected = true;
             if (c.cb) {
                 c.timeoutCode = "UND_ERR_HEADERS_TIMEOUT";
-                c.deadline = agent.now + agent.opts.timeoutMs;
+                c.deadline = agent.after(agent.opts.timeoutMs);
             }
         });
         socket.on("error", (err: Error) => (c.error ??= err));
@@ -433,7 +433,7 @@ export class Http1Pool {
         if (left < 0) {
             if (c.reader.headDone) {
                 c.timeoutCode = "UND_ERR_BODY_TIMEOUT";
-                c.deadline = this.agent.now + this.agent.opts.timeoutMs;
+                c.deadline = this.agent.after(this.agent.opts.timeoutMs);
             }
         } else this.complete(c, left === 0 && c.reader.keepAlive);
         return true;
@@ -526,17 +526,26 @@ export class Http1Agent {
     readonly readBuffer = Buffer.allocUnsafe(64 * 1024);
     private readonly pools = new Map<string, Http1Pool>();
     private readonly sweeper: NodeJS.Timeout;
-    /** performance.now() as of the last sweep. */
+    /** performance.now() as of the last sweep (at most one tick old). */
     now = performance.now();
+    private readonly tick: number;
     closed = false;
 
     constructor(readonly opts: Http1Options) {
-        const tick = Math.max(5, Math.min(250, opts.timeoutMs / 4));
+        const tick = (this.tick = Math.max(5, Math.min(250, opts.timeoutMs / 4)));
         this.sweeper = setInterval(() => {
             this.now = performance.now();
             for (const p of this.pools.values()) p.sweep(this.now);
         }, tick);
         this.sweeper.unref();
+    }
+
+    /**
+     * The coarse-clock deadline `ms` from now: one tick later than `now + ms`, as `now` may be a tick old, so that a
+     * timeout never fires early (it fires up to two ticks late, like undici's own coarse timers).
+     */
+    after(ms: number): number {
+        return this.now + ms + this.tick;
     }
 
     pool(host: string, port: number): Http1Pool {

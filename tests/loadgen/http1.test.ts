@@ -311,6 +311,19 @@ describe("load generator: HTTP/1.1 connections", function () {
             expect(Date.now() - started).to.be.within(500, 3000);
             const s = await send(stalled.port, GET);
             expect(s.err).to.include({ code: "UND_ERR_BODY_TIMEOUT", message: "Body Timeout Error" });
+            // Never early, whenever in the sweep's tick the request starts (undici's timers fire late, not early).
+            await agent.close();
+            agent = new Http1Agent({ connections: 8, timeoutMs: 1000, keepAliveMs: 30_000 });
+            const starts = [0, 60, 130, 190].map(async (delay) => {
+                await new Promise((r) => setTimeout(r, delay));
+                const t0 = performance.now();
+                const r = await send(silent.port, GET);
+                return { code: r.err?.code, ms: performance.now() - t0 };
+            });
+            for (const r of await Promise.all(starts)) {
+                expect(r.code).to.equal("UND_ERR_HEADERS_TIMEOUT");
+                expect(r.ms).to.be.within(1000, 2000);
+            }
         } finally {
             await Promise.all([silent.stop(), stalled.stop()]);
         }
