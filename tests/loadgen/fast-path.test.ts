@@ -161,8 +161,10 @@ describe("load generator: plain HTTP on raw sockets against undici", function ()
             // Retries: a reset and a 503 once each (no reset once stopping, for those in flight then); a proxy's
             // refusal, a timeout and the rest not.
             const retries = metricSum(m, "loadgen_retries_total");
-            // (Give or take a few: a request can meet a connection being closed under it, and is retried then.)
-            expect(retries).to.be.within(count("reset") + count("busy") - 32, count("reset") + count("busy") + 3);
+            // (Give or take a few: on a loaded machine a request now and then meets a connection being closed under it,
+            // more often on undici's per-destination pools, and is retried then: up to 3% of the requests here.)
+            const races = Math.ceil(summary.finished * 0.03);
+            expect(retries).to.be.within(count("reset") + count("busy") - 32, count("reset") + count("busy") + races);
             expect(retries).to.be.at.least(count("busy") + count("reset") / 2);
             // Body bytes of finished responses only (not of the reset ones).
             expect(metricSum(m, "loadgen_response_bytes_total")).to.equal(
