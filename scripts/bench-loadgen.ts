@@ -12,7 +12,7 @@ import * as os from "os";
 import * as path from "path";
 import { bundleProxy } from "../proxy/bundle";
 import { Goals, requireTools } from "./bench-checks";
-import { cpuPer, loadAverage, usageOf } from "./bench-cost";
+import { cpuPer, loadAverage, percentile, usageOf } from "./bench-cost";
 import { BenchResult, runBench } from "./bench-doc";
 import { command, parseCommand } from "./cli";
 import { HOST, freePort, waitListening } from "./loopback";
@@ -22,14 +22,21 @@ export const BENCH_LOADGEN = command({
     description: `
 The generator's sustained requests/s and CPU per 10,000 requests against a local target, directly and through a
 vendor simulator, beside autocannon (from node_modules) at the same concurrency, with the cores shared and with the
-tool pinned to one core (taskset, sudo apt-get install -y util-linux). Each run lasts BENCH_SECONDS (environment,
-default 8) seconds. Exit code 1 when a figure could not be measured, 3 when a tool is missing.`,
+tool pinned to one core (taskset, sudo apt-get install -y util-linux). The generator and autocannon take turns for
+--repeat rounds of BENCH_SECONDS (environment, default 5) seconds each; the table has the medians.
+Exit code 1 when a figure could not be measured, 3 when a tool is missing.`,
     flags: {
         write: { type: "boolean", help: "also write the table into docs/performance-tuning.md" },
+        repeat: {
+            type: "string",
+            value: "<n>",
+            default: "3",
+            help: "run each tool n times on each path, taking turns, and report the medians",
+        },
     },
 });
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = 50;
 const ROOT = path.resolve(__dirname, "..");
 let tmp = "";
@@ -69,18 +76,26 @@ function pin(pid: number, cores: string): void {
     spawnSync("taskset", ["-a", "-p", "-c", cores, String(pid)], { stdio: "ignore" });
 }
 
-interface Row {
-    path: string;
-    tool: string;
-    /** "shared" (both cores for everything) or "pinned" (the tool alone on one core). */
-    cores: string;
+/** One run of a tool: requests/s answered 2xx, CPU seconds per 10,000 requests, requests not answered 2xx. */
+interface Measured {
     rps: number;
     cpuPer10k: number;
     errors: number;
 }
 
+/** The medians of a tool's runs on one path (errors: the sum over the runs). */
+interface Row extends Measured {
+    path: string;
+    tool: string;
+    /** "shared" (both cores for everything) or "pinned" (the tool alone on one core). */
+    cores: string;
+}
+
 async function main(): Promise<BenchResult> {
-    const flags = parseCommand(BENCH_LOADGEN, process.argv.slice(2));
+    const flags = parseCommand(BENCH_LOADGEN, process.argv.slice(2)) as { write?: boolean; repeat?: string };
+    const rounds = Number(flags.repeat ?? "3");
+    if (!Number.isInteger(rounds) || rounds < 1 || rounds > 10)
+        throw new Error(`--repeat must be a whole number from 1 to 10, got ${flags.repeat}`);
     requireTools("bench:loadgen");
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-loadgen-"));
     const loadBefore = loadAverage();
@@ -126,57 +141,79 @@ async function main(): Promise<BenchResult> {
             headers: { "proxy-authorization": "Basic " + Buffer.from("u:p").toString("base64") },
         },
     ];
+    /** One run of the generator on path `p`; its rate, CPU per 10,000 requests and errors. */
+    const generator = async (p: (typeof paths)[number], pinned: boolean): Promise<Measured> => {
+        const pattern = {
+            vendors: [{ name: "bench", proxyUrl: p.proxyUrl }],
+            destinations: [HOST],
+            httpsShare: 0,
+            responseBytes: [1024],
+            http2: false,
+            rate: { schedule: "constant", requestsPerSecond: 200_000 },
+            concurrency: CONNECTIONS,
+            retries: 0,
+            durationSeconds: SECONDS,
+            ports: { http: targetHttp, https: 443 },
+            metricsPort: await freePort(),
+        };
+        fs.writeFileSync(path.join(tmp, "pattern.json"), JSON.stringify(pattern));
+        const gen = await runMeasured(
+            "node",
+            [script, "generate", "--config", path.join(tmp, "pattern.json")],
+            pinned ? TOOL_CORE : undefined,
+        );
+        const summary = JSON.parse(gen.out.split("\n").find((l) => l.includes('"msg":"summary"')) ?? "{}");
+        const ok = summary.byVendor?.bench?.ok ?? 0;
+        return {
+            rps: ok / summary.seconds,
+            cpuPer10k: cpuPer(gen.cpu, summary.finished, 10_000),
+            errors: summary.finished - ok,
+        };
+    };
+    /** One run of autocannon at the same concurrency on the same path. */
+    const autocannon = async (p: (typeof paths)[number], pinned: boolean): Promise<Measured> => {
+        const runner = path.join(tmp, "cannon.js");
+        fs.writeFileSync(
+            runner,
+            `const a=require(${JSON.stringify(path.join(ROOT, "node_modules", "autocannon"))});a({url:${JSON.stringify(p.cannonUrl)},connections:${CONNECTIONS},duration:${SECONDS},requests:[{method:"GET",path:${JSON.stringify(p.cannonPath)},headers:${JSON.stringify(p.headers)}}]},(e,r)=>{if(e)throw e;process.stdout.write(JSON.stringify({total:r.requests.total,non2xx:r.non2xx,errors:r.errors,seconds:r.duration}))})`,
+        );
+        const cannon = await runMeasured("node", [runner], pinned ? TOOL_CORE : undefined);
+        const r = JSON.parse(cannon.out || "{}");
+        return {
+            rps: (r.total - r.non2xx) / r.seconds,
+            cpuPer10k: cpuPer(cannon.cpu, r.total, 10_000),
+            errors: r.non2xx + r.errors,
+        };
+    };
+    const tools = [
+        { tool: "proxy-monitor generate", run: generator },
+        { tool: "autocannon 8", run: autocannon },
+    ];
     for (const pinned of [false, true]) {
         const cores = pinned ? "pinned" : "shared";
         for (const pr of [target, simProc]) pin(pr.pid!, pinned ? REST_CORE : "0-1");
         for (const p of paths) {
-            process.stderr.write(`${p.name}, ${cores}: generator...\n`);
-            const pattern = {
-                vendors: [{ name: "bench", proxyUrl: p.proxyUrl }],
-                destinations: [HOST],
-                httpsShare: 0,
-                responseBytes: [1024],
-                http2: false,
-                rate: { schedule: "constant", requestsPerSecond: 200_000 },
-                concurrency: CONNECTIONS,
-                retries: 0,
-                durationSeconds: SECONDS,
-                ports: { http: targetHttp, https: 443 },
-                metricsPort: await freePort(),
-            };
-            fs.writeFileSync(path.join(tmp, "pattern.json"), JSON.stringify(pattern));
-            const gen = await runMeasured(
-                "node",
-                [script, "generate", "--config", path.join(tmp, "pattern.json")],
-                pinned ? TOOL_CORE : undefined,
-            );
-            const summary = JSON.parse(gen.out.split("\n").find((l) => l.includes('"msg":"summary"')) ?? "{}");
-            const ok = summary.byVendor?.bench?.ok ?? 0;
-            rows.push({
-                path: p.name,
-                tool: "proxy-monitor generate",
-                cores,
-                rps: ok / summary.seconds,
-                cpuPer10k: cpuPer(gen.cpu, summary.finished, 10_000),
-                errors: summary.finished - ok,
-            });
-
-            process.stderr.write(`${p.name}, ${cores}: autocannon...\n`);
-            const runner = path.join(tmp, "cannon.js");
-            fs.writeFileSync(
-                runner,
-                `const a=require(${JSON.stringify(path.join(ROOT, "node_modules", "autocannon"))});a({url:${JSON.stringify(p.cannonUrl)},connections:${CONNECTIONS},duration:${SECONDS},requests:[{method:"GET",path:${JSON.stringify(p.cannonPath)},headers:${JSON.stringify(p.headers)}}]},(e,r)=>{if(e)throw e;process.stdout.write(JSON.stringify({total:r.requests.total,non2xx:r.non2xx,errors:r.errors,seconds:r.duration}))})`,
-            );
-            const cannon = await runMeasured("node", [runner], pinned ? TOOL_CORE : undefined);
-            const r = JSON.parse(cannon.out || "{}");
-            rows.push({
-                path: p.name,
-                tool: "autocannon 8",
-                cores,
-                rps: (r.total - r.non2xx) / r.seconds,
-                cpuPer10k: cpuPer(cannon.cpu, r.total, 10_000),
-                errors: r.non2xx + r.errors,
-            });
+            // The tools take turns, round after round, so that a busy spell of the shared machine hits both.
+            const runs = tools.map(() => [] as Measured[]);
+            for (let round = 1; round <= rounds; round++)
+                for (const [i, t] of tools.entries()) {
+                    process.stderr.write(`${p.name}, ${cores}, round ${round}/${rounds}: ${t.tool}...\n`);
+                    runs[i].push(await t.run(p, pinned));
+                }
+            const median = (xs: Measured[], k: "rps" | "cpuPer10k") =>
+                percentile(
+                    xs.map((x) => x[k]),
+                    50,
+                );
+            for (const [i, t] of tools.entries())
+                rows.push({
+                    path: p.name,
+                    tool: t.tool,
+                    cores,
+                    rps: median(runs[i], "rps"),
+                    cpuPer10k: median(runs[i], "cpuPer10k"),
+                    errors: runs[i].reduce((a, x) => a + x.errors, 0),
+                });
         }
     }
 
@@ -194,7 +231,7 @@ async function main(): Promise<BenchResult> {
             );
         }
     const lines = [
-        `Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC by \`npm run bench:loadgen\` on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "unknown"}), Node ${process.version}; ${SECONDS} s per run, ${CONNECTIONS} connections, plain HTTP GET of 1 KiB; load average (1, 5, 15 min) ${loadBefore} before, ${loadAverage()} after (the machine is shared). "shared": the tool, the target and the simulator on both cores; "pinned": the tool alone on core 1, the target and the simulator on core 0. CPU is the tool's process tree (utime + stime from /proc).`,
+        `Measured ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC by \`npm run bench:loadgen\` on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "unknown"}), Node ${process.version}; ${CONNECTIONS} connections, plain HTTP GET of 1 KiB; load average (1, 5, 15 min) ${loadBefore} before, ${loadAverage()} after (the machine is shared). "shared": the tool, the target and the simulator on both cores; "pinned": the tool alone on core 1, the target and the simulator on core 0. The two tools took turns for ${rounds} rounds of ${SECONDS} s on each path: requests/s and CPU are the medians of the rounds, errors their sum. CPU is the tool's process tree (utime + stime from /proc).`,
         "",
         "| path | cores | tool | requests/s | CPU s per 10,000 requests | errors |",
         "| --- | --- | --- | ---: | ---: | ---: |",

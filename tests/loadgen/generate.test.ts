@@ -153,6 +153,11 @@ describe("load generator", function () {
                     Object.values(summary.byVendor[g.name] ?? {}).reduce((a, b) => a + (b ?? 0), 0),
                 ]),
             );
+            // Every answer read as the gateway sent it: no request failed on the client's side.
+            const failed = ["network_error", "timeout"].map((outcome) =>
+                metricSum(genMetrics, "loadgen_requests_total", { outcome }),
+            );
+            expect(failed, genMetrics).to.deep.equal([0, 0]);
             expect(per["vendor-a"] / summary.finished).to.be.closeTo(0.6, 0.04);
             expect(per["vendor-b"] / summary.finished).to.be.closeTo(0.3, 0.04);
             expect(per["vendor-c"] / summary.finished).to.be.closeTo(0.1, 0.04);
