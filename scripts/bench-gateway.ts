@@ -36,6 +36,7 @@ import {
     usageOf,
 } from "./bench-cost";
 import { BenchResult, runBench, writeBenchSection } from "./bench-doc";
+import { BENCH_PASS, BENCH_USER, writeBenchGatewayConfig } from "./bench-gateway-config";
 import { command, parseCommand } from "./cli";
 import { HOST, freePort, waitListening } from "./loopback";
 
@@ -76,8 +77,8 @@ and taskset (sudo apt-get install -y wrk tinyproxy util-linux). Each phase lasts
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 /** One request or tunnel at a time, for the latency X adds. */
 const LATENCY_SECONDS = Math.min(3, SECONDS);
-const USER = "bench";
-const PASS = "bench-pass";
+const USER = BENCH_USER;
+const PASS = BENCH_PASS;
 const AUTH = "Basic " + Buffer.from(`${USER}:${PASS}`).toString("base64");
 const ROOT = path.resolve(__dirname, "..");
 const MB = 2 ** 20;
@@ -329,34 +330,11 @@ async function topology(): Promise<Topology> {
         (metrics: boolean, gwScript = script, gwFlags: readonly string[] = nodeFlags("gateway")): Launch =>
         async (upstream, cores, extraFlags = []) => {
             const port = await freePort();
-            const dir = fs.mkdtempSync(path.join(tmp, "gw-"));
-            fs.writeFileSync(path.join(dir, "u"), USER);
-            fs.writeFileSync(path.join(dir, "p"), PASS);
-            const cfg = writeJson(`gw-${port}.json`, {
-                vendor: "bench",
-                listen: { host: HOST, proxyPort: port, metricsPort: await freePort() },
-                pools: [
-                    {
-                        name: "p",
-                        host: HOST,
-                        port: upstream,
-                        weight: 1,
-                        region: "x",
-                        usernameFile: path.join(dir, "u"),
-                        passwordFile: path.join(dir, "p"),
-                    },
-                ],
-                // The bench's destinations are loopback ports, which the default policy refuses.
-                destinations: { tracked: [HOST], allowed: ["*"], connectPorts: ["1-65535"], allowInternal: true },
-                limits: { maxTunnels: 100_000, maxHeaderBytes: 16384, maxBodyBytes: 1e7 },
-                probe: {
-                    intervalMs: 60_000,
-                    timeoutMs: 1000,
-                    destination: `${HOST}:${targetPort}`,
-                    failuresToDown: 3,
-                    successesToUp: 1,
-                },
-                logSampleRate: 0,
+            const cfg = writeBenchGatewayConfig(tmp, {
+                proxyPort: port,
+                metricsPort: await freePort(),
+                upstream,
+                probeDestination: `${HOST}:${targetPort}`,
                 metrics,
             });
             const proc = start("node", [...gwFlags, ...extraFlags, gwScript, "gateway", "--config", cfg], cores);

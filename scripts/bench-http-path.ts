@@ -18,6 +18,7 @@ import { bundleProxy } from "../proxy/bundle";
 import { nodeFlags } from "../proxy/loader";
 import { requireTools } from "./bench-checks";
 import { cpuPer, loadAverage, parseWrk, percentile, usageOf } from "./bench-cost";
+import { BENCH_PASS, BENCH_USER, writeBenchGatewayConfig } from "./bench-gateway-config";
 import { command, parseCommand } from "./cli";
 import { HOST, freePort, waitListening } from "./loopback";
 
@@ -41,8 +42,8 @@ proxy-chain; runs of the variants are interleaved. Needs wrk (sudo apt-get insta
     },
 });
 
-const USER = "bench";
-const PASS = "bench-pass";
+const USER = BENCH_USER;
+const PASS = BENCH_PASS;
 const MB = 2 ** 20;
 const WARMUP_SECONDS = 2;
 const children: ChildProcess[] = [];
@@ -79,33 +80,11 @@ type Launch = (upstream: number) => Promise<{ proc: ChildProcess; port: number }
 function gatewayLaunch(script: string, probeDestination: string): Launch {
     return async (upstream) => {
         const port = await freePort();
-        const dir = fs.mkdtempSync(path.join(tmp, "gw-"));
-        fs.writeFileSync(path.join(dir, "u"), USER);
-        fs.writeFileSync(path.join(dir, "p"), PASS);
-        const cfg = writeJson(`gw-${port}.json`, {
-            vendor: "bench",
-            listen: { host: HOST, proxyPort: port, metricsPort: await freePort() },
-            pools: [
-                {
-                    name: "p",
-                    host: HOST,
-                    port: upstream,
-                    weight: 1,
-                    region: "x",
-                    usernameFile: path.join(dir, "u"),
-                    passwordFile: path.join(dir, "p"),
-                },
-            ],
-            destinations: { tracked: [HOST], allowed: ["*"], connectPorts: ["1-65535"], allowInternal: true },
-            limits: { maxTunnels: 100_000, maxHeaderBytes: 16384, maxBodyBytes: 1e7 },
-            probe: {
-                intervalMs: 60_000,
-                timeoutMs: 1000,
-                destination: probeDestination,
-                failuresToDown: 3,
-                successesToUp: 1,
-            },
-            logSampleRate: 0,
+        const cfg = writeBenchGatewayConfig(tmp, {
+            proxyPort: port,
+            metricsPort: await freePort(),
+            upstream,
+            probeDestination,
             metrics: true,
         });
         // With the node flags the gateway pods run with (proxy/loader.ts).
