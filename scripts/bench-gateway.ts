@@ -36,7 +36,14 @@ import {
     usageOf,
 } from "./bench-cost";
 import { BenchResult, runBench, writeBenchSection } from "./bench-doc";
-import { BENCH_PASS, BENCH_USER, writeBenchGatewayConfig } from "./bench-gateway-config";
+import {
+    BENCH_PASS,
+    BENCH_USER,
+    benchSimConfig,
+    writeBenchGatewayConfig,
+    writeBenchProxyChain,
+    writeBenchTarget,
+} from "./bench-gateway-config";
 import { command, parseCommand } from "./cli";
 import { HOST, freePort, waitListening } from "./loopback";
 
@@ -291,38 +298,22 @@ async function topology(): Promise<Topology> {
     fs.writeFileSync(script, bundleProxy());
     // Target: plain-HTTP destination.
     const targetPort = await freePort();
-    const targetJs = path.join(tmp, "target.js");
-    fs.writeFileSync(
-        targetJs,
-        // It also answers as a terminal pool (below): an absolute-form GET like any other, CONNECT with 200 and nothing
-        // after (the tunnel's socket is read, so that the proxy closing it closes it here too).
-        `const http=require("http");const body=Buffer.alloc(100,97);http.createServer((q,s)=>{s.writeHead(200,{"content-length":body.length});s.end(body)}).on("connect",(q,s)=>{s.on("error",()=>{});s.on("end",()=>s.destroy());s.resume();s.write("HTTP/1.1 200 Connection Established\\r\\n\\r\\n")}).listen(${targetPort},"${HOST}")`,
-    );
-    const target = start("node", [targetJs]);
+    // It also answers as a terminal pool for the pinned phases.
+    const target = start("node", [writeBenchTarget(tmp, targetPort)]);
     // Vendor simulators: one forwarding to the target (HTTP and CONNECT rate), one echoing (tunnel throughput).
     const simPort = await freePort();
     const echoPort = await freePort();
-    const simBase = { vendor: "bench", username: USER, password: PASS, latencyP50Ms: 0, latencyP95Ms: 0, errorRate: 0 };
     const sim = start("node", [
         script,
         "vendor-sim",
         "--config",
-        writeJson("sim.json", {
-            ...simBase,
-            pool: "fwd",
-            listen: { host: HOST, proxyPort: simPort, metricsPort: await freePort() },
-            forward: `${HOST}:${targetPort}`,
-        }),
+        writeJson("sim.json", benchSimConfig("fwd", simPort, await freePort(), `${HOST}:${targetPort}`)),
     ]);
     const echo = start("node", [
         script,
         "vendor-sim",
         "--config",
-        writeJson("echo.json", {
-            ...simBase,
-            pool: "echo",
-            listen: { host: HOST, proxyPort: echoPort, metricsPort: await freePort() },
-        }),
+        writeJson("echo.json", benchSimConfig("echo", echoPort, await freePort())),
     ]);
     await Promise.all([waitListening(targetPort), waitListening(simPort), waitListening(echoPort)]);
 
@@ -346,11 +337,7 @@ async function topology(): Promise<Topology> {
 
 /** The median of each figure over repeated rows of one X (peak RSS: the highest). */
 export function medianRow(runs: Row[]): Row {
-    const med = (f: (r: Row) => number) =>
-        percentile(
-            runs.map(f).sort((a, b) => a - b),
-            50,
-        );
+    const med = (f: (r: Row) => number) => percentile(runs.map(f), 50);
     const pairMed = (f: (r: Row) => [number, number]): [number, number] => [med((r) => f(r)[0]), med((r) => f(r)[1])];
     return {
         name: runs[0].name,
@@ -464,12 +451,7 @@ async function table(flags: TableFlags): Promise<BenchResult> {
             "proxy-chain 2.7",
             async (upstream, cores) => {
                 const port = await freePort();
-                const js = path.join(tmp, `pc-${port}.js`);
-                fs.writeFileSync(
-                    js,
-                    `const P=require(${JSON.stringify(path.join(ROOT, "node_modules", "proxy-chain"))});new P.Server({port:${port},host:"${HOST}",verbose:false,prepareRequestFunction:()=>({upstreamProxyUrl:"http://${USER}:${PASS}@${HOST}:${upstream}"})}).listen()`,
-                );
-                const proc = start("node", [js], cores);
+                const proc = start("node", [writeBenchProxyChain(tmp, port, upstream)], cores);
                 await waitListening(port);
                 return { proc, port };
             },

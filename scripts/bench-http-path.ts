@@ -18,7 +18,13 @@ import { bundleProxy } from "../proxy/bundle";
 import { nodeFlags } from "../proxy/loader";
 import { requireTools } from "./bench-checks";
 import { cpuPer, loadAverage, parseWrk, percentile, usageOf } from "./bench-cost";
-import { BENCH_PASS, BENCH_USER, writeBenchGatewayConfig } from "./bench-gateway-config";
+import {
+    benchSimConfig,
+    writeBenchGatewayConfig,
+    writeBenchProxyChain,
+    writeBenchTarget,
+} from "./bench-gateway-config";
+import { BenchResult, runBench } from "./bench-doc";
 import { command, parseCommand } from "./cli";
 import { HOST, freePort, waitListening } from "./loopback";
 
@@ -42,8 +48,6 @@ proxy-chain; runs of the variants are interleaved. Needs wrk (sudo apt-get insta
     },
 });
 
-const USER = BENCH_USER;
-const PASS = BENCH_PASS;
 const MB = 2 ** 20;
 const WARMUP_SECONDS = 2;
 const children: ChildProcess[] = [];
@@ -97,13 +101,7 @@ function gatewayLaunch(script: string, probeDestination: string): Launch {
 function proxyChainLaunch(): Launch {
     return async (upstream) => {
         const port = await freePort();
-        const js = path.join(tmp, `pc-${port}.js`);
-        const lib = path.resolve(__dirname, "..", "node_modules", "proxy-chain");
-        fs.writeFileSync(
-            js,
-            `const P=require(${JSON.stringify(lib)});new P.Server({port:${port},host:"${HOST}",verbose:false,prepareRequestFunction:()=>({upstreamProxyUrl:"http://${USER}:${PASS}@${HOST}:${upstream}"})}).listen()`,
-        );
-        const proc = start("node", [js]);
+        const proc = start("node", [writeBenchProxyChain(tmp, port, upstream)]);
         await waitListening(port);
         return { proc, port };
     };
@@ -122,12 +120,12 @@ function bounded(flag: string, value: string | undefined, lo: number, hi: number
     return n;
 }
 
-async function main(): Promise<number> {
+async function main(): Promise<BenchResult> {
     const flags = parseCommand(BENCH_HTTP_PATH, process.argv.slice(2));
     if (flags["save-bundle"]) {
         fs.writeFileSync(flags["save-bundle"], bundleProxy());
         process.stderr.write(`wrote ${flags["save-bundle"]}\n`);
-        return 0;
+        return { table: "" };
     }
     const runs = bounded("runs", flags.runs, 1, 20);
     const seconds = bounded("seconds", flags.seconds, 1, 60);
@@ -137,28 +135,13 @@ async function main(): Promise<number> {
     fs.writeFileSync(own, bundleProxy());
 
     const targetPort = await freePort();
-    const targetJs = path.join(tmp, "target.js");
-    fs.writeFileSync(
-        targetJs,
-        `const http=require("http");const body=Buffer.alloc(100,97);http.createServer((q,s)=>{s.writeHead(200,{"content-length":body.length});s.end(body)}).listen(${targetPort},"${HOST}")`,
-    );
-    start("node", [targetJs]);
+    start("node", [writeBenchTarget(tmp, targetPort)]);
     const simPort = await freePort();
     start("node", [
         own,
         "vendor-sim",
         "--config",
-        writeJson("sim.json", {
-            vendor: "bench",
-            username: USER,
-            password: PASS,
-            latencyP50Ms: 0,
-            latencyP95Ms: 0,
-            errorRate: 0,
-            pool: "fwd",
-            listen: { host: HOST, proxyPort: simPort, metricsPort: await freePort() },
-            forward: `${HOST}:${targetPort}`,
-        }),
+        writeJson("sim.json", benchSimConfig("fwd", simPort, await freePort(), `${HOST}:${targetPort}`)),
     ]);
     await Promise.all([waitListening(targetPort), waitListening(simPort)]);
 
@@ -215,20 +198,7 @@ async function main(): Promise<number> {
             `| ${name} | ${f(med("cpuPer10k"))} (${list.map((x) => f(x.cpuPer10k)).join(", ")}) | ${f(med("rps"), 0)} | ${f(med("idleRssMb"), 1)} | ${f(med("loadedRssMb"), 1)} |`,
         );
     }
-    process.stdout.write(lines.join("\n") + "\n");
-    return unmeasured ? 1 : 0;
+    return { table: lines.join("\n"), exitCode: unmeasured ? 1 : 0 };
 }
 
-main().then(
-    (code) => {
-        for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
-        if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-        process.exit(code);
-    },
-    (e: Error) => {
-        for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
-        if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-        process.stderr.write(`bench-http-path failed: ${e.message}\n`);
-        process.exit(1);
-    },
-);
+runBench("bench:http-path", "", main, children, () => tmp);
