@@ -4,6 +4,9 @@
  * tracking for a socket that becomes a tunnel at once. Anything else (another method, a head split over packets or
  * over the size limit, a byte or a header this reader does not accept) returns undefined and goes to Node's parser,
  * which gives every error answer and timeout as before.
+ *
+ * It reads bytes, not text: one pass over the head with no regular expression, split or per-line string, since it
+ * runs once per tunnel (a fleet opens thousands a second).
  */
 
 export interface ConnectHead {
@@ -16,14 +19,32 @@ export interface ConnectHead {
 }
 
 const CONNECT = Buffer.from("CONNECT ");
+const VERSION = Buffer.from(" HTTP/1.1");
 const CRLFCRLF = Buffer.from("\r\n\r\n");
-const REQUEST_LINE = /^CONNECT ([^\s]+) HTTP\/1\.1$/;
-/** RFC 9110 token, a colon, optional whitespace, a value of visible characters and inner spaces. */
-const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$/;
-/** Anything but tab, visible ASCII and CR/LF: left to Node's parser. */
-const UNUSUAL = /[^\t\x20-\x7e\r\n]/;
-/** Headers whose meaning on CONNECT is subtle (a body on a CONNECT request): left to Node's parser. */
-const NOT_HERE = new Set(["content-length", "transfer-encoding"]);
+const CR = 0x0d;
+const LF = 0x0a;
+const SP = 0x20;
+const HTAB = 0x09;
+const COLON = 0x3a;
+/** RFC 9110 token characters (header names), by byte. */
+const TOKEN = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    TOKEN[c.charCodeAt(0)] = 1;
+/**
+ * Left to Node's parser: headers whose meaning on CONNECT is subtle (a body on a CONNECT request), and names an
+ * ordinary object already has (`constructor`, `__proto__`), so that the headers can live in a plain object: V8 keeps
+ * a plain object's properties fast, where a prototype-less one is a slow dictionary (three times this reader's cost).
+ */
+const NOT_HERE = new Set([
+    "content-length",
+    "transfer-encoding",
+    ...Object.getOwnPropertyNames(Object.prototype).filter((n) => n === n.toLowerCase()),
+]);
+
+/** A byte of a header value: tab or visible ASCII (RFC 9110 field-vchar without obs-text, and inner whitespace). */
+function valueByte(c: number): boolean {
+    return c === HTAB || (c >= SP && c <= 0x7e);
+}
 
 /** The CONNECT head that arrived whole at the start of `chunk`, or undefined (then Node's parser reads it). */
 export function parseConnectHead(chunk: Buffer, maxBytes: number): ConnectHead | undefined {
@@ -31,19 +52,33 @@ export function parseConnectHead(chunk: Buffer, maxBytes: number): ConnectHead |
         return undefined;
     const end = chunk.indexOf(CRLFCRLF);
     if (end < 0 || end + 4 > maxBytes) return undefined;
-    const text = chunk.toString("latin1", 0, end);
-    if (UNUSUAL.test(text)) return undefined;
-    const lines = text.split("\r\n");
-    const line = REQUEST_LINE.exec(lines[0]);
-    if (!line) return undefined;
-    // No prototype: a header named __proto__ is a header like any other.
-    const headers = Object.create(null) as Record<string, string>;
-    for (let i = 1; i < lines.length; i++) {
-        const h = HEADER_LINE.exec(lines[i]);
-        if (!h) return undefined;
-        const name = h[1].toLowerCase();
-        if (NOT_HERE.has(name) || Object.prototype.hasOwnProperty.call(headers, name)) return undefined;
-        headers[name] = h[2];
+    // The request target: visible ASCII up to one space, then exactly ` HTTP/1.1` and the line's end.
+    let i = CONNECT.length;
+    while (i < end && chunk[i] > SP && chunk[i] <= 0x7e) i++;
+    if (i === CONNECT.length || i + VERSION.length > end) return undefined;
+    if (chunk.compare(VERSION, 0, VERSION.length, i, i + VERSION.length) !== 0) return undefined;
+    const url = chunk.toString("latin1", CONNECT.length, i);
+    i += VERSION.length;
+    const headers: Record<string, string> = {};
+    // Each header line: CRLF, a token, a colon, optional whitespace, a value (trailing whitespace trimmed).
+    while (i < end) {
+        if (chunk[i] !== CR || chunk[i + 1] !== LF) return undefined;
+        i += 2;
+        const nameStart = i;
+        while (i < end && TOKEN[chunk[i]] === 1) i++;
+        if (i === nameStart || chunk[i] !== COLON) return undefined;
+        const name = chunk.toString("latin1", nameStart, i).toLowerCase();
+        i++;
+        while (i < end && (chunk[i] === SP || chunk[i] === HTAB)) i++;
+        const valueStart = i;
+        let valueEnd = i;
+        while (i < end && chunk[i] !== CR) {
+            const c = chunk[i++];
+            if (!valueByte(c)) return undefined;
+            if (c !== SP && c !== HTAB) valueEnd = i;
+        }
+        if (NOT_HERE.has(name) || headers[name] !== undefined) return undefined;
+        headers[name] = chunk.toString("latin1", valueStart, valueEnd);
     }
-    return { url: line[1], headers, bytes: end + 4 };
+    return { url, headers, bytes: end + 4 };
 }

@@ -285,7 +285,7 @@ export class Gateway {
 
     private onConnect(req: ConnectRequest, client: net.Socket, head: Buffer): void {
         const t0 = performance.now();
-        client.on("error", () => client.destroy());
+        // Its error listener was added when it connected (onSocket).
         const refuse = (status: number, reason: string, destination = OTHER_DESTINATION) =>
             this.ctx.refuseSocket(client, status, destination, t0, reason);
         if (req.headBytes > this.cfg.limits.maxHeaderBytes) return refuse(431, "header-too-large");

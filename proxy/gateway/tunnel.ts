@@ -15,7 +15,7 @@ import { FailureReason, VENDOR_HEADERS, classify } from "./classify";
 import { GatewayContext, REASONS, relayProxyStatus, sweepEvery } from "./context";
 import { Target } from "./destinations";
 import { PoolState } from "./pools";
-import { readProxyResponseHead } from "./upstream";
+import { ProxyResponseHead, marksOfHead, onProxyResponseHead } from "./upstream";
 
 interface Tunnel {
     readonly client: net.Socket;
@@ -136,53 +136,55 @@ export class Tunnels {
                 rawHead,
             );
         };
-        upstream.on("error", (e: NodeJS.ErrnoException) =>
-            fail(!connected ? "connect_error" : e.code === "ECONNRESET" ? "reset" : "bad_response", "vendor_error"),
-        );
+        /** The pool's answer to our CONNECT: refused (classified and relayed), or a 2xx that becomes the tunnel. */
+        const answered = (answer: ProxyResponseHead) => {
+            if (settled) return;
+            const status = answer.status;
+            // A 2xx to CONNECT is "none" under every profile, whatever it carries: its head is read only otherwise.
+            const ok = status >= 200 && status < 300;
+            const cause = ok ? "none" : classify(ctx.cfg.profile, "connect", status, marksOfHead(answer));
+            // The pool's own error (5xx), a lost session, or its refusal of us (401, 407, 429).
+            if (CAUSE_FAULT[cause] === "vendor")
+                return fail(
+                    status >= 500 && cause === "vendor_error" ? "bad_response" : undefined,
+                    cause,
+                    status,
+                    answer.head,
+                );
+            settle();
+            ctx.account(pool, cause, target);
+            if (cause !== "none") {
+                upstream.destroy();
+                const own = relayProxyStatus(cause, undefined, status);
+                return this.answer(client, status, name, destination, t0, own, retries, answer.head);
+            }
+            if (client.destroyed) {
+                upstream.destroy();
+                return ctx.end();
+            }
+            const exitIp = ctx.exitIps.readsHeader ? headerOf(answer.head, ctx.cfg.exitIp.header) : undefined;
+            if (exitIp !== undefined) ctx.exitIps.learn(name, exitIp, session);
+            const kept =
+                exitIp !== undefined && !ctx.cfg.exitIp.stripHeader ? `${ctx.cfg.exitIp.header}: ${exitIp}\r\n` : "";
+            client.write(`HTTP/1.1 200 Connection Established\r\n${kept}${this.served(name, retries)}\r\n`);
+            ctx.metrics.request(name, destination, 200, "CONNECT", performance.now() - t0);
+            if (head.length > 0) upstream.write(head);
+            if (answer.rest.length > 0) client.write(answer.rest);
+            tunnel = this.pipe(client, upstream, name, destination, Buffer.byteLength(request), answer.headBytes, t0);
+        };
+        // One error listener for the socket's whole life: a failure to charge before the tunnel opens, a close after.
+        let tunnel: (() => void) | undefined;
+        upstream.on("error", (e: NodeJS.ErrnoException) => {
+            if (tunnel) return tunnel();
+            fail(!connected ? "connect_error" : e.code === "ECONNRESET" ? "reset" : "bad_response", "vendor_error");
+        });
         upstream.once("connect", () => {
             connected = true;
             upstream.write(request);
-            readProxyResponseHead(upstream, ctx.cfg.limits.maxHeaderBytes).then(
-                (answer) => {
-                    if (settled) return;
-                    const status = answer.status;
-                    const cause = classify(ctx.cfg.profile, "connect", status, answer.marks);
-                    // The pool's own error (5xx), a lost session, or its refusal of us (401, 407, 429).
-                    if (CAUSE_FAULT[cause] === "vendor")
-                        return fail(
-                            status >= 500 && cause === "vendor_error" ? "bad_response" : undefined,
-                            cause,
-                            status,
-                            answer.head,
-                        );
-                    settle();
-                    ctx.account(pool, cause, target);
-                    if (cause !== "none") {
-                        upstream.destroy();
-                        const own = relayProxyStatus(cause, undefined, status);
-                        return this.answer(client, status, name, destination, t0, own, retries, answer.head);
-                    }
-                    if (client.destroyed) {
-                        upstream.destroy();
-                        return ctx.end();
-                    }
-                    const exitIp = ctx.exitIps.readsHeader ? headerOf(answer.head, ctx.cfg.exitIp.header) : undefined;
-                    if (exitIp !== undefined) ctx.exitIps.learn(name, exitIp, session);
-                    const kept =
-                        exitIp !== undefined && !ctx.cfg.exitIp.stripHeader
-                            ? `${ctx.cfg.exitIp.header}: ${exitIp}\r\n`
-                            : "";
-                    client.write(`HTTP/1.1 200 Connection Established\r\n${kept}${this.served(name, retries)}\r\n`);
-                    ctx.metrics.request(name, destination, 200, "CONNECT", performance.now() - t0);
-                    if (head.length > 0) upstream.write(head);
-                    if (answer.rest.length > 0) client.write(answer.rest);
-                    this.pipe(client, upstream, name, destination, Buffer.byteLength(request), answer.headBytes, t0);
-                },
-                (e: Error) => {
-                    const reason = /closed/.test(e.message) || (e as NodeJS.ErrnoException).code === "ECONNRESET";
-                    fail(reason ? "reset" : "bad_response", "vendor_error");
-                },
-            );
+            onProxyResponseHead(upstream, ctx.cfg.limits.maxHeaderBytes, answered, (e: Error) => {
+                const reason = /closed/.test(e.message) || (e as NodeJS.ErrnoException).code === "ECONNRESET";
+                fail(reason ? "reset" : "bad_response", "vendor_error");
+            });
         });
     }
 
@@ -217,6 +219,7 @@ export class Tunnels {
         ctx.end();
     }
 
+    /** Relays the tunnel both ways; returns what closes it (for the upstream's error listener). */
     private pipe(
         client: net.Socket,
         upstream: net.Socket,
@@ -225,7 +228,7 @@ export class Tunnels {
         requestBytes: number,
         headBytes: number,
         t0: number,
-    ): void {
+    ): () => void {
         const ctx = this.ctx;
         let timedOut = false;
         const now = Date.now();
@@ -269,14 +272,12 @@ export class Tunnels {
                     ms: Math.round(performance.now() - t0),
                 });
         };
-        upstream.removeAllListeners("error");
-        upstream.on("error", close);
         client.on("error", close);
         upstream.on("close", close);
         client.on("close", close);
-        client.pipe(upstream);
-        upstream.pipe(client);
-        upstream.resume();
+        relay(client, upstream);
+        relay(upstream, client);
+        return close;
     }
 
     private flush(t: Tunnel): void {
@@ -301,6 +302,19 @@ export class Tunnels {
             t.upstream.destroy();
         }
     }
+}
+
+/**
+ * Relays `from`'s bytes to `to` with backpressure, and its end (a half-close: the other way stays open until its
+ * own end), without pipe()'s listeners and bookkeeping, which cost as much as the rest of a short tunnel.
+ */
+function relay(from: net.Socket, to: net.Socket): void {
+    from.on("data", (chunk: Buffer) => {
+        if (!to.write(chunk)) from.pause();
+    });
+    to.on("drain", () => from.resume());
+    from.on("end", () => to.end());
+    from.resume();
 }
 
 /** Headers of a pool's failure relayed to the crawler: the marks the profiles read, and what to retry after. */
