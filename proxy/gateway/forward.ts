@@ -1,13 +1,12 @@
 /**
  * Plain-HTTP forwarding: the checked request goes to the pool as an absolute-form request rebuilt from the parsed
- * URL (destinations.ts), with the pool's credentials, over kept-alive connections per pool (an undici `Pool` driven
- * through its lower-level `dispatch` API: no ClientRequest, IncomingMessage or agent per exchange, and the answer's
+ * URL (destinations.ts), with the pool's credentials, over kept-alive connections per pool (upstream-http.ts: raw
+ * sockets and a small HTTP/1.1 reader, no ClientRequest, IncomingMessage or agent per exchange, and the answer's
  * head, body and end reach the crawler's socket in one write when they arrive together).
  *
  * - Headers: hop-by-hop headers and every header named in `Connection` are removed both ways; duplicates are kept
  *   as sent (raw header lists, never combined), and the answer's head is written from a flat list.
- * - Streams: the request body is streamed to the pool (undici reads it with backpressure; on chunked when the
- *   crawler sent no length), counted per chunk as it is sent and cut at the body limit; the answer's body is written
+ * - Streams: the request body is streamed to the pool with backpressure (chunked when the crawler sent no length), counted per chunk as it is sent and cut at the body limit; the answer's body is written
  *   to the crawler chunk by chunk, counted as it passes (an interrupted download counts what was relayed), paused
  *   while the crawler's socket is full. A crawler that leaves aborts the upstream request; a pool that cuts the
  *   answer cuts the crawler's. The answer has an idle timeout (idleMs) and the exchange a total one (totalMs), both
@@ -18,19 +17,16 @@
  *   and is counted apart.
  * - A vendor fault on a fresh connection (classify.ts) is charged to the pool and, for an idempotent request
  *   without a body, retried once on another pool.
- *
- * undici is loaded with the first plain-HTTP request: a gateway that only tunnels never pays its memory.
  */
 import * as http from "http";
-import type * as net from "net";
 import { performance } from "perf_hooks";
-import type * as Undici from "undici";
 import { Cause } from "../../catalog/datamodel";
 import { BAN_HEADER, POOL_HEADER, RETRIES_HEADER, SESSION_HEADER } from "../../catalog/gateway";
 import { AnswerMarks, FailureReason, VENDOR_HEADERS, classify } from "./classify";
 import { GatewayContext, relayProxyStatus, sweepEvery } from "./context";
 import { Target } from "./destinations";
 import { PoolState } from "./pools";
+import { READ_BEFORE, UpstreamConnections, UpstreamError, UpstreamHandler } from "./upstream-http";
 
 /** Headers that describe one hop (RFC 9110 §7.6.1) and are never forwarded, plus ones we set ourselves. */
 const HOP_BY_HOP = new Set([
@@ -100,35 +96,23 @@ class UpstreamTimeout extends Error {
     }
 }
 
-/** undici, loaded with the first plain-HTTP request (about 10 MB of resident memory a tunnel-only gateway saves). */
-let loaded: typeof Undici | undefined;
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const undici = (): typeof Undici => (loaded ??= require("undici") as typeof Undici);
-
-/** Bytes a pool connection had read when it failed: above 0, it had carried an answer before (a reused one). */
-const READ_BEFORE = Symbol("bytes read before the error");
-type Marked = Error & { [READ_BEFORE]?: number; socket?: { bytesRead?: number }; code?: string };
-
-function bytesReadBefore(err: Marked): number {
-    return err[READ_BEFORE] ?? err.socket?.bytesRead ?? 0;
+function bytesReadBefore(err: UpstreamError): number {
+    return err[READ_BEFORE] ?? 0;
 }
 
+/** Kept-alive connections per pool beyond which requests wait (one request at a time on each). */
+const CONNECTIONS_PER_POOL = 1024;
+/** How long an idle pool connection is kept when the pool gives no Keep-Alive hint, ms. */
+const KEEP_ALIVE_MS = 4000;
+
 export class Forwarder {
-    /** One undici Pool per pool, made with the first request to it. */
-    private readonly dispatchers = new Map<PoolState, Undici.Pool>();
+    /** Each pool's kept-alive connections, made with the first request to it. */
+    private readonly upstreams = new Map<PoolState, UpstreamConnections>();
     /** Exchanges in flight, swept for their timeouts (one timer for all, rather than three per request). */
     private readonly live = new Set<Exchange>();
     private readonly sweeper: NodeJS.Timeout;
-    private connector?: Undici.buildConnector.connector;
-
-    /** Each pool's origin, `http://host:port` (an IPv6 host in brackets). */
-    private readonly origins = new Map<PoolState, string>();
 
     constructor(readonly ctx: GatewayContext) {
-        for (const p of ctx.pools.all) {
-            const { host, port } = p.config;
-            this.origins.set(p, `http://${host.includes(":") ? `[${host}]` : host}:${port}`);
-        }
         this.sweeper = setInterval(() => this.sweep(), sweepEvery(ctx.cfg.timeouts));
         this.sweeper.unref();
     }
@@ -148,6 +132,7 @@ export class Forwarder {
             x.attempt?.cut(new UpstreamTimeout());
             if (total) x.res.destroy();
         }
+        for (const u of this.upstreams.values()) u.sweep(now);
     }
 
     /** Forwards `req` to `target` through `pool` (admission is done; the caller has counted it in flight). */
@@ -166,10 +151,10 @@ export class Forwarder {
         const hasBody =
             (seen["content-length"] !== undefined && seen["content-length"] !== "0") ||
             seen["transfer-encoding"] !== undefined;
-        // undici sends a body without a length on chunked by itself (and refuses a Transfer-Encoding header).
+        // A body without a length goes chunked (upstream-http.ts adds the Transfer-Encoding this list never has).
         const headers = endToEnd(req.rawHeaders);
         headers.push("Host", target.authority.endsWith(":80") ? target.authority.slice(0, -3) : target.authority);
-        // The pool's credentials go last, set by each attempt (undici copies the list).
+        // The pool's credentials go last, set by each attempt before it is written.
         headers.push("Proxy-Authorization", "");
         const x: Exchange = {
             req,
@@ -206,50 +191,33 @@ export class Forwarder {
 
     /** One try of `x` on `pool`: on its kept-alive connections, or on a connection of its own (`fresh`). */
     attempt(pool: PoolState, x: Exchange, tried: Tried): void {
-        const origin = this.origins.get(pool) as string;
-        const own = tried.fresh ? new (undici().Client)(origin, this.options()) : undefined;
-        const a = new Attempt(this, pool, x, tried, own);
+        const a = new Attempt(this, pool, x, tried);
         x.attempt = a;
         x.answerBy = Date.now() + this.ctx.cfg.timeouts.connectMs;
         x.headers[x.headers.length - 1] = this.ctx.upstreamAuthorization(pool, x.session);
-        (own ?? this.dispatcher(pool, origin)).dispatch(
+        this.upstream(pool).dispatch(
             {
-                origin,
                 method: x.req.method ?? "GET",
                 path: x.target.url ?? "/",
                 headers: x.headers,
                 body: x.hasBody ? x.req : null,
-                reset: tried.fresh,
+                fresh: tried.fresh,
             },
-            a as unknown as Undici.Dispatcher.DispatchHandler,
+            a,
         );
     }
 
-    private dispatcher(pool: PoolState, origin: string): Undici.Pool {
-        let d = this.dispatchers.get(pool);
-        if (!d) {
-            d = new (undici().Pool)(origin, { ...this.options(), connections: 1024 });
-            this.dispatchers.set(pool, d);
+    private upstream(pool: PoolState): UpstreamConnections {
+        let u = this.upstreams.get(pool);
+        if (!u) {
+            const { host, port } = pool.config;
+            u = new UpstreamConnections(host, port, {
+                connections: CONNECTIONS_PER_POOL,
+                keepAliveMs: KEEP_ALIVE_MS,
+            });
+            this.upstreams.set(pool, u);
         }
-        return d;
-    }
-
-    /**
-     * undici's own timeouts are off (the sweep times every exchange) but for connecting, which is left later than the
-     * sweep's deadline so that the sweep names it. Each connection notes, on an error, the bytes it had read before
-     * (a reused connection's; see READ_BEFORE).
-     */
-    private options(): Undici.Client.Options {
-        const { connectMs } = this.ctx.cfg.timeouts;
-        if (!this.connector) {
-            const base = undici().buildConnector({ timeout: 2 * connectMs + 1000 });
-            this.connector = (opts, cb) =>
-                base(opts, (err: Error | null, socket: net.Socket | null) => {
-                    socket?.prependListener("error", (e: Marked) => (e[READ_BEFORE] = socket.bytesRead));
-                    (cb as (err: Error | null, socket: net.Socket | null) => void)(err, socket);
-                });
-        }
-        return { connect: this.connector, pipelining: 1, headersTimeout: 0, bodyTimeout: 0 };
+        return u;
     }
 
     /** Retries `x` once on another pool (the session's next one) after `pool` failed with `cause`; false if none. */
@@ -270,8 +238,8 @@ export class Forwarder {
     destroyAll(): void {
         clearInterval(this.sweeper);
         for (const x of [...this.live]) x.res.destroy();
-        for (const d of this.dispatchers.values()) d.destroy().catch(() => undefined);
-        this.dispatchers.clear();
+        for (const u of this.upstreams.values()) u.destroy();
+        this.upstreams.clear();
     }
 }
 
@@ -281,11 +249,11 @@ interface Tried {
 }
 
 /**
- * One attempt of an exchange on one pool: the handler undici's core client calls (onConnect, onHeaders, onData,
+ * One attempt of an exchange on one pool: the handler the pool's connections call (onConnect, onHeaders, onData,
  * onComplete or onError; onBodySent per request-body chunk). Only its first ending acts.
  */
-class Attempt {
-    /** undici's abort for this request, once it is being written on a connection. */
+class Attempt implements UpstreamHandler {
+    /** The abort for this request, once it is being written on a connection. */
     private abort?: (err?: Error) => void;
     private resume?: () => void;
     private finished = false;
@@ -293,15 +261,16 @@ class Attempt {
     private status = 0;
     private ingress = 0;
     private egress = 0;
-    private readonly onDrain = () => this.resume?.();
+    // The connection's resume is shared by its later exchanges: only this attempt's own answer is resumed.
+    private readonly onDrain = () => {
+        if (!this.finished) this.resume?.();
+    };
 
     constructor(
         private readonly fw: Forwarder,
         private readonly pool: PoolState,
         private readonly x: Exchange,
         private readonly tried: Tried,
-        /** A client of this attempt's own (a fresh connection), closed when it ends. */
-        private readonly own: Undici.Client | undefined,
     ) {}
 
     private get ctx(): GatewayContext {
@@ -317,7 +286,6 @@ class Attempt {
 
     private end(): void {
         this.finished = true;
-        this.own?.destroy().catch(() => undefined);
     }
 
     onConnect(abort: (err?: Error) => void): void {
@@ -338,7 +306,7 @@ class Attempt {
         }
     }
 
-    onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    onHeaders(status: number, rawHeaders: string[], resume: () => void, statusText: string): boolean {
         if (this.finished) return false;
         // 1xx answers are not relayed (as Node's client never did): the final one follows.
         if (status < 200) return true;
@@ -404,7 +372,7 @@ class Attempt {
         this.log();
     }
 
-    onError(err: Marked): void {
+    onError(err: UpstreamError): void {
         if (this.finished) return;
         this.end();
         const { ctx, x, pool, tried } = this;
@@ -419,7 +387,7 @@ class Attempt {
         }
         if (x.clientGone) return;
         if (x.timedOut && res.destroyed) return; // the total timeout cut everything
-        // A header Node's parser let in but undici will not send (invalid characters, a repeated length).
+        // A header Node's parser let in but that cannot be sent (control bytes, a repeated length).
         if (!this.abort && err.code === "UND_ERR_INVALID_ARG")
             return ctx.answerHttp(res, 400, destination, t0, "bad-request");
         if (!tried.fresh && this.abort && !x.timedOut && bytesReadBefore(err) > 0) {
@@ -509,20 +477,16 @@ interface AnswerHead {
     readonly exitIp: string | undefined;
 }
 
-/** Reads undici's raw answer head (names and values as bytes) once, lower-casing each name once. */
-export function readAnswerHead(rawHeaders: readonly Buffer[], reasonPhrase: string, exitIpHeader: string): AnswerHead {
-    const n = rawHeaders.length;
-    const raw: string[] = new Array(n);
+/** Reads the pool's raw answer head (names and values as sent) once, lower-casing each name once. */
+export function readAnswerHead(raw: string[], reasonPhrase: string, exitIpHeader: string): AnswerHead {
+    const n = raw.length;
     const lower: string[] = new Array(n >> 1);
     let named: Set<string> | undefined;
     let found: Record<string, string> | undefined;
     let exitIp: string | undefined;
     for (let i = 0; i < n; i += 2) {
-        const name = rawHeaders[i].toString("latin1");
-        const value = rawHeaders[i + 1].toString("latin1");
-        const k = name.toLowerCase();
-        raw[i] = name;
-        raw[i + 1] = value;
+        const value = raw[i + 1];
+        const k = raw[i].toLowerCase();
         lower[i >> 1] = k;
         if (k === "connection" || k === "proxy-connection") {
             named ??= new Set();

@@ -46,6 +46,14 @@ const enum State {
 
 const lower = (b: Buffer, s: number, e: number) => b.toString("latin1", s, e).toLowerCase();
 
+/** Where a reader that relays (the gateway's) sends what it reads; the generator's reader has none and only counts. */
+export interface ResponseSink {
+    /** The final head (1xx heads are skipped): status, reason phrase, header names and values as sent, trimmed. */
+    head(status: number, reason: string, raw: string[]): void;
+    /** Body bytes b[s, e): the data, without chunked framing. */
+    body(b: Buffer, s: number, e: number): void;
+}
+
 /**
  * Reads one HTTP/1.x response at a time from bytes as they arrive, however they are split. `feed` returns how
  * many of the bytes given follow the response when it completes (0 normally), or -1 when it needs more bytes; `eof` tells whether the end of
@@ -68,6 +76,8 @@ export class ResponseReader {
     private remaining = 0;
     private lineLength = 0;
     private digits = 0;
+    /** Set by a relaying reader: receives the head and the body bytes. */
+    sink?: ResponseSink;
 
     /** Prepares for the response to the next request (`head`: a HEAD request, whose response has no body). */
     reset(head = false): void {
@@ -116,6 +126,7 @@ export class ResponseReader {
                 }
                 case State.Length: {
                     const n = Math.min(this.remaining, e - i);
+                    this.sink?.body(b, i, i + n);
                     this.bytes += n;
                     this.remaining -= n;
                     i += n;
@@ -123,10 +134,12 @@ export class ResponseReader {
                     break;
                 }
                 case State.Close:
+                    this.sink?.body(b, i, e);
                     this.bytes += e - i;
                     return -1;
                 case State.ChunkData: {
                     const n = Math.min(this.remaining, e - i);
+                    this.sink?.body(b, i, i + n);
                     this.bytes += n;
                     this.remaining -= n;
                     i += n;
@@ -242,6 +255,7 @@ export class ResponseReader {
         }
         if (status < 100 || (b[s + 12] !== 32 && b[s + 12] !== CR)) throw new ResponseParseError("invalid status code");
         let keepAlive = b[s + 7] === 49;
+        const raw: string[] | undefined = this.sink && status >= 200 ? [] : undefined;
         let length = -1;
         let chunked = false;
         let encoded = false;
@@ -254,6 +268,13 @@ export class ResponseReader {
             if (colon < 0 || colon > eol || colon === i || b[i] === 32 || b[i] === 9)
                 throw new ResponseParseError("invalid header line");
             const n = colon - i;
+            if (raw) {
+                let vs = colon + 1;
+                let ve = eol - 1;
+                while (vs < ve && (b[vs] === 32 || b[vs] === 9)) vs++;
+                while (ve > vs && (b[ve - 1] === 32 || b[ve - 1] === 9)) ve--;
+                raw.push(b.toString("latin1", i, colon), b.toString("latin1", vs, ve));
+            }
             // Only the header names we read get decoded: compare lengths first.
             if (n === 14 || n === 17 || n === 10 || n === REFUSAL_HEADER.length) {
                 const name = lower(b, i, colon);
@@ -290,6 +311,10 @@ export class ResponseReader {
         this.status = status;
         this.keepAlive = keepAlive;
         this.headDone = true;
+        if (raw) {
+            const lineEnd = b.indexOf(CR, s + 12);
+            (this.sink as ResponseSink).head(status, b.toString("latin1", s + 13, Math.max(s + 13, lineEnd)), raw);
+        }
         if (this.head || status === 204 || status === 304) this.state = State.Done;
         else if (encoded) {
             // Transfer-Encoding wins over Content-Length; a message with both cannot be trusted for reuse.

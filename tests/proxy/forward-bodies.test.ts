@@ -268,3 +268,137 @@ describe("plain HTTP: request and response bodies through the gateway", function
         expect(metricValue(m, "proxy_bandwidth_bytes_total", { direction: "ingress", pool: "p1" })).to.equal(size);
     });
 });
+
+/**
+ * A pool written byte by byte: `answer(request, connection)` gives the bytes to send for each request head that
+ * arrives (undefined: send nothing), `trickle` sends them one byte per turn of the event loop. Requests and the
+ * connections that carried them are recorded (the gateway's probe CONNECTs are not).
+ */
+async function rawPool(
+    answer: (request: string, conn: number) => { bytes?: string; close?: boolean },
+    trickle = false,
+): Promise<{ server: net.Server; port: number; requests: { head: string; conn: number }[] }> {
+    const requests: { head: string; conn: number }[] = [];
+    let conns = 0;
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((c) => {
+        const conn = ++conns;
+        sockets.add(c);
+        c.on("error", () => undefined);
+        c.on("close", () => sockets.delete(c));
+        let buf = "";
+        c.on("data", (d: Buffer) => {
+            buf += d.toString("latin1");
+            // Bounded: each pass removes one whole head.
+            for (let end = buf.indexOf("\r\n\r\n"); end >= 0; end = buf.indexOf("\r\n\r\n")) {
+                const head = buf.slice(0, end);
+                buf = "";
+                if (head.startsWith("CONNECT ")) return void c.end("HTTP/1.1 200 OK\r\n\r\n");
+                requests.push({ head, conn });
+                const a = answer(head, conn);
+                const out = Buffer.from(a.bytes ?? "", "latin1");
+                const finish = () => {
+                    if (a.close) c.destroy();
+                };
+                if (!trickle) {
+                    c.write(out);
+                    finish();
+                    continue;
+                }
+                let i = 0;
+                const next = () => {
+                    if (c.destroyed) return;
+                    if (i >= out.length) {
+                        finish();
+                        return;
+                    }
+                    c.write(out.subarray(i, ++i));
+                    setImmediate(next);
+                };
+                next();
+            }
+        });
+    });
+    await new Promise<void>((r) => server.listen(0, HOST, () => r()));
+    const close = server.close.bind(server);
+    server.close = (cb?: (err?: Error) => void) => {
+        sockets.forEach((s) => s.destroy());
+        return close(cb);
+    };
+    return { server, port: (server.address() as net.AddressInfo).port, requests };
+}
+
+describe("plain HTTP: the pool's connection as the gateway reads and reuses it (a raw pool on loopback)", function () {
+    this.timeout(20_000);
+    const { track } = cleanupAfterEach();
+
+    async function through(pool: Awaited<ReturnType<typeof rawPool>>) {
+        track(pool.server);
+        const g = await startGateway(gatewayConfig([{ name: "p1", port: pool.port }]));
+        track(g.gw);
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+        track({ close: (cb: () => void) => (agent.destroy(), cb()) });
+        return { ...g, agent };
+    }
+
+    it("an answer sent a byte at a time, chunked with extensions and trailers, arrives whole; the connection goes on", async () => {
+        const pool = await rawPool(
+            (head) =>
+                head.startsWith("GET ")
+                    ? {
+                          bytes:
+                              "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\nX-A: 2\r\n\r\n" +
+                              "5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nX-Trailer: t\r\n\r\n",
+                      }
+                    : {},
+            true,
+        );
+        const { port, agent } = await through(pool);
+        for (const path of ["/a", "/b"]) {
+            const r = await send(port, agent, "GET", `http://tracked.test${path}`);
+            expect(r.status).to.equal(200);
+            expect(r.body.toString()).to.equal("hello, world");
+            expect(r.headers["x-a"]).to.equal("1, 2");
+        }
+        // One pool connection carried both, with our keep-alive and credentials.
+        expect(pool.requests.map((q) => q.conn)).to.deep.equal([1, 1].map(() => pool.requests[0].conn));
+        expect(pool.requests[1].head).to.match(/^GET http:\/\/tracked\.test\/b HTTP\/1\.1\r\n/);
+        expect(pool.requests[1].head).to.match(/\r\nconnection: keep-alive(\r\n|$)/i);
+        expect(pool.requests[1].head).to.match(/\r\nProxy-Authorization: Basic /);
+    });
+
+    it("a pool connection whose request body an early answer cut short carries no other request", async () => {
+        const pool = await rawPool((head) =>
+            head.startsWith("POST ")
+                ? { bytes: "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n" }
+                : { bytes: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" },
+        );
+        const { port } = await through(pool);
+        // The body is still arriving (20 chunks, 20 ms apart) when the pool answers.
+        const posted = await send(port, new http.Agent(), "POST", "http://tracked.test/upload", {
+            length: true,
+            chunks: Array.from({ length: 20 }, () => Buffer.alloc(1000, 120)),
+            gapMs: 20,
+        });
+        expect(posted.status).to.equal(413);
+        const got = await send(port, new http.Agent(), "GET", "http://tracked.test/next");
+        expect(got.status).to.equal(200);
+        expect(got.body.toString()).to.equal("ok");
+        const [post, get] = pool.requests;
+        expect(post.head).to.match(/^POST /);
+        // The rest of the POST body would have been read as the GET's request: a new connection instead.
+        expect(get.conn).to.not.equal(post.conn);
+    });
+
+    it("a fresh pool connection that sends part of a head and closes is the vendor's reset, not a dropped kept-alive one", async () => {
+        const pool = await rawPool(() => ({ bytes: "HTTP/1.1 200 OK\r\nContent-Le", close: true }));
+        const { port, metricsPort, agent } = await through(pool);
+        const r = await send(port, agent, "GET", "http://tracked.test/x");
+        expect(r.status).to.equal(502);
+        const m = await scrape(metricsPort);
+        expect(metricValue(m, "proxy_upstream_failures_total", { pool: "p1", reason: "reset" })).to.equal(1);
+        expect(metricValue(m, "proxy_upstream_stale_retries_total", { pool: "p1" })).to.equal(0);
+        // Sent once: a connection that never carried an answer is not retried as a stale one.
+        expect(pool.requests).to.have.length(1);
+    });
+});
