@@ -64,7 +64,7 @@ and taskset (sudo apt-get install -y wrk tinyproxy util-linux). Each phase lasts
         only: {
             type: "string",
             value: "<text>",
-            help: "measure only the proxy named <text>, or those whose name contains it (gateway, proxy-chain, tinyproxy); not with --write",
+            help: "measure only the proxy named <text>, or those whose name contains it (gateway, proxy-chain, tinyproxy, floor); not with --write",
         },
         repeat: {
             type: "string",
@@ -86,6 +86,25 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const LATENCY_SECONDS = Math.min(3, SECONDS);
 const USER = BENCH_USER;
 const PASS = BENCH_PASS;
+/** The reference row: the least a Node forward proxy does (scripts/bench-node-floor.ts), no goal of its own. */
+const NODE_FLOOR = "minimal Node proxy (floor)";
+
+/** scripts/bench-node-floor.ts bundled into the benchmark's folder (once); its path. */
+let floorFile: string | undefined;
+function nodeFloor(): string {
+    if (floorFile) return floorFile;
+    const file = path.join(tmp, "node-floor.js");
+    buildSync({
+        entryPoints: [path.join(__dirname, "bench-node-floor.ts")],
+        bundle: true,
+        platform: "node",
+        target: "node20",
+        format: "cjs",
+        outfile: file,
+        logLevel: "silent",
+    });
+    return (floorFile = file);
+}
 const AUTH = "Basic " + Buffer.from(`${USER}:${PASS}`).toString("base64");
 const ROOT = path.resolve(__dirname, "..");
 const MB = 2 ** 20;
@@ -475,6 +494,15 @@ async function table(flags: TableFlags): Promise<BenchResult> {
                     ].join("\n"),
                 );
                 const proc = start("tinyproxy", ["-d", "-c", conf], cores);
+                await waitListening(port);
+                return { proc, port };
+            },
+        ],
+        [
+            NODE_FLOOR,
+            async (upstream, cores) => {
+                const port = await freePort();
+                const proc = start("node", [nodeFloor(), String(port), String(upstream), `${USER}:${PASS}`], cores);
                 await waitListening(port);
                 return { proc, port };
             },
