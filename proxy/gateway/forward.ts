@@ -214,6 +214,8 @@ export class Forwarder {
             u = new UpstreamConnections(host, port, {
                 connections: CONNECTIONS_PER_POOL,
                 keepAliveMs: KEEP_ALIVE_MS,
+                // Later than the sweep's own deadline (connectMs), so that the sweep names the timeout first.
+                connectTimeoutMs: 2 * this.ctx.cfg.timeouts.connectMs + 1000,
             });
             this.upstreams.set(pool, u);
         }

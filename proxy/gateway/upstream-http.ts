@@ -86,7 +86,7 @@ class Link implements ResponseSink {
     error?: Error;
     /** socket.bytesRead when the current exchange started. */
     readBefore = 0;
-    /** Wall-clock ms after which the idle connection is closed. */
+    /** Wall-clock ms after which the idle connection is closed, or the connecting one given up. */
     idleUntil = 0;
     /** The exchange's answer is paused (the crawler's socket is full). */
     paused = false;
@@ -135,6 +135,11 @@ export class UpstreamConnections {
             readonly connections: number;
             /** How long an idle connection is kept when the pool gives no Keep-Alive hint, ms. */
             readonly keepAliveMs: number;
+            /**
+             * How long a connection may take to connect, ms: past it, it is closed (code UND_ERR_CONNECT_TIMEOUT), so
+             * that a pool that drops SYNs does not hold connections and queue requests until the kernel gives up.
+             */
+            readonly connectTimeoutMs: number;
         },
     ) {}
 
@@ -147,10 +152,15 @@ export class UpstreamConnections {
         this.queue.push({ req, handler });
     }
 
-    /** Closes idle connections past their keep-alive time. */
+    /** Closes idle connections past their keep-alive time and connections still connecting past the timeout. */
     sweep(now: number): void {
         for (let i = this.idle.length - 1; i >= 0; i--)
             if (now >= this.idle[i].idleUntil) this.idle[i].socket.destroy();
+        for (const l of this.links)
+            if (!l.connected && now >= l.idleUntil) {
+                l.error ??= undiciError("UND_ERR_CONNECT_TIMEOUT", "Connect Timeout Error");
+                l.socket.destroy();
+            }
     }
 
     /** Closes every connection; what is waiting or carried ends with an error. */
@@ -165,6 +175,7 @@ export class UpstreamConnections {
         const socket = net.connect({ host: this.host, port: this.port, noDelay: true });
         const link = new Link(socket, fresh);
         link.waiting = { req, handler };
+        link.idleUntil = Date.now() + this.opts.connectTimeoutMs;
         this.links.add(link);
         socket.once("connect", () => {
             link.connected = true;
@@ -191,16 +202,23 @@ export class UpstreamConnections {
         link.readBefore = link.socket.bytesRead;
         link.paused = false;
         link.reader.reset(req.method === "HEAD");
+        let written = false;
         const abort = (err?: Error) => {
             if (link.handler !== handler) return;
             this.end(link);
-            link.socket.destroy();
+            // Nothing written yet (an attempt that ended while it waited): the connection is still clean.
+            if (written) link.socket.destroy();
+            else {
+                link.idleUntil = Date.now() + this.opts.keepAliveMs;
+                this.release(link);
+            }
             handler.onError(err ?? new Error("aborted"));
         };
         link.bodySent = body === null;
         handler.onConnect(abort);
         // Aborted in onConnect (the attempt had ended meanwhile): nothing more to write.
         if (link.handler !== handler) return;
+        written = true;
         link.socket.write(head, "latin1");
         if (body) this.stream(link, handler, body, chunked);
     }
