@@ -587,18 +587,21 @@ async function table(flags: TableFlags): Promise<BenchResult> {
         if (needed.every((r) => r !== undefined)) add(...(needed as { [K in keyof R]: Row }));
         else skipped.push(`- ${text}: not run (--only ${flags.only}).`);
     };
+    // CPU per unit is judged where X has a core to itself (the pinned phases): in the shared ones X's cost swings with
+    // what the simulator and wrk do on the same cores (the same gateway, metrics on or off, differed by 40% in one
+    // run). The shared figure is printed beside it.
     goal("CPU per plain-HTTP request at most half proxy-chain's", [gw, pc], (gw, pc) =>
         goals.add(
-            `CPU per plain-HTTP request at most half proxy-chain's: ${fmt(gw.cpuHttp)} vs ${fmt(pc.cpuHttp)} s per 10k (${fmt(gw.cpuHttp / pc.cpuHttp)}x)`,
-            { "gateway CPU per request": gw.cpuHttp, "proxy-chain CPU per request": pc.cpuHttp },
-            () => gw.cpuHttp <= 0.5 * pc.cpuHttp,
+            `CPU per plain-HTTP request at most half proxy-chain's, pinned: ${fmt(gw.pinnedCpuHttp)} vs ${fmt(pc.pinnedCpuHttp)} s per 10k (${fmt(gw.pinnedCpuHttp / pc.pinnedCpuHttp)}x; shared cores ${fmt(gw.cpuHttp)} vs ${fmt(pc.cpuHttp)}, ${fmt(gw.cpuHttp / pc.cpuHttp)}x)`,
+            { "gateway CPU per request": gw.pinnedCpuHttp, "proxy-chain CPU per request": pc.pinnedCpuHttp },
+            () => gw.pinnedCpuHttp <= 0.5 * pc.pinnedCpuHttp,
         ),
     );
     goal("CPU per new CONNECT tunnel at most tinyproxy's", [gw, tp], (gw, tp) =>
         goals.add(
-            `CPU per new CONNECT tunnel at most tinyproxy's: ${fmt(gw.cpuTunnel)} vs ${fmt(tp.cpuTunnel)} s per 10k (${fmt(gw.cpuTunnel / tp.cpuTunnel)}x)`,
-            { "gateway CPU per tunnel": gw.cpuTunnel, "tinyproxy CPU per tunnel": tp.cpuTunnel },
-            () => gw.cpuTunnel <= tp.cpuTunnel,
+            `CPU per new CONNECT tunnel at most tinyproxy's, pinned: ${fmt(gw.pinnedCpuTunnel)} vs ${fmt(tp.pinnedCpuTunnel)} s per 10k (${fmt(gw.pinnedCpuTunnel / tp.pinnedCpuTunnel)}x; shared cores ${fmt(gw.cpuTunnel)} vs ${fmt(tp.cpuTunnel)}, ${fmt(gw.cpuTunnel / tp.cpuTunnel)}x)`,
+            { "gateway CPU per tunnel": gw.pinnedCpuTunnel, "tinyproxy CPU per tunnel": tp.pinnedCpuTunnel },
+            () => gw.pinnedCpuTunnel <= tp.pinnedCpuTunnel,
         ),
     );
     goal("pinned to one core, plain HTTP at least 2x proxy-chain's", [gw, pc], (gw, pc) =>
@@ -631,9 +634,9 @@ async function table(flags: TableFlags): Promise<BenchResult> {
     );
     goal("metrics cost under 10%", [gw, off], (gw, off) =>
         goals.add(
-            `metrics cost under 10% (CPU per plain-HTTP request, metrics on vs off): ${fmt((gw.cpuHttp / off.cpuHttp - 1) * 100)}%`,
-            { "CPU per request with metrics": gw.cpuHttp, "CPU per request without metrics": off.cpuHttp },
-            () => gw.cpuHttp <= 1.1 * off.cpuHttp,
+            `metrics cost under 10% (CPU per plain-HTTP request pinned, metrics on vs off): ${fmt((gw.pinnedCpuHttp / off.pinnedCpuHttp - 1) * 100)}% (shared cores ${fmt((gw.cpuHttp / off.cpuHttp - 1) * 100)}%)`,
+            { "CPU per request with metrics": gw.pinnedCpuHttp, "CPU per request without metrics": off.pinnedCpuHttp },
+            () => gw.pinnedCpuHttp <= 1.1 * off.pinnedCpuHttp,
         ),
     );
     lines.push("", "Goals:", ...goals.lines, ...skipped);
