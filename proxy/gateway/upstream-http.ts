@@ -2,8 +2,9 @@
  * The gateway's plain-HTTP hop to a pool: kept-alive connections per pool, one request at a time on each, the
  * request head written as one string and the answer read by the generator's HTTP/1.1 reader (generate/http1.ts)
  * relaying its head and body here. It replaces an undici Pool: the same handler calls (onConnect with an abort,
- * onHeaders with a resume, onData, onComplete, onError, onBodySent) at about half undici's CPU per exchange, and
- * without undici's memory.
+ * onHeaders with a resume, onData, onComplete, onError, onBodySent), at a little less CPU per exchange than undici
+ * (0.96 against 1.02 s per 10,000 measured) and without undici's memory (about 8 MB, and a peak while its WebAssembly
+ * parser compiled).
  *
  * What it writes: `METHOD path HTTP/1.1`, the headers given (already end-to-end, with Host and the pool's
  * credentials), `connection: keep-alive` (or `close` on a fresh connection of its own), and for a body without a
@@ -14,7 +15,8 @@
  * Errors: a connection that fails before it connects gives the socket's error (ECONNREFUSED...) and no onConnect; one
  * that closes or fails afterwards, before the answer is complete, gives its error or `other side closed`
  * (UND_ERR_SOCKET), marked with the bytes the connection had read before this request (READ_BEFORE: above 0, it was
- * a reused connection that the pool dropped meanwhile). Timeouts are the caller's (forward.ts's sweep aborts).
+ * a reused connection that the pool dropped meanwhile). Timeouts are the caller's (forward.ts's sweep aborts), but for
+ * a connection that does not connect at all, given up after `connectTimeoutMs`.
  */
 import * as http from "http";
 import * as net from "net";
