@@ -84,8 +84,6 @@ export class GatewayContext {
     active = 0;
     /** Finished exchanges are logged (a share `logSampleRate` of them): callers skip building the fields when not. */
     readonly sampling: boolean;
-    /** The in-flight gauge's one child (the hot path never hashes labels). */
-    private readonly inflight: { inc(): void; dec(): void };
 
     constructor(
         readonly cfg: GatewayFileConfig,
@@ -97,7 +95,8 @@ export class GatewayContext {
         readonly exitIps: ExitIpTracker = new ExitIpTracker(cfg.exitIp, []),
     ) {
         this.sampling = cfg.logSampleRate > 0;
-        this.inflight = metrics.inflight.labels(cfg.vendor);
+        // The in-flight gauge reads `active` when it is collected (the hot path never calls prom-client).
+        metrics.countInflight(() => this.active);
     }
 
     /**
@@ -165,12 +164,10 @@ export class GatewayContext {
 
     begin(): void {
         this.active++;
-        this.inflight.inc();
     }
 
     end(): void {
         this.active--;
-        this.inflight.dec();
     }
 
     sampleLog(fields: Record<string, unknown>): void {

@@ -76,6 +76,8 @@ export class GatewayMetrics {
     private readonly retriesByCause: Counter<string>;
     private readonly bans: Counter<string>;
     private readonly histograms = new Map<string, HistogramChild>();
+    /** The open tunnels and requests, read at collection (countInflight). */
+    private inflightNow: () => number = () => 0;
 
     constructor(
         readonly vendor: string,
@@ -96,7 +98,11 @@ export class GatewayMetrics {
         this.bandwidth = new BatchedCounter(spec(DATA_MODEL.bandwidth));
         this.destBandwidth = new BatchedCounter(spec(DATA_MODEL.destinationBandwidth));
         this.poolHealth = new Gauge(spec(DATA_MODEL.poolHealth));
-        this.inflight = new Gauge(spec(GATEWAY_METRICS.inflight));
+        // Read when the registry is collected: prom-client's inc/dec hash the label set on every call.
+        this.inflight = new Gauge({
+            ...spec(GATEWAY_METRICS.inflight),
+            collect: () => this.inflight.labels(vendor).set(this.inflightNow()),
+        });
         this.retries = new Counter(spec(GATEWAY_METRICS.retries));
         this.failures = new Counter(spec(GATEWAY_METRICS.upstreamFailures));
         this.probes = new Counter(spec(GATEWAY_METRICS.probes));
@@ -109,9 +115,13 @@ export class GatewayMetrics {
         this.retriesByCause = new Counter(spec(GATEWAY_METRICS.retriesByCause));
         this.bans = new Counter(spec(DATA_MODEL.bans));
         this.panic.labels(vendor).set(0);
-        this.inflight.labels(vendor).set(0);
         this.cut.labels(vendor).inc(0);
         if (processMetrics) collectDefaultMetrics({ register: this.registry });
+    }
+
+    /** Where the in-flight gauge reads the open tunnels and requests when it is collected. */
+    countInflight(read: () => number): void {
+        this.inflightNow = read;
     }
 
     /** One finished request or tunnel answer: counted once, with the time to the proxy's answer. */
