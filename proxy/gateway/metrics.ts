@@ -63,7 +63,7 @@ export class GatewayMetrics {
     private readonly bandwidth: BatchedCounter;
     private readonly destBandwidth: BatchedCounter;
     readonly poolHealth: Gauge<string>;
-    readonly inflight: Gauge<string>;
+    private readonly inflight: Gauge<string>;
     private readonly retries: Counter<string>;
     private readonly failures: Counter<string>;
     private readonly probes: Counter<string>;

@@ -55,8 +55,11 @@ export interface UpstreamHandler {
 const FORBIDDEN = /[\x00-\x08\x0a-\x1f\x7f]/;
 const WITH_PAYLOAD = new Set(["POST", "PUT", "PATCH"]);
 
-/** The request head, or undefined when a header cannot be sent. */
-function requestHead(req: UpstreamRequest, chunked: boolean): string | undefined {
+/**
+ * The request head and whether its body goes chunked (a body without a Content-Length), or undefined when a header
+ * cannot be sent.
+ */
+function requestHead(req: UpstreamRequest): { head: string; chunked: boolean } | undefined {
     let head = `${req.method} ${req.path} HTTP/1.1\r\n`;
     let length = false;
     const h = req.headers;
@@ -71,9 +74,10 @@ function requestHead(req: UpstreamRequest, chunked: boolean): string | undefined
         }
         head += `${name}: ${value}\r\n`;
     }
-    if (chunked && !length) head += "transfer-encoding: chunked\r\n";
+    const chunked = req.body !== null && !length;
+    if (chunked) head += "transfer-encoding: chunked\r\n";
     else if (!req.body && !length && WITH_PAYLOAD.has(req.method)) head += "content-length: 0\r\n";
-    return head + (req.fresh ? "connection: close\r\n\r\n" : "connection: keep-alive\r\n\r\n");
+    return { head: head + (req.fresh ? "connection: close\r\n\r\n" : "connection: keep-alive\r\n\r\n"), chunked };
 }
 
 /** One connection to the pool: the exchange it carries, if any, and how its answer is read. */
@@ -194,9 +198,8 @@ export class UpstreamConnections {
     /** Writes `req` on the connected `link` and streams its body. */
     private start(link: Link, req: UpstreamRequest, handler: UpstreamHandler): void {
         const body = req.body;
-        const chunked = body !== null && !hasLength(req.headers);
-        const head = requestHead(req, chunked);
-        if (head === undefined) {
+        const out = requestHead(req);
+        if (out === undefined) {
             this.release(link);
             return handler.onError(undiciError("UND_ERR_INVALID_ARG", "invalid request header"));
         }
@@ -221,8 +224,8 @@ export class UpstreamConnections {
         // Aborted in onConnect (the attempt had ended meanwhile): nothing more to write.
         if (link.handler !== handler) return;
         written = true;
-        link.socket.write(head, "latin1");
-        if (body) this.stream(link, handler, body, chunked);
+        link.socket.write(out.head, "latin1");
+        if (body) this.stream(link, handler, body, out.chunked);
     }
 
     /** Streams the crawler's request body on `link`, chunked when it has no length, with backpressure both ways. */
@@ -344,10 +347,4 @@ export class UpstreamConnections {
         if (q) this.start(link, q.req, q.handler);
         else this.idle.push(link);
     }
-}
-
-function hasLength(headers: readonly string[]): boolean {
-    for (let i = 0; i < headers.length; i += 2)
-        if (headers[i].length === 14 && headers[i].toLowerCase() === "content-length") return true;
-    return false;
 }
