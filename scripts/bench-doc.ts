@@ -1,6 +1,7 @@
 /** Where benchmarks put their results: docs/performance-tuning.md, between `<!-- NAME:begin -->` and `:end` markers. */
-import { ChildProcess, spawnSync } from "child_process";
+import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 
 export const PERFORMANCE_DOC = path.resolve(__dirname, "..", "docs", "performance-tuning.md");
@@ -16,6 +17,38 @@ export function writeBenchSection(name: string, text: string, doc = PERFORMANCE_
     fs.writeFileSync(doc, current.slice(0, i + begin.length) + "\n" + text + "\n" + current.slice(j));
     spawnSync(process.execPath, [require.resolve("prettier/bin/prettier.cjs"), "--write", doc], { stdio: "ignore" });
     process.stderr.write(`wrote the results to ${path.relative(process.cwd(), doc)}\n`);
+}
+
+/**
+ * A benchmark's child processes and temporary folder, which runBench kills and removes at the end
+ * (`runBench(name, section, main, ws.children, () => ws.dir)`).
+ */
+export class BenchWorkspace {
+    readonly children: ChildProcess[] = [];
+    /** The temporary folder, once `open` made it ("" before). */
+    dir = "";
+
+    constructor(private readonly prefix: string) {}
+
+    /** Makes the temporary folder (when `main` runs, so that --help and bad flags leave nothing behind). */
+    open(): string {
+        return (this.dir = fs.mkdtempSync(path.join(os.tmpdir(), this.prefix)));
+    }
+
+    /** Starts `cmd` (under `taskset -c cores` when given), its stderr shown; killed at the end. */
+    start(cmd: string, args: readonly string[], cores?: string): ChildProcess {
+        const stdio: ["ignore", "ignore", "inherit"] = ["ignore", "ignore", "inherit"];
+        const p = cores ? spawn("taskset", ["-c", cores, cmd, ...args], { stdio }) : spawn(cmd, args, { stdio });
+        this.children.push(p);
+        return p;
+    }
+
+    /** Writes `obj` as JSON into the folder; returns the file's path. */
+    writeJson(name: string, obj: unknown): string {
+        const f = path.join(this.dir, name);
+        fs.writeFileSync(f, JSON.stringify(obj));
+        return f;
+    }
 }
 
 /** What a benchmark's `main` hands back: its Markdown table, its exit code, and whether `--write` asked for the doc. */

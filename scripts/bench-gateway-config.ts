@@ -1,12 +1,15 @@
 /**
  * What bench:gateway and bench:http-path both run, written from here: the destination (a 100-byte answer that also
- * serves as a terminal pool), vendor simulators with the benchmarks' credentials, and the gateway as the benchmarks
- * run it: one pool on 127.0.0.1 with those credentials in files, a policy that lets loopback destinations through,
- * limits no benchmark reaches, and a probe that stays out of the way.
+ * serves as a terminal pool), vendor simulators with the benchmarks' credentials, the gateway as the benchmarks run
+ * it (one pool on 127.0.0.1 with those credentials in files, a policy that lets loopback destinations through,
+ * limits no benchmark reaches, and a probe that stays out of the way), proxy-chain, and wrk driving plain HTTP.
  */
+import { ChildProcess, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { HOST } from "./loopback";
+import { parseWrk } from "./bench-cost";
+import { BenchWorkspace } from "./bench-doc";
+import { HOST, freePort, waitListening } from "./loopback";
 
 /** The credentials the benchmarks' simulators expect, and the gateway's pool sends. */
 export const BENCH_USER = "bench";
@@ -99,4 +102,82 @@ export function writeBenchGatewayConfig(tmp: string, c: BenchGatewayConfig): str
         }),
     );
     return file;
+}
+
+/** A proxy started for a benchmark: its process and the port it listens on. */
+export interface Started {
+    readonly proc: ChildProcess;
+    readonly port: number;
+}
+
+/** Starts the gateway `script` with one pool at `upstream` (on `cores` when given) and waits for it to listen. */
+export async function startBenchGateway(
+    ws: BenchWorkspace,
+    g: {
+        readonly script: string;
+        readonly upstream: number;
+        readonly probeDestination: string;
+        readonly metrics: boolean;
+        /** Node flags before the script (the pods' are nodeFlags("gateway"), proxy/loader.ts). */
+        readonly nodeFlags: readonly string[];
+        readonly cores?: string;
+    },
+): Promise<Started> {
+    const port = await freePort();
+    const cfg = writeBenchGatewayConfig(ws.dir, {
+        proxyPort: port,
+        metricsPort: await freePort(),
+        upstream: g.upstream,
+        probeDestination: g.probeDestination,
+        metrics: g.metrics,
+    });
+    const proc = ws.start("node", [...g.nodeFlags, g.script, "gateway", "--config", cfg], g.cores);
+    await waitListening(port);
+    return { proc, port };
+}
+
+/** Starts proxy-chain with `upstream` as its pool (on `cores` when given) and waits for it to listen. */
+export async function startBenchProxyChain(ws: BenchWorkspace, upstream: number, cores?: string): Promise<Started> {
+    const port = await freePort();
+    const proc = ws.start("node", [writeBenchProxyChain(ws.dir, port, upstream)], cores);
+    await waitListening(port);
+    return { proc, port };
+}
+
+/**
+ * wrk against the proxy on `port` with absolute-form requests for `targetUrl` (its script written into `dir`), on
+ * `cores` when given; the request count, rate and latency percentiles. Says so on stderr when wrk gave no figure or
+ * some answers were not 2xx/3xx.
+ */
+export function benchWrk(
+    dir: string,
+    port: number,
+    targetUrl: string,
+    connections: number,
+    opts: { seconds: number; auth?: string; cores?: string },
+): { requests: number; rps: number; p50Ms: number; p99Ms: number } {
+    const script = path.join(dir, "abs.lua");
+    fs.writeFileSync(script, `wrk.path = "${targetUrl}"\n`);
+    const args = [
+        `-t${Math.min(2, connections)}`,
+        `-c${connections}`,
+        `-d${opts.seconds}s`,
+        "--timeout",
+        "5s",
+        "--latency",
+        "-s",
+        script,
+        ...(opts.auth ? ["-H", `Proxy-Authorization: ${opts.auth}`] : []),
+        `http://${HOST}:${port}/`,
+    ];
+    const out = spawnSync(opts.cores ? "taskset" : "wrk", opts.cores ? ["-c", opts.cores, "wrk", ...args] : args, {
+        encoding: "utf8",
+        timeout: (opts.seconds + 20) * 1000,
+    });
+    const w = parseWrk(out.stdout ?? "");
+    if (!(w.rps > 0))
+        process.stderr.write(`  wrk gave no figure (exit ${out.status}): ${(out.stderr || out.stdout || "").trim()}\n`);
+    const non2xx = /Non-2xx or 3xx responses: ([0-9]+)/.exec(out.stdout ?? "");
+    if (non2xx) process.stderr.write(`  warning: ${non2xx[1]} non-2xx answers through port ${port}\n`);
+    return w;
 }

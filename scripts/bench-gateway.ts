@@ -16,7 +16,7 @@
  *
  * Every phase is bounded in time; every process it starts is killed at the end.
  */
-import { ChildProcess, spawn, spawnSync } from "child_process";
+import { ChildProcess, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
@@ -25,23 +25,16 @@ import { buildSync } from "esbuild";
 import { bundleProxy } from "../proxy/bundle";
 import { nodeFlags } from "../proxy/loader";
 import { Goals, requireTools } from "./bench-checks";
-import {
-    CpuProfile,
-    cpuPer,
-    loadAverage,
-    parseWrk,
-    peakRssBytes,
-    percentile,
-    topSelfTime,
-    usageOf,
-} from "./bench-cost";
-import { BenchResult, runBench, writeBenchSection } from "./bench-doc";
+import { CpuProfile, cpuPer, loadAverage, peakRssBytes, percentile, topSelfTime, usageOf } from "./bench-cost";
+import { BenchResult, BenchWorkspace, runBench, writeBenchSection } from "./bench-doc";
 import {
     BENCH_PASS,
     BENCH_USER,
+    Started,
     benchSimConfig,
-    writeBenchGatewayConfig,
-    writeBenchProxyChain,
+    benchWrk,
+    startBenchGateway,
+    startBenchProxyChain,
     writeBenchTarget,
 } from "./bench-gateway-config";
 import { command, parseCommand } from "./cli";
@@ -93,7 +86,7 @@ const NODE_FLOOR = "minimal Node proxy (floor)";
 let floorFile: string | undefined;
 function nodeFloor(): string {
     if (floorFile) return floorFile;
-    const file = path.join(tmp, "node-floor.js");
+    const file = path.join(ws.dir, "node-floor.js");
     buildSync({
         entryPoints: [path.join(__dirname, "bench-node-floor.ts")],
         bundle: true,
@@ -108,65 +101,30 @@ function nodeFloor(): string {
 const AUTH = "Basic " + Buffer.from(`${USER}:${PASS}`).toString("base64");
 const ROOT = path.resolve(__dirname, "..");
 const MB = 2 ** 20;
-let tmp = "";
-const children: ChildProcess[] = [];
+const ws = new BenchWorkspace("bench-gateway-");
 
 /** Core sets: X alone on core 1, the rest on core 0 (pinned runs); every core otherwise. */
 const X_CORE = "1";
 const REST_CORE = "0";
 const ALL_CORES = `0-${Math.max(1, os.cpus().length - 1)}`;
 
-function start(cmd: string, args: string[], cores?: string): ChildProcess {
-    const p = cores
-        ? spawn("taskset", ["-c", cores, cmd, ...args], { stdio: ["ignore", "ignore", "inherit"] })
-        : spawn(cmd, args, { stdio: ["ignore", "ignore", "inherit"] });
-    children.push(p);
-    return p;
-}
-
 /** Moves a running process (all its threads) to `cores`. */
 function pin(pid: number, cores: string): void {
     spawnSync("taskset", ["-a", "-p", "-c", cores, String(pid)], { stdio: "ignore" });
 }
 
-function writeJson(name: string, obj: unknown): string {
-    const f = path.join(tmp, name);
-    fs.writeFileSync(f, JSON.stringify(obj));
-    return f;
-}
-
-/** wrk against `port` with absolute-form requests for `targetUrl`. */
+/** wrk against `port` (benchWrk) for SECONDS unless told, with the benchmarks' credentials when `auth`. */
 function wrk(
     port: number,
     targetUrl: string,
     connections: number,
     opts: { seconds?: number; auth?: boolean; cores?: string } = {},
 ): { requests: number; rps: number; p50Ms: number; p99Ms: number } {
-    const script = path.join(tmp, "abs.lua");
-    fs.writeFileSync(script, `wrk.path = "${targetUrl}"\n`);
-    const seconds = opts.seconds ?? SECONDS;
-    const args = [
-        `-t${Math.min(2, connections)}`,
-        `-c${connections}`,
-        `-d${seconds}s`,
-        "--timeout",
-        "5s",
-        "--latency",
-        "-s",
-        script,
-        ...(opts.auth ? ["-H", `Proxy-Authorization: ${AUTH}`] : []),
-        `http://${HOST}:${port}/`,
-    ];
-    const out = spawnSync(opts.cores ? "taskset" : "wrk", opts.cores ? ["-c", opts.cores, "wrk", ...args] : args, {
-        encoding: "utf8",
-        timeout: (seconds + 20) * 1000,
+    return benchWrk(ws.dir, port, targetUrl, connections, {
+        seconds: opts.seconds ?? SECONDS,
+        auth: opts.auth ? AUTH : undefined,
+        cores: opts.cores,
     });
-    const w = parseWrk(out.stdout ?? "");
-    if (!(w.rps > 0))
-        process.stderr.write(`  wrk gave no figure (exit ${out.status}): ${(out.stderr || out.stdout || "").trim()}\n`);
-    const non2xx = /Non-2xx or 3xx responses: ([0-9]+)/.exec(out.stdout ?? "");
-    if (non2xx) process.stderr.write(`  warning: ${non2xx[1]} non-2xx answers through port ${port}\n`);
-    return w;
 }
 
 /**
@@ -300,7 +258,7 @@ export interface Row {
     pinnedBusy: [number, number];
 }
 
-type Launch = (upstream: number, cores?: string, nodeFlags?: string[]) => Promise<{ proc: ChildProcess; port: number }>;
+type Launch = (upstream: number, cores?: string, nodeFlags?: string[]) => Promise<Started>;
 
 interface Topology {
     script: string;
@@ -313,44 +271,40 @@ interface Topology {
 }
 
 async function topology(): Promise<Topology> {
-    const script = path.join(tmp, "proxy.js");
+    const script = path.join(ws.dir, "proxy.js");
     fs.writeFileSync(script, bundleProxy());
     // Target: plain-HTTP destination.
     const targetPort = await freePort();
     // It also answers as a terminal pool for the pinned phases.
-    const target = start("node", [writeBenchTarget(tmp, targetPort)]);
+    const target = ws.start("node", [writeBenchTarget(ws.dir, targetPort)]);
     // Vendor simulators: one forwarding to the target (HTTP and CONNECT rate), one echoing (tunnel throughput).
     const simPort = await freePort();
     const echoPort = await freePort();
-    const sim = start("node", [
+    const sim = ws.start("node", [
         script,
         "vendor-sim",
         "--config",
-        writeJson("sim.json", benchSimConfig("fwd", simPort, await freePort(), `${HOST}:${targetPort}`)),
+        ws.writeJson("sim.json", benchSimConfig("fwd", simPort, await freePort(), `${HOST}:${targetPort}`)),
     ]);
-    const echo = start("node", [
+    const echo = ws.start("node", [
         script,
         "vendor-sim",
         "--config",
-        writeJson("echo.json", benchSimConfig("echo", echoPort, await freePort())),
+        ws.writeJson("echo.json", benchSimConfig("echo", echoPort, await freePort())),
     ]);
     await Promise.all([waitListening(targetPort), waitListening(simPort), waitListening(echoPort)]);
 
     const gateway =
         (metrics: boolean, gwScript = script, gwFlags: readonly string[] = nodeFlags("gateway")): Launch =>
-        async (upstream, cores, extraFlags = []) => {
-            const port = await freePort();
-            const cfg = writeBenchGatewayConfig(tmp, {
-                proxyPort: port,
-                metricsPort: await freePort(),
+        (upstream, cores, extraFlags = []) =>
+            startBenchGateway(ws, {
+                script: gwScript,
                 upstream,
                 probeDestination: `${HOST}:${targetPort}`,
                 metrics,
+                nodeFlags: [...gwFlags, ...extraFlags],
+                cores,
             });
-            const proc = start("node", [...gwFlags, ...extraFlags, gwScript, "gateway", "--config", cfg], cores);
-            await waitListening(port);
-            return { proc, port };
-        };
     return { script, targetPort, simPort, echoPort, sims: [target, sim, echo], gateway };
 }
 
@@ -466,20 +420,12 @@ async function table(flags: TableFlags): Promise<BenchResult> {
     const proxies: [string, Launch][] = [
         ["proxy-monitor gateway", topo.gateway(true, undefined, gatewayFlags)],
         ["proxy-monitor gateway, metrics off", topo.gateway(false, undefined, gatewayFlags)],
-        [
-            "proxy-chain 2.7",
-            async (upstream, cores) => {
-                const port = await freePort();
-                const proc = start("node", [writeBenchProxyChain(tmp, port, upstream)], cores);
-                await waitListening(port);
-                return { proc, port };
-            },
-        ],
+        ["proxy-chain 2.7", (upstream, cores) => startBenchProxyChain(ws, upstream, cores)],
         [
             "tinyproxy " + (spawnSync("tinyproxy", ["-v"], { encoding: "utf8" }).stdout.trim().split(" ")[1] ?? ""),
             async (upstream, cores) => {
                 const port = await freePort();
-                const conf = path.join(tmp, `tp-${port}.conf`);
+                const conf = path.join(ws.dir, `tp-${port}.conf`);
                 fs.writeFileSync(
                     conf,
                     [
@@ -493,7 +439,7 @@ async function table(flags: TableFlags): Promise<BenchResult> {
                         "",
                     ].join("\n"),
                 );
-                const proc = start("tinyproxy", ["-d", "-c", conf], cores);
+                const proc = ws.start("tinyproxy", ["-d", "-c", conf], cores);
                 await waitListening(port);
                 return { proc, port };
             },
@@ -502,7 +448,7 @@ async function table(flags: TableFlags): Promise<BenchResult> {
             NODE_FLOOR,
             async (upstream, cores) => {
                 const port = await freePort();
-                const proc = start("node", [nodeFloor(), String(port), String(upstream), `${USER}:${PASS}`], cores);
+                const proc = ws.start("node", [nodeFloor(), String(port), String(upstream), `${USER}:${PASS}`], cores);
                 await waitListening(port);
                 return { proc, port };
             },
@@ -525,12 +471,12 @@ async function table(flags: TableFlags): Promise<BenchResult> {
     // Bare TCP relay: the tunnel-throughput baseline (no parsing; the client's CONNECT goes to the sim as is).
     process.stderr.write("bare relay...\n");
     const relayPort = await freePort();
-    const relayJs = path.join(tmp, "relay.js");
+    const relayJs = path.join(ws.dir, "relay.js");
     fs.writeFileSync(
         relayJs,
         `const net=require("net");net.createServer(c=>{const u=net.connect(${echoPort},"${HOST}");c.pipe(u);u.pipe(c);c.on("error",()=>u.destroy());u.on("error",()=>c.destroy())}).listen(${relayPort},"${HOST}")`,
     );
-    const relay = start("node", [relayJs]);
+    const relay = ws.start("node", [relayJs]);
     await waitListening(relayPort);
     const rm = new Meter(relay.pid!);
     const relayed = await rm.phase(() => tunnelThroughput(relayPort, tunnelTarget, 4, AUTH));
@@ -662,7 +608,7 @@ async function profile(flags: TableFlags): Promise<BenchResult> {
     const loadBefore = loadAverage();
     const topo = await topology();
     // The same program unminified, so that the profile names functions (minifying renames, it does not reorder work).
-    const readable = path.join(tmp, "proxy-readable.js");
+    const readable = path.join(ws.dir, "proxy-readable.js");
     const built = buildSync({
         entryPoints: [path.join(ROOT, "proxy", "cli.ts")],
         bundle: true,
@@ -692,7 +638,7 @@ async function profile(flags: TableFlags): Promise<BenchResult> {
     let unmeasured = 0;
     for (const [what, drive] of runs) {
         process.stderr.write(`profiling ${what}...\n`);
-        const dir = fs.mkdtempSync(path.join(tmp, "prof-"));
+        const dir = fs.mkdtempSync(path.join(ws.dir, "prof-"));
         const gw = await topo.gateway(true, readable, gatewayFlagsOf(flags))(topo.simPort, undefined, [
             "--cpu-prof",
             `--cpu-prof-dir=${dir}`,
@@ -733,8 +679,8 @@ async function profile(flags: TableFlags): Promise<BenchResult> {
 async function main(): Promise<BenchResult> {
     const flags = parseCommand(BENCH_GATEWAY, process.argv.slice(2));
     requireTools("bench:gateway");
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-gateway-"));
+    ws.open();
     return flags.profile ? profile(flags) : table(flags);
 }
 
-runBench("bench:gateway", "gateway-bench", main, children, () => tmp);
+runBench("bench:gateway", "gateway-bench", main, ws.children, () => ws.dir);

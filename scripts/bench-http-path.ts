@@ -10,21 +10,22 @@
  * `--save-bundle <file>` writes this tree's bundle to a file (to compare it later against another tree's). Every
  * phase is bounded in time; every process it starts is killed at the end.
  */
-import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { bundleProxy } from "../proxy/bundle";
 import { nodeFlags } from "../proxy/loader";
 import { requireTools } from "./bench-checks";
-import { cpuPer, loadAverage, parseWrk, percentile, usageOf } from "./bench-cost";
+import { cpuPer, loadAverage, percentile, usageOf } from "./bench-cost";
 import {
+    Started,
     benchSimConfig,
-    writeBenchGatewayConfig,
-    writeBenchProxyChain,
+    benchWrk,
+    startBenchGateway,
+    startBenchProxyChain,
     writeBenchTarget,
 } from "./bench-gateway-config";
-import { BenchResult, runBench } from "./bench-doc";
+import { BenchResult, BenchWorkspace, runBench } from "./bench-doc";
 import { command, parseCommand } from "./cli";
 import { HOST, freePort, waitListening } from "./loopback";
 
@@ -50,62 +51,9 @@ proxy-chain; runs of the variants are interleaved. Needs wrk (sudo apt-get insta
 
 const MB = 2 ** 20;
 const WARMUP_SECONDS = 2;
-const children: ChildProcess[] = [];
-let tmp = "";
+const ws = new BenchWorkspace("bench-http-path-");
 
-function start(cmd: string, args: string[]): ChildProcess {
-    const p = spawn(cmd, args, { stdio: ["ignore", "ignore", "inherit"] });
-    children.push(p);
-    return p;
-}
-
-function writeJson(name: string, obj: unknown): string {
-    const f = path.join(tmp, name);
-    fs.writeFileSync(f, JSON.stringify(obj));
-    return f;
-}
-
-function wrk(port: number, targetUrl: string, seconds: number): { requests: number; rps: number } {
-    const script = path.join(tmp, "abs.lua");
-    fs.writeFileSync(script, `wrk.path = "${targetUrl}"\n`);
-    const out = spawnSync(
-        "wrk",
-        ["-t2", "-c50", `-d${seconds}s`, "--timeout", "5s", "--latency", "-s", script, `http://${HOST}:${port}/`],
-        { encoding: "utf8", timeout: (seconds + 20) * 1000 },
-    );
-    const w = parseWrk(out.stdout ?? "");
-    const non2xx = /Non-2xx or 3xx responses: ([0-9]+)/.exec(out.stdout ?? "");
-    if (non2xx) process.stderr.write(`  warning: ${non2xx[1]} non-2xx answers through port ${port}\n`);
-    return { requests: w.requests, rps: w.rps };
-}
-
-type Launch = (upstream: number) => Promise<{ proc: ChildProcess; port: number }>;
-
-function gatewayLaunch(script: string, probeDestination: string): Launch {
-    return async (upstream) => {
-        const port = await freePort();
-        const cfg = writeBenchGatewayConfig(tmp, {
-            proxyPort: port,
-            metricsPort: await freePort(),
-            upstream,
-            probeDestination,
-            metrics: true,
-        });
-        // With the node flags the gateway pods run with (proxy/loader.ts).
-        const proc = start("node", [...nodeFlags("gateway"), script, "gateway", "--config", cfg]);
-        await waitListening(port);
-        return { proc, port };
-    };
-}
-
-function proxyChainLaunch(): Launch {
-    return async (upstream) => {
-        const port = await freePort();
-        const proc = start("node", [writeBenchProxyChain(tmp, port, upstream)]);
-        await waitListening(port);
-        return { proc, port };
-    };
-}
+type Launch = (upstream: number) => Promise<Started>;
 
 interface Run {
     cpuPer10k: number;
@@ -130,27 +78,35 @@ async function main(): Promise<BenchResult> {
     const runs = bounded("runs", flags.runs, 1, 20);
     const seconds = bounded("seconds", flags.seconds, 1, 60);
     requireTools("bench:gateway");
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-http-path-"));
+    const tmp = ws.open();
     const own = path.join(tmp, "proxy.js");
     fs.writeFileSync(own, bundleProxy());
 
     const targetPort = await freePort();
-    start("node", [writeBenchTarget(tmp, targetPort)]);
+    ws.start("node", [writeBenchTarget(tmp, targetPort)]);
     const simPort = await freePort();
-    start("node", [
+    ws.start("node", [
         own,
         "vendor-sim",
         "--config",
-        writeJson("sim.json", benchSimConfig("fwd", simPort, await freePort(), `${HOST}:${targetPort}`)),
+        ws.writeJson("sim.json", benchSimConfig("fwd", simPort, await freePort(), `${HOST}:${targetPort}`)),
     ]);
     await Promise.all([waitListening(targetPort), waitListening(simPort)]);
 
     const probe = `${HOST}:${targetPort}`;
     const variants: [string, Launch][] = (flags.bundles ? flags.bundles.split(",") : [own]).map((b) => [
         b === own ? "this tree" : path.basename(b),
-        gatewayLaunch(path.resolve(b), probe),
+        // With the node flags the gateway pods run with (proxy/loader.ts).
+        (upstream) =>
+            startBenchGateway(ws, {
+                script: path.resolve(b),
+                upstream,
+                probeDestination: probe,
+                metrics: true,
+                nodeFlags: nodeFlags("gateway"),
+            }),
     ]);
-    if (flags["proxy-chain"]) variants.push(["proxy-chain", proxyChainLaunch()]);
+    if (flags["proxy-chain"]) variants.push(["proxy-chain", (upstream) => startBenchProxyChain(ws, upstream)]);
 
     const targetUrl = `http://${HOST}:${targetPort}/bytes/100`;
     const results = new Map<string, Run[]>(variants.map(([n]) => [n, []]));
@@ -162,9 +118,9 @@ async function main(): Promise<BenchResult> {
             // Settled: started, its first probe answered.
             await new Promise((res) => setTimeout(res, 1000));
             const idle = usageOf(pid).rssBytes;
-            wrk(x.port, targetUrl, WARMUP_SECONDS);
+            benchWrk(tmp, x.port, targetUrl, 50, { seconds: WARMUP_SECONDS });
             const before = usageOf(pid).cpuSeconds;
-            const w = wrk(x.port, targetUrl, seconds);
+            const w = benchWrk(tmp, x.port, targetUrl, 50, { seconds });
             const after = usageOf(pid);
             x.proc.kill("SIGKILL");
             const run: Run = {
@@ -201,4 +157,4 @@ async function main(): Promise<BenchResult> {
     return { table: lines.join("\n"), exitCode: unmeasured ? 1 : 0 };
 }
 
-runBench("bench:http-path", "", main, children, () => tmp);
+runBench("bench:http-path", "", main, ws.children, () => ws.dir);

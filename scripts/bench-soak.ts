@@ -11,7 +11,6 @@
  * after warm-up, at the end of traffic, and idle 10 s later. `SOAK_SECONDS` shortens the run; `--write` puts the
  * table in docs/performance-tuning.md between the gateway-soak markers. Every process it starts is killed.
  */
-import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import * as net from "net";
@@ -19,7 +18,7 @@ import * as os from "os";
 import * as path from "path";
 import { bundleProxy } from "../proxy/bundle";
 import { requireTools } from "./bench-checks";
-import { BenchResult, runBench } from "./bench-doc";
+import { BenchResult, BenchWorkspace, runBench } from "./bench-doc";
 import { command, parseCommand } from "./cli";
 import { HOST, freePort, waitListening } from "./loopback";
 
@@ -39,20 +38,7 @@ only node (the bundled program); not part of npm test.`,
     },
 });
 
-let tmp = "";
-const children: ChildProcess[] = [];
-
-function start(args: string[]): ChildProcess {
-    const p = spawn("node", args, { stdio: ["ignore", "ignore", "inherit"] });
-    children.push(p);
-    return p;
-}
-
-function writeJson(name: string, obj: unknown): string {
-    const f = path.join(tmp, name);
-    fs.writeFileSync(f, JSON.stringify(obj));
-    return f;
-}
+const ws = new BenchWorkspace("bench-soak-");
 
 function get(port: number, p: string, method = "GET"): Promise<{ status: number; body: string }> {
     return new Promise((resolve) => {
@@ -138,15 +124,15 @@ function tunnel(gw: number, target: string): Promise<number> {
 async function main(): Promise<BenchResult> {
     const flags = parseCommand(BENCH_SOAK, process.argv.slice(2));
     requireTools("bench:soak");
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-soak-"));
+    const tmp = ws.open();
     const script = path.join(tmp, "proxy.js");
     fs.writeFileSync(script, bundleProxy());
     const [targetPort, targetTls, targetOps] = [await freePort(), await freePort(), await freePort()];
-    start([
+    ws.start("node", [
         script,
         "target",
         "--config",
-        writeJson("target.json", {
+        ws.writeJson("target.json", {
             listen: { host: HOST, httpPort: targetPort, httpsPort: targetTls, metricsPort: targetOps },
         }),
     ]);
@@ -155,11 +141,11 @@ async function main(): Promise<BenchResult> {
         const port = await freePort();
         const ops = await freePort();
         sims.push({ name, port, ops });
-        start([
+        ws.start("node", [
             script,
             "vendor-sim",
             "--config",
-            writeJson(`sim-${name}.json`, {
+            ws.writeJson(`sim-${name}.json`, {
                 vendor: "soak",
                 pool: name,
                 listen: { host: HOST, proxyPort: port, metricsPort: ops },
@@ -176,11 +162,11 @@ async function main(): Promise<BenchResult> {
     fs.writeFileSync(path.join(tmp, "p"), PASS);
     const gwPort = await freePort();
     const gwOps = await freePort();
-    const gw = start([
+    const gw = ws.start("node", [
         script,
         "gateway",
         "--config",
-        writeJson("gateway.json", {
+        ws.writeJson("gateway.json", {
             vendor: "soak",
             listen: { host: HOST, proxyPort: gwPort, metricsPort: gwOps },
             pools: sims.map((s) => ({
@@ -276,4 +262,4 @@ async function main(): Promise<BenchResult> {
     return { table: lines.join("\n"), write: flags.write };
 }
 
-runBench("bench:soak", "gateway-soak", main, children, () => tmp);
+runBench("bench:soak", "gateway-soak", main, ws.children, () => ws.dir);
