@@ -1,7 +1,8 @@
 import { expect } from "chai";
 import * as http from "http";
 import * as net from "net";
-import { Http1Agent, ResponseReader } from "../../proxy/generate/http1";
+import { ResponseReader } from "../../proxy/common/http1-reader";
+import { Http1Agent } from "../../proxy/generate/http1";
 import { HOST } from "../proxy/helpers";
 
 /** The bytes a real server sends for one request (`raw` written as is), read until the server closes or `ms`. */
