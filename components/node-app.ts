@@ -1,7 +1,8 @@
 /**
- * The proxy program (proxy/: gateway, vendor simulator, load generator, target) ships as one bundled script, gzipped
- * beside its loader (proxy/loader.ts), in a ConfigMap run by the official Node image; or, when `images.gateway` is
- * set, as a team-built image (see proxy/Dockerfile) that has the same two files at the same path. Either way the pod
+ * The proxy program (proxy/: gateway, vendor simulator, load generator, target) ships as two bundled scripts (every
+ * mode, and the gateway alone), gzipped beside their loader (proxy/loader.ts), in a ConfigMap run by the official
+ * Node image; or, when `images.gateway` is set, as a team-built image (see proxy/Dockerfile) that has the same three
+ * files at the same path. Either way the pod
  * runs `node /opt/proxy-monitor/loader.js <mode> --config …`. These helpers build the pieces every such workload
  * shares.
  */
@@ -9,47 +10,48 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { Resources } from "./config";
 import { contentHash, workloadPodSpec } from "./k8s";
-import { LOADER, LOADER_FILE, SCRIPT_FILE, SCRIPT_GZ, nodeFlags } from "../proxy/loader";
+import { GATEWAY_GZ, LOADER, LOADER_FILE, SCRIPT_FILE, SCRIPT_GZ, nodeFlags } from "../proxy/loader";
 import { METRICS_PORT_NAME, PORTS } from "./names";
 
 /** Where the bundled script is mounted in the pod. */
 export const SCRIPT_DIR = "/opt/proxy-monitor";
-export { LOADER, LOADER_FILE, SCRIPT_FILE, SCRIPT_GZ };
+export { GATEWAY_GZ, LOADER, LOADER_FILE, SCRIPT_FILE, SCRIPT_GZ };
 /** The file a pod runs: the loader beside the gzipped bundle, from the script ConfigMap or a built image. */
 export const ENTRY_FILE = `${SCRIPT_DIR}/${LOADER_FILE}`;
 /** Where a workload's JSON config is mounted. */
 export const CONFIG_DIR = "/etc/proxy-monitor";
 
-/** Kubernetes caps a ConfigMap at 1 MiB; the gzipped bundle (base64) must leave room for the object's metadata. */
+/** Kubernetes caps a ConfigMap at 1 MiB; the gzipped bundles (base64) must leave room for the object's metadata. */
 export const MAX_BUNDLE_BYTES = 1_000_000;
 
 type Bundler = typeof import("../proxy/bundle");
-let cached: { script: string; files: ReturnType<Bundler["programFiles"]> } | undefined;
+let cached: { scripts: ReturnType<Bundler["programScripts"]>; files: ReturnType<Bundler["programFiles"]> } | undefined;
 
 /** The bundled proxy program and the files it ships as (built once per process with esbuild). */
 export function proxyProgram(): NonNullable<typeof cached> {
     if (cached === undefined) {
         // Loaded lazily: bundling needs esbuild and the proxy sources, which only this path uses.
         // eslint-disable-next-line @typescript-eslint/no-require-imports
-        const { bundleProxy, programFiles } = require("../proxy/bundle") as Bundler;
-        const script = bundleProxy();
-        cached = { script, files: programFiles(script) };
+        const { programScripts, programFiles } = require("../proxy/bundle") as Bundler;
+        const scripts = programScripts();
+        cached = { scripts, files: programFiles(scripts) };
     }
     return cached;
 }
 
-/** A ConfigMap holding the gzipped bundle and its loader, one per namespace that runs the program. */
+/** A ConfigMap holding the gzipped bundles and their loader, one per namespace that runs the program. */
 export function scriptConfigMap(
     name: string,
     namespace: pulumi.Input<string>,
     labels: Record<string, string>,
     opts: pulumi.CustomResourceOptions,
 ): { configMap: k8s.core.v1.ConfigMap; hash: string } {
-    const { script, files } = proxyProgram();
+    const { scripts, files } = proxyProgram();
     const gz = files[SCRIPT_GZ].toString("base64");
-    if (gz.length + LOADER.length > MAX_BUNDLE_BYTES) {
+    const gatewayGz = files[GATEWAY_GZ].toString("base64");
+    if (gz.length + gatewayGz.length + LOADER.length > MAX_BUNDLE_BYTES) {
         throw new Error(
-            `the gzipped proxy program is ${gz.length} bytes in base64, over the ${MAX_BUNDLE_BYTES} a ConfigMap holds; set images.gateway to a built image (proxy/Dockerfile)`,
+            `the gzipped proxy program is ${gz.length + gatewayGz.length} bytes in base64, over the ${MAX_BUNDLE_BYTES} a ConfigMap holds; set images.gateway to a built image (proxy/Dockerfile)`,
         );
     }
     const configMap = new k8s.core.v1.ConfigMap(
@@ -57,11 +59,11 @@ export function scriptConfigMap(
         {
             metadata: { namespace, labels },
             data: { [LOADER_FILE]: files[LOADER_FILE] },
-            binaryData: { [SCRIPT_GZ]: gz },
+            binaryData: { [SCRIPT_GZ]: gz, [GATEWAY_GZ]: gatewayGz },
         },
         opts,
     );
-    return { configMap, hash: contentHash(script) };
+    return { configMap, hash: contentHash(scripts.proxy, scripts.gateway) };
 }
 
 export interface ProgramPodArgs {

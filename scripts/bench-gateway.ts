@@ -22,7 +22,7 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { buildSync } from "esbuild";
-import { bundleProxy } from "../proxy/bundle";
+import { ENTRIES, bundle, writeProgram } from "../proxy/bundle";
 import { nodeFlags } from "../proxy/loader";
 import { Goals, requireTools } from "./bench-checks";
 import { CpuProfile, cpuPer, loadAverage, peakRssBytes, percentile, topSelfTime, usageOf } from "./bench-cost";
@@ -99,7 +99,6 @@ function nodeFloor(): string {
     return (floorFile = file);
 }
 const AUTH = "Basic " + Buffer.from(`${USER}:${PASS}`).toString("base64");
-const ROOT = path.resolve(__dirname, "..");
 const MB = 2 ** 20;
 const ws = new BenchWorkspace("bench-gateway-");
 
@@ -266,13 +265,13 @@ interface Topology {
     simPort: number;
     echoPort: number;
     sims: ChildProcess[];
-    /** Our gateway with metrics on or off, from `script` (the bundle by default), under node with `nodeFlags`. */
+    /** Our gateway with metrics on or off, from `script` (the shipped loader by default), under node with `nodeFlags`. */
     gateway: (metrics: boolean, script?: string, nodeFlags?: readonly string[]) => Launch;
 }
 
 async function topology(): Promise<Topology> {
-    const script = path.join(ws.dir, "proxy.js");
-    fs.writeFileSync(script, bundleProxy());
+    // The program as the pods get it: the loader runs the gateway's own bundle, the simulators the full one.
+    const script = writeProgram(path.join(ws.dir, "program"));
     // Target: plain-HTTP destination.
     const targetPort = await freePort();
     // It also answers as a terminal pool for the pinned phases.
@@ -607,17 +606,9 @@ async function profile(flags: TableFlags): Promise<BenchResult> {
         throw new Error("--write records the shipped gateway: drop --node-flags");
     const loadBefore = loadAverage();
     const topo = await topology();
-    // The same program unminified, so that the profile names functions (minifying renames, it does not reorder work).
+    // The gateway's bundle unminified, so that the profile names functions (minifying renames, it does not reorder work).
     const readable = path.join(ws.dir, "proxy-readable.js");
-    const built = buildSync({
-        entryPoints: [path.join(ROOT, "proxy", "cli.ts")],
-        bundle: true,
-        platform: "node",
-        target: "node20",
-        format: "cjs",
-        write: false,
-        logLevel: "silent",
-    }).outputFiles[0].text;
+    const built = bundle(ENTRIES.gateway, false).text;
     fs.writeFileSync(readable, built);
     const files = sourceFiles(built);
     const fileOf = (name: string) => {

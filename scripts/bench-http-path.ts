@@ -13,7 +13,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { bundleProxy } from "../proxy/bundle";
+import { bundleGateway, writeProgram } from "../proxy/bundle";
 import { nodeFlags } from "../proxy/loader";
 import { requireTools } from "./bench-checks";
 import { cpuPer, loadAverage, percentile, usageOf } from "./bench-cost";
@@ -71,7 +71,7 @@ function bounded(flag: string, value: string | undefined, lo: number, hi: number
 async function main(): Promise<BenchResult> {
     const flags = parseCommand(BENCH_HTTP_PATH, process.argv.slice(2));
     if (flags["save-bundle"]) {
-        fs.writeFileSync(flags["save-bundle"], bundleProxy());
+        fs.writeFileSync(flags["save-bundle"], bundleGateway());
         process.stderr.write(`wrote ${flags["save-bundle"]}\n`);
         return { table: "" };
     }
@@ -79,8 +79,8 @@ async function main(): Promise<BenchResult> {
     const seconds = bounded("seconds", flags.seconds, 1, 60);
     requireTools("bench:gateway");
     const tmp = ws.open();
-    const own = path.join(tmp, "proxy.js");
-    fs.writeFileSync(own, bundleProxy());
+    // The program as the pods get it: the loader runs the gateway's own bundle, the simulator the full one.
+    const own = writeProgram(path.join(tmp, "program"));
 
     const targetPort = await freePort();
     ws.start("node", [writeBenchTarget(tmp, targetPort)]);

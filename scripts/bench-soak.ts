@@ -16,7 +16,7 @@ import * as http from "http";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { bundleProxy } from "../proxy/bundle";
+import { writeProgram } from "../proxy/bundle";
 import { requireTools } from "./bench-checks";
 import { BenchResult, BenchWorkspace, runBench } from "./bench-doc";
 import { command, parseCommand } from "./cli";
@@ -125,8 +125,8 @@ async function main(): Promise<BenchResult> {
     const flags = parseCommand(BENCH_SOAK, process.argv.slice(2));
     requireTools("bench:soak");
     const tmp = ws.open();
-    const script = path.join(tmp, "proxy.js");
-    fs.writeFileSync(script, bundleProxy());
+    // The program as the pods get it: the loader runs the gateway's own bundle, the others the full one.
+    const script = writeProgram(path.join(tmp, "program"));
     const [targetPort, targetTls, targetOps] = [await freePort(), await freePort(), await freePort()];
     ws.start("node", [
         script,

@@ -1,10 +1,10 @@
 /**
  * The gateway's plain-HTTP hop to a pool: kept-alive connections per pool, one request at a time on each, the
- * request head written as one string and the answer read by the generator's HTTP/1.1 reader (generate/http1.ts)
- * relaying its head and body here. It replaces an undici Pool: the same handler calls (onConnect with an abort,
- * onHeaders with a resume, onData, onComplete, onError, onBodySent), at a little less CPU per exchange than undici
- * (0.96 against 1.02 s per 10,000 measured) and without undici's memory (about 8 MB, and a peak while its WebAssembly
- * parser compiled).
+ * request head written as one string and the answer read by the HTTP/1.1 reader the generator also uses
+ * (common/http1-reader.ts), relaying its head and body here. It replaces an undici Pool: the same handler calls
+ * (onConnect with an abort, onHeaders with a resume, onData, onComplete, onError, onBodySent), at a little less CPU
+ * per exchange than undici (0.96 against 1.02 s per 10,000 measured) and without undici's memory (about 8 MB, and a
+ * peak while its WebAssembly parser compiled).
  *
  * What it writes: `METHOD path HTTP/1.1`, the headers given (already end-to-end, with Host and the pool's
  * credentials), `connection: keep-alive` (or `close` on a fresh connection of its own), and for a body without a
@@ -20,7 +20,7 @@
  */
 import * as http from "http";
 import * as net from "net";
-import { ResponseReader, ResponseSink, undiciError } from "../generate/http1";
+import { ResponseReader, ResponseSink, undiciError } from "../common/http1-reader";
 
 /** Bytes a pool connection had read before the request that failed on it: above 0, a reused connection. */
 export const READ_BEFORE = Symbol("bytes read before the request");

@@ -5,12 +5,12 @@ import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import * as zlib from "zlib";
-import { LOADER, LOADER_FILE, MAX_BUNDLE_BYTES, SCRIPT_GZ } from "../../components/node-app";
-import { writeProgram } from "../../proxy/bundle";
+import { GATEWAY_GZ, LOADER, LOADER_FILE, MAX_BUNDLE_BYTES, SCRIPT_GZ } from "../../components/node-app";
+import { ENTRIES, bundle, writeProgram } from "../../proxy/bundle";
 import { find, renderedStack } from "../harness";
 import { CREDS, HOST, freePort, waitFor } from "./helpers";
 
-/** The bundled program as the pods run it: `node loader.js <mode> --config <file>`, the bundle gzipped beside it. */
+/** The bundled program as the pods run it: `node loader.js <mode> --config <file>`, the bundles gzipped beside it. */
 describe("the bundled proxy program", function () {
     this.timeout(60_000);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "proxy-program-"));
@@ -23,9 +23,10 @@ describe("the bundled proxy program", function () {
         expect(maps.length).to.be.greaterThan(0);
         for (const c of maps) {
             expect((c.data as any)[LOADER_FILE], c.metadata.name).to.equal(fs.readFileSync(script, "utf8"));
-            expect((c.binaryData as any)[SCRIPT_GZ], c.metadata.name).to.equal(
-                fs.readFileSync(path.join(dir, SCRIPT_GZ)).toString("base64"),
-            );
+            for (const gz of [SCRIPT_GZ, GATEWAY_GZ])
+                expect((c.binaryData as any)[gz], `${c.metadata.name} ${gz}`).to.equal(
+                    fs.readFileSync(path.join(dir, gz)).toString("base64"),
+                );
         }
     });
 
@@ -42,15 +43,20 @@ describe("the bundled proxy program", function () {
         return { p, exited, out: () => stdout, err: () => stderr };
     }
 
-    it("is one self-contained script; gzipped, with its loader, it fits a ConfigMap, and the loader runs it", async () => {
-        const gz = fs.readFileSync(path.join(dir, SCRIPT_GZ));
-        const text = zlib.gunzipSync(gz).toString("utf8");
-        expect(text).to.not.match(/require\("(prom-client|yaml|undici|selfsigned)"\)/);
-        expect(gz.toString("base64").length + LOADER.length).to.be.below(MAX_BUNDLE_BYTES);
-        // The pod's layout: the ConfigMap's loader.js and proxy.js.gz in one directory.
+    it("is two self-contained scripts; gzipped, with their loader, they fit a ConfigMap, and the loader runs them", async () => {
+        const gz = [SCRIPT_GZ, GATEWAY_GZ].map((f) => fs.readFileSync(path.join(dir, f)));
+        for (const g of gz)
+            expect(zlib.gunzipSync(g).toString("utf8")).to.not.match(
+                /require\("(prom-client|yaml|undici|selfsigned)"\)/,
+            );
+        expect(gz[0].toString("base64").length + gz[1].toString("base64").length + LOADER.length).to.be.below(
+            MAX_BUNDLE_BYTES,
+        );
+        // The pod's layout: the ConfigMap's loader.js, proxy.js.gz and gateway.js.gz in one directory.
         const pod = fs.mkdtempSync(path.join(os.tmpdir(), "proxy-pod-"));
         fs.writeFileSync(path.join(pod, LOADER_FILE), LOADER);
-        fs.writeFileSync(path.join(pod, SCRIPT_GZ), gz);
+        fs.writeFileSync(path.join(pod, SCRIPT_GZ), gz[0]);
+        fs.writeFileSync(path.join(pod, GATEWAY_GZ), gz[1]);
         const p = spawn(process.execPath, [path.join(pod, LOADER_FILE), "nonsense"], {
             stdio: ["ignore", "pipe", "pipe"],
         });
@@ -59,6 +65,35 @@ describe("the bundled proxy program", function () {
         const code = await new Promise((r) => p.on("exit", r));
         expect(code).to.equal(2);
         expect(err).to.match(/usage: proxy <gateway\|vendor-sim\|generate\|target>/);
+    });
+
+    it("runs the gateway from its own bundle, which holds none of the other modes", async () => {
+        const held = Object.keys(bundle(ENTRIES.gateway).inputs);
+        expect(held.some((f) => f.startsWith("proxy/gateway/"))).to.equal(true);
+        expect(
+            held.filter((f) => /^proxy\/(generate|vendor-sim|target)\/|^node_modules\/(undici|selfsigned)\//.test(f)),
+        ).to.deep.equal([]);
+        // A pod directory with the loader and the gateway's bundle only: the gateway runs, any other mode needs proxy.js.gz.
+        const pod = fs.mkdtempSync(path.join(os.tmpdir(), "proxy-gw-pod-"));
+        fs.writeFileSync(path.join(pod, LOADER_FILE), LOADER);
+        fs.copyFileSync(path.join(dir, GATEWAY_GZ), path.join(pod, GATEWAY_GZ));
+        const bad = path.join(pod, "bad.json");
+        fs.writeFileSync(bad, JSON.stringify({ vendor: "v", pools: [] }));
+        const exit = (mode: string) => {
+            const p = spawn(process.execPath, [path.join(pod, LOADER_FILE), mode, "--config", bad], {
+                stdio: ["ignore", "ignore", "pipe"],
+            });
+            let err = "";
+            p.stderr.on("data", (c) => (err += c));
+            return new Promise<[number | null, string]>((r) => p.on("exit", (code) => r([code, err])));
+        };
+        const [gwCode, gwErr] = await exit("gateway");
+        expect(gwCode).to.equal(2);
+        expect(gwErr).to.contain("pools: expected a list of at least 1 item(s)");
+        const [simCode, simErr] = await exit("vendor-sim");
+        expect(simCode).to.not.equal(0);
+        expect(simErr).to.contain(`ENOENT`);
+        expect(simErr).to.contain(SCRIPT_GZ);
     });
 
     it("exits 2 with every config problem named for a bad config file", async () => {
