@@ -17,6 +17,7 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { writeProgram } from "../proxy/bundle";
+import { nodeFlags } from "../proxy/loader";
 import { requireTools } from "./bench-checks";
 import { BenchResult, BenchWorkspace, runBench } from "./bench-doc";
 import { command, parseCommand } from "./cli";
@@ -162,7 +163,9 @@ async function main(): Promise<BenchResult> {
     fs.writeFileSync(path.join(tmp, "p"), PASS);
     const gwPort = await freePort();
     const gwOps = await freePort();
+    // With the node flags the gateway pods run with (proxy/loader.ts).
     const gw = ws.start("node", [
+        ...nodeFlags("gateway"),
         script,
         "gateway",
         "--config",
