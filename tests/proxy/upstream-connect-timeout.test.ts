@@ -1,7 +1,8 @@
 /**
- * The plain-HTTP hop's connections to a pool that drops SYNs (proxy/gateway/upstream-http.ts): a connection that does
- * not connect is given up after its connect timeout, with undici's error, and its slot is free again; without that it
- * would hang until the kernel gives up (about two minutes) and requests would queue behind it.
+ * A pool that drops SYNs. The plain-HTTP hop's connections to it (proxy/gateway/upstream-http.ts): one that does not
+ * connect is given up after its connect timeout, with undici's error, and its slot is free again; without that it
+ * would hang until the kernel gives up (about two minutes) and requests would queue behind it. Through the gateway, a
+ * CONNECT and a GET to it are answered 504 at connectMs and charged to the pool as timeouts.
  *
  * A pool that drops SYNs, without privileges: a listener with a backlog of 1 in a child process whose event loop is
  * blocked, so it never accepts; once two connections fill its accept queue, Linux drops further SYNs and connect()
@@ -11,7 +12,7 @@ import { expect } from "chai";
 import { ChildProcess, spawn } from "child_process";
 import * as net from "net";
 import { UpstreamConnections, UpstreamError, UpstreamHandler } from "../../proxy/gateway/upstream-http";
-import { HOST } from "./helpers";
+import { HOST, gatewayConfig, metricValue, rawExchange, scrape, startGateway } from "./helpers";
 
 /** Starts the never-accepting listener (blocked for `ms`), fills its accept queue; its port, child and sockets. */
 async function silentPool(ms: number): Promise<{ port: number; child: ChildProcess; fillers: net.Socket[] }> {
@@ -56,7 +57,7 @@ function recorder(): { handler: UpstreamHandler; error: () => UpstreamError | un
 
 const request = { method: "GET", path: "http://dest.test/", headers: ["host", "dest.test"], body: null, fresh: false };
 
-describe("the plain-HTTP hop against a pool that drops SYNs", function () {
+describe("a pool that drops SYNs", function () {
     this.timeout(15_000);
     let pool: Awaited<ReturnType<typeof silentPool>> | undefined;
     let conns: UpstreamConnections | undefined;
@@ -89,5 +90,29 @@ describe("the plain-HTTP hop against a pool that drops SYNs", function () {
         conns.dispatch(request, second.handler);
         await sweepUntil(() => second.error() !== undefined);
         expect(second.error()?.code, "the second exchange's error").to.equal("UND_ERR_CONNECT_TIMEOUT");
+    });
+
+    it("through the gateway: a CONNECT and a GET to that pool are answered at connectMs, charged as timeouts", async () => {
+        pool = await silentPool(10_000);
+        const g = await startGateway(
+            gatewayConfig([{ name: "p1", port: pool.port }], {
+                timeouts: { connectMs: 400, idleMs: 5000, totalMs: 10_000 },
+            }),
+        );
+        try {
+            for (const head of [
+                "CONNECT dest.test:443 HTTP/1.1\r\nHost: dest.test:443\r\n\r\n",
+                "GET http://dest.test/ HTTP/1.1\r\nHost: dest.test\r\n\r\n",
+            ]) {
+                const t0 = Date.now();
+                const answer = await rawExchange(g.port, head);
+                expect(answer, head).to.match(/^HTTP\/1\.1 504 /);
+                expect(Date.now() - t0, head).to.be.within(350, 1500);
+            }
+            const m = await scrape(g.metricsPort);
+            expect(metricValue(m, "proxy_upstream_failures_total", { pool: "p1", reason: "timeout" })).to.equal(2);
+        } finally {
+            await g.gw.stop();
+        }
     });
 });
