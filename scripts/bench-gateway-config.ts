@@ -131,15 +131,24 @@ export async function startBenchGateway(
         probeDestination: g.probeDestination,
         metrics: g.metrics,
     });
-    const proc = ws.start("node", [...g.nodeFlags, g.script, "gateway", "--config", cfg], g.cores);
-    await waitListening(port);
-    return { proc, port };
+    return startListening(ws, port, "node", [...g.nodeFlags, g.script, "gateway", "--config", cfg], g.cores);
 }
 
 /** Starts proxy-chain with `upstream` as its pool (on `cores` when given) and waits for it to listen. */
 export async function startBenchProxyChain(ws: BenchWorkspace, upstream: number, cores?: string): Promise<Started> {
     const port = await freePort();
-    const proc = ws.start("node", [writeBenchProxyChain(ws.dir, port, upstream)], cores);
+    return startListening(ws, port, "node", [writeBenchProxyChain(ws.dir, port, upstream)], cores);
+}
+
+/** Starts `cmd` with `args` (on `cores` when given) and waits until it listens on `port`. */
+export async function startListening(
+    ws: BenchWorkspace,
+    port: number,
+    cmd: string,
+    args: readonly string[],
+    cores?: string,
+): Promise<Started> {
+    const proc = ws.start(cmd, args, cores);
     await waitListening(port);
     return { proc, port };
 }

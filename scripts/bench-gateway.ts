@@ -21,7 +21,6 @@ import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { buildSync } from "esbuild";
 import { ENTRIES, bundle, writeProgram } from "../proxy/bundle";
 import { nodeFlags } from "../proxy/loader";
 import { Goals, requireTools } from "./bench-checks";
@@ -35,6 +34,7 @@ import {
     benchWrk,
     startBenchGateway,
     startBenchProxyChain,
+    startListening,
     writeBenchTarget,
 } from "./bench-gateway-config";
 import { command, parseCommand } from "./cli";
@@ -87,15 +87,7 @@ let floorFile: string | undefined;
 function nodeFloor(): string {
     if (floorFile) return floorFile;
     const file = path.join(ws.dir, "node-floor.js");
-    buildSync({
-        entryPoints: [path.join(__dirname, "bench-node-floor.ts")],
-        bundle: true,
-        platform: "node",
-        target: "node20",
-        format: "cjs",
-        outfile: file,
-        logLevel: "silent",
-    });
+    fs.writeFileSync(file, bundle(path.join(__dirname, "bench-node-floor.ts"), false).text);
     return (floorFile = file);
 }
 const AUTH = "Basic " + Buffer.from(`${USER}:${PASS}`).toString("base64");
@@ -462,18 +454,20 @@ async function table(flags: TableFlags): Promise<BenchResult> {
                         "",
                     ].join("\n"),
                 );
-                const proc = ws.start("tinyproxy", ["-d", "-c", conf], cores);
-                await waitListening(port);
-                return { proc, port };
+                return startListening(ws, port, "tinyproxy", ["-d", "-c", conf], cores);
             },
         ],
         [
             NODE_FLOOR,
             async (upstream, cores) => {
                 const port = await freePort();
-                const proc = ws.start("node", [nodeFloor(), String(port), String(upstream), `${USER}:${PASS}`], cores);
-                await waitListening(port);
-                return { proc, port };
+                return startListening(
+                    ws,
+                    port,
+                    "node",
+                    [nodeFloor(), String(port), String(upstream), `${USER}:${PASS}`],
+                    cores,
+                );
             },
         ],
     ];

@@ -7,8 +7,8 @@
  *
  *   npm run bench:http-path -- [--bundles a.js,b.js] [--proxy-chain] [--runs 3]
  *
- * `--save-bundle <file>` writes this tree's bundle to a file (to compare it later against another tree's). Every
- * phase is bounded in time; every process it starts is killed at the end.
+ * `--save-bundle <file>` writes this tree's gateway bundle to a file (to compare it later against another tree's).
+ * Every phase is bounded in time; every process it starts is killed at the end.
  */
 import * as fs from "fs";
 import * as os from "os";
@@ -45,7 +45,7 @@ proxy-chain; runs of the variants are interleaved. Needs wrk (sudo apt-get insta
         "proxy-chain": { type: "boolean", help: "also measure proxy-chain in the same runs" },
         runs: { type: "string", value: "<n>", help: "runs per variant (1 to 20)", default: "3" },
         seconds: { type: "string", value: "<s>", help: "seconds per run (1 to 60)", default: "8" },
-        "save-bundle": { type: "string", value: "<file>", help: "write this tree's bundle to <file> and exit" },
+        "save-bundle": { type: "string", value: "<file>", help: "write this tree's gateway bundle to <file> and exit" },
     },
 });
 

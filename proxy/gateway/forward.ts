@@ -6,10 +6,10 @@
  *
  * - Headers: hop-by-hop headers and every header named in `Connection` are removed both ways; duplicates are kept
  *   as sent (raw header lists, never combined), and the answer's head is written from a flat list.
- * - Streams: the request body is streamed to the pool with backpressure (chunked when the crawler sent no length), counted per chunk as it is sent and cut at the body limit; the answer's body is written
- *   to the crawler chunk by chunk, counted as it passes (an interrupted download counts what was relayed), paused
- *   while the crawler's socket is full. A crawler that leaves aborts the upstream request; a pool that cuts the
- *   answer cuts the crawler's. The answer has an idle timeout (idleMs) and the exchange a total one (totalMs), both
+ * - Streams: the request body is streamed to the pool with backpressure (chunked when the crawler sent no length),
+ *   counted per chunk as it is sent and cut at the body limit; the answer's body is written to the crawler chunk by
+ *   chunk, counted as it passes (an interrupted download counts what was relayed), paused while the crawler's socket
+ *   is full. A crawler that leaves aborts the upstream request; a pool that cuts the answer cuts the crawler's. The answer has an idle timeout (idleMs) and the exchange a total one (totalMs), both
  *   from the one sweep.
  * - A request that fails on a reused keep-alive connection (one that had already carried an answer) before any
  *   answer (the pool closed it meanwhile, as HTTP/1.0-style proxies such as tinyproxy do without `Connection:
