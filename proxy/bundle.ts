@@ -50,7 +50,7 @@ export interface ProgramScripts {
     readonly gateway: string;
 }
 
-/** Both bundles (built now unless given). */
+/** Both bundles, built now. */
 export function programScripts(): ProgramScripts {
     return { proxy: bundleProxy(), gateway: bundleGateway() };
 }
